@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import express, { type Request } from 'express';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { Config } from '../config';
+import {
+  SIGNUP_MESSAGE_VERSION,
+  type SignupMessage,
+  SignupRequest,
+  toFieldIssues,
+  UserId,
+  VerificationUpdate,
+} from '../contract';
+import {
+  EmailAlreadyRegisteredError,
+  NotFoundError,
+  ServiceUnavailableError,
+  UnsupportedMediaTypeError,
+  UserNotFoundError,
+  ValidationError,
+} from '../errors';
+import type { SignupPublisher } from '../messaging/signup-publisher';
+import { onboardingProgress } from '../temporal/onboarding-runs';
+import {
+  findSignupRequest,
+  findUserByEmail,
+  findUserById,
+  recordSignupAccepted,
+  setVerificationState,
+  type UserRecord,
+} from '../users/user-store';
+import { hashPassword as argon2idHash } from './password';
+import { errorHandler } from './problem';
+
+export interface ApiDeps {
+  config: Config;
+  logger: Logger;
+  pool: Pool;
+  publisher: Pick<SignupPublisher, 'publishSignup'>;
+  temporal: Client;
+  hashPassword?: (password: string) => Promise<string>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createApp(deps: ApiDeps): express.Express {
+  const { config, logger, pool, publisher, temporal } = deps;
+  const hashPassword = deps.hashPassword ?? argon2idHash;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('bodyLimitBytes', config.http.bodyLimitBytes);
+
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    }),
+  );
+  app.use(express.json({ limit: config.http.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+
+  /** Postgres trouble is the client's to retry, not a 500. */
+  async function db<T>(query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'postgres query failed');
+      throw new ServiceUnavailableError('postgres', 'database unavailable');
+    }
+  }
+
+  app.post('/signup', async (req, res) => {
+    requireJsonBody(req);
+    const parsed = SignupRequest.safeParse(req.body);
+    if (!parsed.success) throw new ValidationError('the signup has invalid fields', toFieldIssues(parsed.error));
+    const { email, first_name, last_name, password } = parsed.data;
+
+    const existing = await db(() => findUserByEmail(pool, email));
+    if (existing) throw new EmailAlreadyRegisteredError(existing.user_id, existing.verification_state);
+
+    const message: SignupMessage = {
+      version: SIGNUP_MESSAGE_VERSION,
+      user_id: randomUUID(),
+      email,
+      first_name,
+      last_name,
+      password_hash: await hashPassword(password),
+      requested_at: new Date().toISOString(),
+      request_id: String(req.id),
+    };
+    await publisher.publishSignup(message);
+    // Only lets GET answer "queued" before the worker picks it up; the message is already safe.
+    await recordSignupAccepted(pool, message.user_id).catch((err: Error) =>
+      req.log.warn({ err: err.message, user_id: message.user_id }, 'could not record the accepted signup'),
+    );
+    req.log.info({ user_id: message.user_id }, 'signup accepted');
+    res
+      .status(202)
+      .location(`/users/${message.user_id}`)
+      .json({ status: 'SUCCESS', message: 'Signup accepted; onboarding is in progress.', user_id: message.user_id, verification: 'PENDING' });
+  });
+
+  app.get('/users/:user_id', async (req, res) => {
+    const userId = parseUserId(req.params.user_id);
+    const user = await db(() => findUserById(pool, userId));
+    if (user) {
+      res.json(userView(user));
+      return;
+    }
+    const request = await db(() => findSignupRequest(pool, userId));
+    if (request?.failed_at) {
+      res.json(pendingView(userId, 'FAILED', request.failure_reason ?? 'unknown'));
+      return;
+    }
+    let progress: Awaited<ReturnType<typeof onboardingProgress>>;
+    try {
+      progress = await onboardingProgress(temporal, userId);
+    } catch (err) {
+      req.log.warn({ err: (err as Error).message }, 'temporal unavailable for a progress lookup');
+      if (request) {
+        res.json(pendingView(userId, 'QUEUED'));
+        return;
+      }
+      throw new ServiceUnavailableError('temporal', 'onboarding state unavailable');
+    }
+    if (progress?.state === 'FAILED') res.json(pendingView(userId, 'FAILED', progress.reason));
+    else if (progress?.state === 'PROCESSING') res.json(pendingView(userId, 'PROCESSING'));
+    else if (request) res.json(pendingView(userId, 'QUEUED'));
+    else throw new UserNotFoundError(userId);
+  });
+
+  app.put('/users/:user_id', async (req, res) => {
+    const userId = parseUserId(req.params.user_id);
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody) requireJsonBody(req);
+    const parsed = VerificationUpdate.safeParse(req.body ?? {});
+    if (!parsed.success) throw new ValidationError('invalid verification state', toFieldIssues(parsed.error));
+    const user = await db(() => setVerificationState(pool, userId, parsed.data.verification_state));
+    if (!user) throw new UserNotFoundError(userId);
+    res.json({ user_id: user.user_id, verification_state: user.verification_state, updated_at: user.updated_at });
+  });
+
+  app.use((req) => {
+    throw new NotFoundError(`no route for ${req.method} ${req.path}`);
+  });
+  app.use(errorHandler(logger));
+  return app;
+}
+
+function requireJsonBody(req: Request): void {
+  if (!req.is(['application/json', 'application/*+json'])) {
+    throw new UnsupportedMediaTypeError('send the body as application/json');
+  }
+}
+
+function parseUserId(raw: string): string {
+  const parsed = UserId.safeParse(raw);
+  if (!parsed.success) throw new ValidationError('user_id must be a UUID', toFieldIssues(parsed.error).map((i) => ({ ...i, field: 'user_id' })));
+  return parsed.data.toLowerCase();
+}
+
+function userView(user: UserRecord) {
+  return {
+    user_id: user.user_id,
+    email: user.email,
+    first_name: user.first_name,
+    last_name: user.last_name,
+    verification_state: user.verification_state,
+    onboarding_state: user.onboarding_state,
+    created_at: user.created_at,
+    updated_at: user.updated_at,
+  };
+}
+
+function pendingView(userId: string, state: 'QUEUED' | 'PROCESSING' | 'FAILED', failureReason?: string) {
+  return {
+    user_id: userId,
+    verification_state: 'PENDING' as const,
+    onboarding_state: state,
+    ...(failureReason ? { failure_reason: failureReason } : {}),
+  };
+}

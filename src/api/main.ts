@@ -1,0 +1,40 @@
+/** `npm run api`: the HTTP API. */
+import { createServer } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config';
+import { createPool, ensureDatabase, migrate } from '../db/postgres';
+import { createLogger } from '../logger';
+import { createSignupPublisher } from '../messaging/signup-publisher';
+import { checkDependencies } from '../preflight';
+import { exitOnStartFailure, onShutdownSignal } from '../process';
+import { createApp } from './app';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ name: 'api', level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
+
+  await checkDependencies(config, ['postgres', 'rabbitmq', 'temporal']);
+  await ensureDatabase(config.postgres.url);
+  const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
+  await migrate(pool);
+  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger });
+  const temporalConnection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection: temporalConnection, namespace: config.temporal.namespace });
+
+  const server = createServer(createApp({ config, logger, pool, publisher, temporal }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, resolve);
+  });
+  logger.info({ port: config.http.port }, 'api listening');
+
+  onShutdownSignal(logger, async () => {
+    // Stop accepting, let in-flight requests finish (each ends after its publish confirm).
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    await closed;
+    await Promise.allSettled([publisher.close(), temporalConnection.close(), pool.end()]);
+  });
+}
+
+main().catch(exitOnStartFailure('api'));

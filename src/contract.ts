@@ -1,0 +1,102 @@
+/**
+ * The one contract between the API, the queue, the bridge and the activities.
+ * Every type that crosses a process boundary is inferred from a schema here.
+ */
+import { z } from 'zod';
+
+// C0 and C1 control characters, DEL included: they break logs, e-mails and UIs.
+const CONTROL_CHARACTERS = /[\u0000-\u001F\u007F-\u009F]/;
+
+/** A string field whose absence reads "is required" rather than zod's type message. */
+const requiredString = () =>
+  z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
+
+export const VERIFICATION_STATES = ['PENDING', 'VERIFIED', 'REJECTED'] as const;
+export const VerificationState = z.enum(VERIFICATION_STATES);
+export type VerificationState = z.infer<typeof VerificationState>;
+
+/** Where a signup is on its way from the queue to a user row. */
+export const ONBOARDING_STATES = ['QUEUED', 'PROCESSING', 'PERSISTED', 'COMPLETED', 'FAILED'] as const;
+export const OnboardingState = z.enum(ONBOARDING_STATES);
+export type OnboardingState = z.infer<typeof OnboardingState>;
+
+export const Email = requiredString()
+  .trim()
+  .toLowerCase()
+  .max(254, { error: 'must be at most 254 characters' })
+  .pipe(z.email({ error: 'must be a valid e-mail address' }));
+
+export const PersonName = requiredString()
+  .trim()
+  .min(1, { error: 'must not be empty' })
+  .max(100, { error: 'must be at most 100 characters' })
+  .refine((value) => !CONTROL_CHARACTERS.test(value), { error: 'must not contain control characters' });
+
+export const Password = requiredString()
+  .min(8, { error: 'must be at least 8 characters' })
+  .max(128, { error: 'must be at most 128 characters' });
+
+export const UserId = z.uuid({ error: 'must be a UUID' });
+
+/** POST /signup body, field names as in the FastAPI service this replaces. Unknown keys are ignored, as there. */
+export const SignupRequest = z.object({
+  email: Email,
+  first_name: PersonName,
+  last_name: PersonName,
+  password: Password,
+});
+export type SignupRequest = z.infer<typeof SignupRequest>;
+
+// PHC string of an argon2id hash: the only form in which a password may leave the API process.
+const ARGON2ID_PHC = /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+export const PasswordHash = z.string().max(512).regex(ARGON2ID_PHC, { error: 'must be an argon2id PHC string' });
+
+export const SIGNUP_MESSAGE_VERSION = 1;
+
+/** The body of a message on the onboarding queue and the input of the onboarding workflow. */
+export const SignupMessage = z.strictObject({
+  version: z.literal(SIGNUP_MESSAGE_VERSION),
+  user_id: UserId,
+  email: Email,
+  first_name: PersonName,
+  last_name: PersonName,
+  password_hash: PasswordHash,
+  requested_at: z.iso.datetime(),
+  request_id: z.string().max(200).optional(),
+});
+export type SignupMessage = z.infer<typeof SignupMessage>;
+
+/** PUT /users/{user_id} body; an empty body means VERIFIED, as in the service this replaces. */
+export const VerificationUpdate = z.object({
+  verification_state: VerificationState.default('VERIFIED'),
+});
+export type VerificationUpdate = z.infer<typeof VerificationUpdate>;
+
+export interface FieldIssue {
+  field: string;
+  message: string;
+  code: string;
+}
+
+/** Flattens zod issues into the field-level list every error response and log line uses. */
+export function toFieldIssues(error: z.ZodError): FieldIssue[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
+    message: issue.message,
+    code: issue.code,
+  }));
+}
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
+
+/** Parses raw queue bytes into a SignupMessage, never throwing: poison messages are a result, not an exception. */
+export function parseSignupMessage(body: Buffer): ParseResult<SignupMessage> {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { ok: false, issues: [{ field: '(body)', message: 'is not valid JSON', code: 'invalid_json' }] };
+  }
+  const parsed = SignupMessage.safeParse(json);
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: toFieldIssues(parsed.error) };
+}

@@ -1,0 +1,56 @@
+/**
+ * Failures the service knows how to explain. Each maps to one HTTP answer in src/api/problem.ts;
+ * anything else is a bug and becomes a 500 with no detail.
+ */
+import type { FieldIssue, VerificationState } from './contract';
+
+export abstract class AppError extends Error {
+  override readonly name = this.constructor.name;
+}
+
+export class ValidationError extends AppError {
+  constructor(
+    message: string,
+    readonly issues: FieldIssue[],
+  ) {
+    super(message);
+  }
+}
+
+export class MalformedBodyError extends AppError {}
+
+export class UnsupportedMediaTypeError extends AppError {}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(readonly limitBytes: number) {
+    super(`request body larger than ${limitBytes} bytes`);
+  }
+}
+
+export class EmailAlreadyRegisteredError extends AppError {
+  constructor(
+    readonly userId: string,
+    readonly verificationState: VerificationState,
+  ) {
+    super('a user with this email is already registered');
+  }
+}
+
+export class NotFoundError extends AppError {}
+
+export class UserNotFoundError extends NotFoundError {
+  constructor(readonly userId: string) {
+    super(`no user or signup with id ${userId}`);
+  }
+}
+
+/** A dependency is down or slow; the client should retry later. */
+export class ServiceUnavailableError extends AppError {
+  constructor(
+    readonly service: 'rabbitmq' | 'postgres' | 'temporal',
+    message: string,
+    readonly retryAfterSeconds = 5,
+  ) {
+    super(message);
+  }
+}

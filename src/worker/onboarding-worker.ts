@@ -1,0 +1,21 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createActivities } from '../../activities';
+import type { Config } from '../config';
+
+export interface OnboardingWorkerDeps {
+  config: Config;
+  pool: Pool;
+  connection: NativeConnection;
+}
+
+/** The Temporal worker for the onboarding task queue: workflows from workflows/, activities bound to the pool. */
+export function createOnboardingWorker({ config, pool, connection }: OnboardingWorkerDeps): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowsPath: require.resolve('../../workflows'),
+    activities: createActivities({ pool }),
+  });
+}

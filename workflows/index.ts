@@ -1,0 +1,2 @@
+// Everything exported here runs inside Temporal's deterministic sandbox.
+export { onboardUser } from './onboard-user';

@@ -1,0 +1,41 @@
+import { log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type { OnboardingActivities } from '../activities';
+import type { OnboardingState, SignupMessage } from '../src/contract';
+import { onboardingActivityOptions } from './retry-policy';
+import { OnboardingStateKey } from './search-attributes';
+
+export interface OnboardUserInput {
+  signup: SignupMessage;
+  /** Attempts per activity; the caller's run timeout is derived from the same number. */
+  maxAttempts: number;
+}
+
+export interface OnboardUserResult {
+  user_id: string;
+  onboarding_state: 'COMPLETED';
+  /** False when the row already existed, e.g. a replayed message. */
+  created: boolean;
+}
+
+/** Turns an accepted signup into exactly one user row, or a failure the bridge dead-letters. */
+export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Promise<OnboardUserResult> {
+  const { validateSignup, persistUser, markState } = proxyActivities<OnboardingActivities>(
+    onboardingActivityOptions(maxAttempts),
+  );
+  try {
+    setOnboardingState('PROCESSING');
+    await validateSignup(signup);
+    const { created } = await persistUser(signup);
+    await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED' });
+    setOnboardingState('COMPLETED');
+    return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
+  } catch (err) {
+    setOnboardingState('FAILED');
+    log.warn('onboarding failed', { user_id: signup.user_id, error: (err as Error).message });
+    throw err;
+  }
+}
+
+function setOnboardingState(state: OnboardingState): void {
+  upsertSearchAttributes([{ key: OnboardingStateKey, value: state }]);
+}
