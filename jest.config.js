@@ -1,0 +1,13 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  // Integration tests share two cores with Postgres, RabbitMQ and a Temporal server each.
+  maxWorkers: 2,
+  testTimeout: 120_000,
+  // Fail loudly instead of hanging on a handle a test forgot to close.
+  forceExit: false,
+};

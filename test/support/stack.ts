@@ -1,0 +1,94 @@
+/**
+ * Real services for tests, isolated per test file: a database, queue names and a task queue of
+ * their own, and a Temporal dev server started from the cached CLI. Everything is removed after.
+ */
+import { randomBytes } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import amqplib from 'amqplib';
+import { Client, type Pool } from 'pg';
+import { type Config, type Env, loadConfig } from '../../src/config';
+import { createPool, ensureDatabase, migrate } from '../../src/db/postgres';
+import { createLogger, type Logger } from '../../src/logger';
+import { OnboardingStateKey } from '../../workflows/search-attributes';
+
+export const silentLogger: Logger = createLogger({ name: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}
+
+/** A Config whose database, AMQP names and task queue belong to this test file alone. */
+export function testConfig(suffix: string, env: Env = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/onboarding_test_${suffix}`,
+    AMQP_EXCHANGE: `onboarding.test.${suffix}`,
+    AMQP_QUEUE: `user_onboarding_queue.test.${suffix}`,
+    AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.test.${suffix}`,
+    AMQP_DLQ: `user_onboarding_queue_dlq.test.${suffix}`,
+    TEMPORAL_TASK_QUEUE: `onboarding-test-${suffix}`,
+    ...env,
+  });
+}
+
+export async function createTestDatabase(config: Config): Promise<Pool> {
+  await ensureDatabase(config.postgres.url);
+  const pool = createPool(config.postgres.url, 10, silentLogger);
+  await migrate(pool);
+  return pool;
+}
+
+export async function dropTestDatabase(config: Config, pool?: Pool): Promise<void> {
+  await pool?.end().catch(() => undefined);
+  const admin = new URL(config.postgres.url);
+  const name = admin.pathname.slice(1);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await client.end();
+}
+
+/** Deletes the queues and exchanges a test config names. */
+export async function deleteTopology(config: Config): Promise<void> {
+  const conn = await amqplib.connect(config.amqp.url);
+  const ch = await conn.createChannel();
+  await ch.deleteQueue(config.amqp.queue);
+  await ch.deleteQueue(config.amqp.deadLetterQueue);
+  await ch.deleteExchange(config.amqp.exchange);
+  await ch.deleteExchange(config.amqp.deadLetterExchange);
+  await conn.close();
+}
+
+/** A real Temporal dev server (not the time-skipping test server) with our search attributes. */
+export function startTemporal(): Promise<TestWorkflowEnvironment> {
+  const path = process.env.TEMPORAL_CLI;
+  if (!path) throw new Error('TEMPORAL_CLI is not set; the jest global setup resolves it');
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path },
+      searchAttributes: [OnboardingStateKey],
+      ui: false,
+      log: { format: 'pretty', level: 'error' },
+    },
+  });
+}
+
+/** Polls until `probe` returns something other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,115 @@
+import { DefaultLogger } from '@temporalio/worker';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Pool } from 'pg';
+import { createActivities } from '../../activities';
+import type { Config } from '../../src/config';
+import { signupMessage } from '../support/fixtures';
+import { createTestDatabase, dropTestDatabase, testConfig, uniqueSuffix } from '../support/stack';
+
+let config: Config;
+let pool: Pool;
+let activities: ReturnType<typeof createActivities>;
+// Failures are what these tests expect; the SDK would log each one.
+const quiet = { logger: new DefaultLogger('ERROR') };
+const env = new MockActivityEnvironment(undefined, quiet);
+
+beforeAll(async () => {
+  config = testConfig(uniqueSuffix());
+  pool = await createTestDatabase(config);
+  activities = createActivities({ pool });
+});
+afterAll(() => dropTestDatabase(config, pool));
+
+async function failureOf(run: () => Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    return err as ApplicationFailure;
+  }
+  throw new Error('expected the activity to fail');
+}
+
+async function rowsFor(email: string): Promise<Array<Record<string, unknown>>> {
+  const { rows } = await pool.query('SELECT * FROM users WHERE lower(email) = lower($1)', [email]);
+  return rows;
+}
+
+describe('validateSignup', () => {
+  it('passes a message that keeps the contract', async () => {
+    await expect(env.run(activities.validateSignup, await signupMessage())).resolves.toBeUndefined();
+  });
+
+  it('fails a broken message as non-retryable InvalidSignup, naming the field', async () => {
+    const broken = { ...(await signupMessage()), password_hash: 'plaintext-password' };
+    const failure = await failureOf(() => env.run(activities.validateSignup, broken));
+    expect(failure.type).toBe('InvalidSignup');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(/password_hash/);
+  });
+});
+
+describe('persistUser', () => {
+  it('is idempotent under retry: a second run of the same signup keeps one row', async () => {
+    const signup = await signupMessage();
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: true });
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false });
+    const rows = await rowsFor(signup.email);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ user_id: signup.user_id, verification_state: 'PENDING', onboarding_state: 'PERSISTED' });
+    expect(rows[0].password_hash).toBe(signup.password_hash);
+  });
+
+  it('fails a second user with the same email, in any case, as non-retryable DuplicateEmail', async () => {
+    const first = await signupMessage();
+    await env.run(activities.persistUser, first);
+    const second = await signupMessage({ email: first.email.toUpperCase() });
+    const failure = await failureOf(() => env.run(activities.persistUser, second));
+    expect(failure.type).toBe('DuplicateEmail');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.details).toEqual([{ existing_user_id: first.user_id }]);
+    expect(await rowsFor(first.email)).toHaveLength(1);
+  });
+
+  it('lets exactly one of 20 concurrent signups with one email create a row', async () => {
+    const email = `race-${uniqueSuffix()}@example.com`;
+    const signups = await Promise.all(Array.from({ length: 20 }, () => signupMessage({ email })));
+    const results = await Promise.allSettled(signups.map((s) => new MockActivityEnvironment(undefined, quiet).run(activities.persistUser, s)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(failures.map((f) => (f.reason as ApplicationFailure).type)).toEqual(Array(19).fill('DuplicateEmail'));
+    expect(await rowsFor(email)).toHaveLength(1);
+  });
+
+  it('lets a database error through as retryable', async () => {
+    const signup = await signupMessage();
+    await pool.query('ALTER TABLE users ADD CONSTRAINT test_reject CHECK (email <> $$' + signup.email + '$$) NOT VALID');
+    try {
+      const err = await env.run(activities.persistUser, signup).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(ApplicationFailure);
+    } finally {
+      await pool.query('ALTER TABLE users DROP CONSTRAINT test_reject');
+    }
+  });
+});
+
+describe('markState', () => {
+  it('records COMPLETED with a timestamp', async () => {
+    const signup = await signupMessage();
+    await env.run(activities.persistUser, signup);
+    await env.run(activities.markState, { user_id: signup.user_id, onboarding_state: 'COMPLETED' });
+    const [row] = await rowsFor(signup.email);
+    expect(row.onboarding_state).toBe('COMPLETED');
+    expect(row.onboarded_at).toBeInstanceOf(Date);
+    expect((row.updated_at as Date).getTime()).toBeGreaterThanOrEqual((row.created_at as Date).getTime());
+  });
+
+  it('fails for an unknown user as non-retryable', async () => {
+    const failure = await failureOf(() =>
+      env.run(activities.markState, { user_id: '00000000-0000-4000-8000-000000000000', onboarding_state: 'COMPLETED' }),
+    );
+    expect(failure.type).toBe('UserNotFound');
+  });
+});

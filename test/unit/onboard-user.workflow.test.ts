@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { OnboardingActivities } from '../../activities';
+import type { SignupMessage } from '../../src/contract';
+import { onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
+import { OnboardingStateKey } from '../../workflows/search-attributes';
+import { signupMessage } from '../support/fixtures';
+import { startTemporal } from '../support/stack';
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+
+type Calls = Array<{ activity: string; user_id: string }>;
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+const taskQueue = `wf-test-${randomUUID()}`;
+const calls: Calls = [];
+// Each test scripts how its own user's activities behave.
+const behaviour = new Map<string, Partial<OnboardingActivities>>();
+
+function record(activity: string, user_id: string) {
+  calls.push({ activity, user_id });
+  return calls.filter((c) => c.activity === activity && c.user_id === user_id).length;
+}
+
+const activities: OnboardingActivities = {
+  async validateSignup(s) {
+    record('validateSignup', s.user_id);
+    return behaviour.get(s.user_id)?.validateSignup?.(s);
+  },
+  async persistUser(s) {
+    record('persistUser', s.user_id);
+    return (await behaviour.get(s.user_id)?.persistUser?.(s)) ?? { created: true };
+  },
+  async markState(input) {
+    record('markState', input.user_id);
+    return behaviour.get(input.user_id)?.markState?.(input);
+  },
+};
+
+beforeAll(async () => {
+  env = await startTemporal();
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowsPath: require.resolve('../../workflows'),
+    activities,
+    shutdownGraceTime: '1s',
+    shutdownForceTime: '5s',
+  });
+  running = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+function start(signup: SignupMessage, maxAttempts: number) {
+  return env.client.workflow.start('onboardUser', {
+    taskQueue,
+    workflowId: onboardingWorkflowId(signup.user_id),
+    args: [{ signup, maxAttempts }],
+  });
+}
+
+function attempts(activity: string, userId: string): number {
+  return calls.filter((c) => c.activity === activity && c.user_id === userId).length;
+}
+
+async function onboardingState(workflowId: string): Promise<unknown> {
+  const description = await env.client.workflow.getHandle(workflowId).describe();
+  return description.typedSearchAttributes.get(OnboardingStateKey);
+}
+
+it('runs validate → persist → mark COMPLETED and marks the run COMPLETED for the Web UI', async () => {
+  const signup = await signupMessage();
+  const handle = await start(signup, 3);
+  await expect(handle.result()).resolves.toEqual({ user_id: signup.user_id, onboarding_state: 'COMPLETED', created: true });
+  expect(calls.filter((c) => c.user_id === signup.user_id).map((c) => c.activity)).toEqual([
+    'validateSignup',
+    'persistUser',
+    'markState',
+  ]);
+  expect(await onboardingState(handle.workflowId)).toBe('COMPLETED');
+});
+
+it('retries an activity that fails twice, then completes', async () => {
+  const signup = await signupMessage();
+  behaviour.set(signup.user_id, {
+    async persistUser() {
+      if (attempts('persistUser', signup.user_id) <= 2) throw new Error('connection reset');
+      return { created: true };
+    },
+  });
+  const handle = await start(signup, 5);
+  await expect(handle.result()).resolves.toMatchObject({ onboarding_state: 'COMPLETED' });
+  expect(attempts('persistUser', signup.user_id)).toBe(3);
+  expect(attempts('markState', signup.user_id)).toBe(1);
+});
+
+it('fails the run when an activity exhausts its attempts, and never marks the user', async () => {
+  const signup = await signupMessage();
+  behaviour.set(signup.user_id, {
+    async persistUser() {
+      throw new Error('database down');
+    },
+  });
+  const handle = await start(signup, 2);
+  const error = await handle.result().catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  expect(attempts('persistUser', signup.user_id)).toBe(2);
+  expect(attempts('markState', signup.user_id)).toBe(0);
+  expect(await onboardingState(handle.workflowId)).toBe('FAILED');
+});
+
+it('does not retry a duplicate email', async () => {
+  const signup = await signupMessage();
+  behaviour.set(signup.user_id, {
+    async persistUser() {
+      throw ApplicationFailure.nonRetryable('email already registered', 'DuplicateEmail');
+    },
+  });
+  const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 5, runTimeoutMs: 60_000 });
+  expect(outcome).toEqual({ ok: false, reason: 'DuplicateEmail: email already registered', failureType: 'DuplicateEmail' });
+  expect(attempts('persistUser', signup.user_id)).toBe(1);
+});
+
+describe('runOnboarding (the bridge’s start-or-attach)', () => {
+  it('attaches a redelivered message to the run its first delivery started, running or completed', async () => {
+    const signup = await signupMessage();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    behaviour.set(signup.user_id, { persistUser: async () => (await gate, { created: true }) });
+    const opts = { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000 };
+    const first = runOnboarding(env.client, signup, opts);
+    const whileRunning = runOnboarding(env.client, signup, opts);
+    await new Promise((r) => setTimeout(r, 500));
+    release();
+    const expected = { ok: true, result: { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: true } };
+    await expect(first).resolves.toEqual(expected);
+    await expect(whileRunning).resolves.toEqual(expected);
+    await expect(runOnboarding(env.client, signup, opts)).resolves.toEqual(expected);
+    expect(attempts('persistUser', signup.user_id)).toBe(1);
+    const runs = [];
+    for await (const run of env.client.workflow.list({ query: `WorkflowId = '${onboardingWorkflowId(signup.user_id)}'` })) runs.push(run);
+    expect(runs).toHaveLength(1);
+  });
+
+  it('starts a fresh run when the previous one failed (a DLQ replay)', async () => {
+    const signup = await signupMessage();
+    behaviour.set(signup.user_id, {
+      async validateSignup() {
+        if (attempts('validateSignup', signup.user_id) === 1) throw ApplicationFailure.nonRetryable('bad', 'InvalidSignup');
+      },
+    });
+    const opts = { taskQueue, maxAttempts: 1, runTimeoutMs: 60_000 };
+    await expect(runOnboarding(env.client, signup, opts)).resolves.toMatchObject({ ok: false });
+    await expect(runOnboarding(env.client, signup, opts)).resolves.toMatchObject({ ok: true });
+  });
+
+  it('enforces the run timeout it is given, and records it on the run', async () => {
+    const signup = await signupMessage();
+    // Outlives the run; cancellable so the worker can shut down after.
+    behaviour.set(signup.user_id, { persistUser: async () => (await Context.current().sleep(60_000), { created: true }) });
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 1, runTimeoutMs: 2_000 });
+    expect(outcome).toMatchObject({ ok: false, failureType: 'Timeout' });
+    const description = await env.client.workflow.getHandle(onboardingWorkflowId(signup.user_id)).describe();
+    expect(description.status.name).toBe('TIMED_OUT');
+    expect(description.raw.executionConfig?.workflowRunTimeout?.seconds?.toString()).toBe('2');
+  });
+});
