@@ -99,7 +99,7 @@ describe('markState', () => {
   it('records COMPLETED with a timestamp', async () => {
     const signup = await signupMessage();
     await env.run(activities.persistUser, signup);
-    await env.run(activities.markState, { user_id: signup.user_id, onboarding_state: 'COMPLETED' });
+    await env.run(activities.markState, { user_id: signup.user_id, onboarding_state: 'COMPLETED' as const });
     const [row] = await rowsFor(signup.email);
     expect(row.onboarding_state).toBe('COMPLETED');
     expect(row.onboarded_at).toBeInstanceOf(Date);
@@ -108,7 +108,7 @@ describe('markState', () => {
 
   it('fails for an unknown user as non-retryable', async () => {
     const failure = await failureOf(() =>
-      env.run(activities.markState, { user_id: '00000000-0000-4000-8000-000000000000', onboarding_state: 'COMPLETED' }),
+      env.run(activities.markState, { user_id: '00000000-0000-4000-8000-000000000000', onboarding_state: 'COMPLETED' as const }),
     );
     expect(failure.type).toBe('UserNotFound');
   });
