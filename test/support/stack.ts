@@ -4,12 +4,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import amqplib from 'amqplib';
 import { Client, type Pool } from 'pg';
 import { type Config, type Env, loadConfig } from '../../src/config';
 import { createPool, ensureDatabase, migrate } from '../../src/db/postgres';
 import { createLogger, type Logger } from '../../src/logger';
 import { OnboardingStateKey } from '../../workflows/search-attributes';
+
+// Tests provoke failures on purpose; the SDK would log each at WARN. Once per test process.
+Runtime.install({ logger: new DefaultLogger((process.env.TEST_TEMPORAL_LOG_LEVEL as 'ERROR' | undefined) ?? 'ERROR') });
 
 export const silentLogger: Logger = createLogger({ name: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 

@@ -3,15 +3,13 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import type { OnboardingActivities } from '../../activities';
 import type { SignupMessage } from '../../src/contract';
 import { onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
 import { OnboardingStateKey } from '../../workflows/search-attributes';
 import { signupMessage } from '../support/fixtures';
 import { startTemporal } from '../support/stack';
-
-Runtime.install({ logger: new DefaultLogger('ERROR') });
 
 type Calls = Array<{ activity: string; user_id: string }>;
 let env: TestWorkflowEnvironment;
