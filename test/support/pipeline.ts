@@ -9,7 +9,7 @@ import type { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createApp } from '../../src/api/app';
 import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-bridge';
-import type { Config, Env } from '../../src/config';
+import { type Config, type Env, loadConfig } from '../../src/config';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
 import { createOnboardingWorker } from '../../src/worker/onboarding-worker';
 import {
@@ -18,12 +18,14 @@ import {
   dropTestDatabase,
   silentLogger,
   startTemporal,
-  testConfig,
+  testEnv,
   uniqueSuffix,
 } from './stack';
 
 export interface Pipeline {
   config: Config;
+  /** The environment that config came from, for running the real entry points against it. */
+  env: Env;
   pool: Pool;
   temporal: TestWorkflowEnvironment;
   publisher: SignupPublisher;
@@ -49,7 +51,8 @@ export async function startApi(config: Config, deps: { pool: Pool; publisher: Si
 }
 
 export async function startPipeline(env: Env = {}): Promise<Pipeline> {
-  const config = testConfig(uniqueSuffix(), env);
+  const vars = testEnv(uniqueSuffix(), env);
+  const config = loadConfig(vars);
   const pool = await createTestDatabase(config);
   const temporal = await startTemporal();
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger: silentLogger });
@@ -59,6 +62,7 @@ export async function startPipeline(env: Env = {}): Promise<Pipeline> {
   const api = await startApi(config, { pool, publisher, temporal });
   return {
     config,
+    env: vars,
     pool,
     temporal,
     publisher,
