@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
@@ -34,9 +35,9 @@ export interface Pipeline {
   stop(): Promise<void>;
 }
 
-export async function startApi(config: Config, deps: { pool: Pool; publisher: SignupPublisher; temporal: TestWorkflowEnvironment }) {
+export async function startApi(config: Config, deps: { pool: Pool; publisher: Pick<SignupPublisher, 'publishSignup'>; temporal: Client }) {
   const server: Server = createServer(
-    createApp({ config, logger: silentLogger, pool: deps.pool, publisher: deps.publisher, temporal: deps.temporal.client }),
+    createApp({ config, logger: silentLogger, pool: deps.pool, publisher: deps.publisher, temporal: deps.temporal }),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -59,7 +60,7 @@ export async function startPipeline(env: Env = {}): Promise<Pipeline> {
   const worker: Worker = await createOnboardingWorker({ config, pool, connection: temporal.nativeConnection });
   const running = worker.run();
   const bridge = await startSignupBridge({ config, client: temporal.client, pool, logger: silentLogger });
-  const api = await startApi(config, { pool, publisher, temporal });
+  const api = await startApi(config, { pool, publisher, temporal: temporal.client });
   return {
     config,
     env: vars,
