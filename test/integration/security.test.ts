@@ -3,7 +3,9 @@
  * headers and error bodies, the duplicate-signup switch, and encrypted Temporal payloads with
  * the codec endpoint and key rotation.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { temporal as proto } from '@temporalio/proto';
 import type { Payload } from '@temporalio/common';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
@@ -284,6 +286,19 @@ describe('Temporal payloads are encrypted', () => {
     expect(encoded.status).toBe(200);
     expect(Buffer.from(encoded.body.payloads[0].metadata.encoding, 'base64').toString()).toBe('binary/encrypted');
     expect((await codec(p.baseUrl, 'decode', encoded.body.payloads)).body.payloads).toEqual([plain]);
+  });
+
+  it('works as the codec server of the real Temporal CLI (temporal workflow show --codec-endpoint)', async () => {
+    // (Without a token the endpoint answers 401, tested below, and the CLI retries until its deadline.)
+    const { stdout } = await promisify(execFile)(process.env.TEMPORAL_CLI!, [
+      'workflow', 'show', '--workflow-id', onboardingWorkflowId(userId), '--address', p.temporal.address, '--output', 'json',
+      '--codec-endpoint', `${p.baseUrl}/codec`, '--codec-auth', `Bearer ${CODEC_TOKEN}`,
+    ]);
+    // JSON output keeps payloads in proto3 JSON, decoded by our endpoint: json/plain, not binary/encrypted.
+    const started = JSON.parse(stdout).events[0].workflowExecutionStartedEventAttributes;
+    const [input] = started.input.payloads as JsonPayload[];
+    expect(Buffer.from(input.metadata.encoding, 'base64').toString()).toBe('json/plain');
+    expect(fromJsonData(input)).toMatchObject({ signup: { email: body.email, first_name: body.first_name } });
   });
 
   it('keeps the codec closed without a token, and answers CORS preflights for the UI origins only', async () => {
