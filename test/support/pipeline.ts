@@ -11,7 +11,7 @@ import type { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createApp } from '../../src/api/app';
 import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-bridge';
-import type { Config, Env } from '../../src/config';
+import { type Config, type Env, loadConfig } from '../../src/config';
 import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
 import { createEncryptionCodec, encryptedDataConverter } from '../../src/temporal/payload-encryption';
@@ -22,12 +22,14 @@ import {
   dropTestDatabase,
   silentLogger,
   startTemporal,
-  testConfig,
+  testEnv,
   uniqueSuffix,
 } from './stack';
 
 export interface Pipeline {
   config: Config;
+  /** The environment that config came from, for running the real entry points against it. */
+  env: Env;
   pool: Pool;
   /** The dev server; its own `client` has no codec and so sees history as Temporal stores it. */
   temporal: TestWorkflowEnvironment;
@@ -82,7 +84,8 @@ export async function startApi(
 /** `logger` receives the API's, the publisher's and the bridge's log lines (silent by default). */
 export async function startPipeline(env: Env = {}, opts: { logger?: Logger } = {}): Promise<Pipeline> {
   const logger = opts.logger ?? silentLogger;
-  const config = testConfig(uniqueSuffix(), env);
+  const vars = testEnv(uniqueSuffix(), env);
+  const config = loadConfig(vars);
   const pool = await createTestDatabase(config);
   const temporal = await startTemporal();
   const { client, payloadCodec } = encryptedClient(config, temporal);
@@ -93,6 +96,7 @@ export async function startPipeline(env: Env = {}, opts: { logger?: Logger } = {
   const api = await startApi(config, { pool, publisher, temporal, logger });
   return {
     config,
+    env: vars,
     pool,
     temporal,
     client,

@@ -41,9 +41,9 @@ export function uniqueSuffix(): string {
   return `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 }
 
-/** A Config whose database, AMQP names and task queue belong to this test file alone. */
-export function testConfig(suffix: string, env: Env = {}): Config {
-  return loadConfig({
+/** Environment whose database, AMQP names and task queue belong to this test file alone. */
+export function testEnv(suffix: string, env: Env = {}): Env {
+  return {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: `postgres://postgres@127.0.0.1:5432/onboarding_test_${suffix}`,
@@ -57,7 +57,11 @@ export function testConfig(suffix: string, env: Env = {}): Config {
     // Every request of a test comes from 127.0.0.1; tests of the limit set their own.
     SIGNUP_RATE_LIMIT: '100000',
     ...env,
-  });
+  };
+}
+
+export function testConfig(suffix: string, env: Env = {}): Config {
+  return loadConfig(testEnv(suffix, env));
 }
 
 export async function createTestDatabase(config: Config): Promise<Pool> {
