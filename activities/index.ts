@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { SignupMessage, toFieldIssues } from '../src/contract';
+import { withoutRowData } from '../src/db/postgres';
 import { DuplicateEmailError, insertUser, markOnboardingState } from '../src/users/user-store';
 
 export interface ActivityDeps {
@@ -36,12 +37,15 @@ export function createActivities({ pool }: ActivityDeps) {
             existing_user_id: err.existingUserId,
           });
         }
-        throw err;
+        // The SDK logs a failed attempt and records it in history: never with the row in it.
+        throw withoutRowData(err);
       }
     },
 
     async markState(input: { user_id: string; onboarding_state: 'PERSISTED' | 'COMPLETED' }): Promise<void> {
-      const found = await markOnboardingState(pool, input.user_id, input.onboarding_state);
+      const found = await markOnboardingState(pool, input.user_id, input.onboarding_state).catch((err: unknown) => {
+        throw withoutRowData(err);
+      });
       if (!found) throw ApplicationFailure.nonRetryable(`no user ${input.user_id}`, 'UserNotFound');
     },
   };

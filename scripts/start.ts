@@ -4,10 +4,11 @@
  * the API and the worker. Ctrl-C stops them in order: API and worker drain first, Temporal last.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { type Config, loadConfig } from '../src/config';
+import { type Config, type Env, loadConfig } from '../src/config';
 import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
 import { checkDependencies } from '../src/preflight';
@@ -65,9 +66,23 @@ async function startTemporal(config: Config): Promise<ChildProcess | null> {
   return child;
 }
 
-function startNode(name: string, script: string): ChildProcess {
+/**
+ * A random payload key for development, made once and kept (0600) beside the dev server's
+ * database: runs recorded there stay readable across restarts. Never a well-known key.
+ */
+function developmentPayloadKeys(): string {
+  const file = join(DATA_DIR, 'payload-encryption-keys');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(DATA_DIR, { recursive: true });
+  const keys = `dev1:${randomBytes(32).toString('base64')}`;
+  writeFileSync(file, `${keys}\n`, { mode: 0o600, flag: 'wx' });
+  say(`generated a development payload encryption key in ${file}`);
+  return keys;
+}
+
+function startNode(name: string, script: string, env: Env): ChildProcess {
   // An IPC channel lets the child notice if this script dies without signalling it.
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, env });
   started.push(child);
   return child.on('exit', (code, signal) => say(`${name} exited (${signal ?? code})`));
 }
@@ -85,7 +100,11 @@ function stop(child: ChildProcess | null, graceMs: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const env: Env = { ...process.env };
+  if (!env.PAYLOAD_ENCRYPTION_KEYS && (env.NODE_ENV ?? 'development') === 'development') {
+    env.PAYLOAD_ENCRYPTION_KEYS = developmentPayloadKeys();
+  }
+  const config = loadConfig(env);
   await checkDependencies(config, ['postgres', 'rabbitmq']);
   const temporal = await startTemporal(config);
 
@@ -95,8 +114,8 @@ async function main(): Promise<void> {
   await pool.end();
   say(applied.length > 0 ? `applied migrations ${applied.join(', ')}` : 'database schema up to date');
 
-  const api = startNode('api', join(__dirname, '..', 'src', 'api', 'main.js'));
-  const worker = startNode('worker', join(__dirname, '..', 'src', 'worker', 'main.js'));
+  const api = startNode('api', join(__dirname, '..', 'src', 'api', 'main.js'), env);
+  const worker = startNode('worker', join(__dirname, '..', 'src', 'worker', 'main.js'), env);
   say(`API on http://127.0.0.1:${config.http.port}  (Ctrl-C stops everything)`);
 
   let stopping = false;

@@ -1,12 +1,23 @@
 /**
  * The only place that reads process.env. Everything else receives a validated Config.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { onboardingRunTimeoutMs } from '../workflows/retry-policy';
+import { type PayloadKey, parsePayloadKeys } from './temporal/payload-encryption';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const amqpName = z.string().min(1).max(255);
+// An empty variable means "not set", as a shell's `FOO=` usually intends.
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+// Long enough that guessing is hopeless; `openssl rand -base64 32` gives 44 characters.
+const bearerToken = z
+  .string()
+  .min(32, { error: 'must be at least 32 characters (openssl rand -base64 32)' })
+  .max(512)
+  .regex(/^[A-Za-z0-9\-._~+/]+=*$/, { error: 'must be a bearer token: letters, digits and -._~+/ (RFC 6750)' });
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -37,6 +48,15 @@ const EnvSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('onboarding'),
   ONBOARDING_MAX_ATTEMPTS: positiveInt.max(10).default(5),
+
+  ADMIN_API_TOKEN: optional(bearerToken),
+  CODEC_API_TOKEN: optional(bearerToken),
+  CODEC_CORS_ORIGINS: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
+  PAYLOAD_ENCRYPTION_KEYS: optional(z.string()),
+  SIGNUP_RATE_LIMIT: positiveInt.default(20),
+  SIGNUP_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
+  TRUST_PROXY: z.string().default('false'),
+  DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('conflict'),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -60,6 +80,20 @@ export interface Config {
   };
   temporal: { address: string; namespace: string; taskQueue: string };
   onboarding: { maxAttempts: number; runTimeoutMs: number };
+  security: {
+    /** Bearer token for PUT /users/{id} and the codec endpoint; none means both refuse everyone. */
+    adminToken: string | undefined;
+    /** A second token that opens only the codec endpoint, for operators of the Temporal Web UI. */
+    codecToken: string | undefined;
+    codecCorsOrigins: string[];
+    /** First key encrypts, every key decrypts. */
+    payloadKeys: PayloadKey[];
+    signupRateLimit: { limit: number; windowMs: number };
+    /** Express's `trust proxy`: which hops may set X-Forwarded-For, i.e. whose client IP is rate-limited. */
+    trustProxy: false | number | string[];
+    /** `accepted` answers a duplicate signup exactly like a new one, so the API does not reveal registered e-mails. */
+    duplicateSignupResponse: 'conflict' | 'accepted';
+  };
 }
 
 export class ConfigError extends Error {
@@ -76,6 +110,28 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
+  const problems: string[] = [];
+  if (e.NODE_ENV === 'production' && !e.ADMIN_API_TOKEN) {
+    problems.push('ADMIN_API_TOKEN: is required when NODE_ENV=production');
+  }
+  // Required in every mode: a well-known development key would only pretend to protect anything.
+  let payloadKeys: PayloadKey[] = [];
+  if (!e.PAYLOAD_ENCRYPTION_KEYS) {
+    problems.push('PAYLOAD_ENCRYPTION_KEYS: is required (keyId:base64key, e.g. k1:$(openssl rand -base64 32)); npm start generates one for development');
+  } else {
+    const keys = parsePayloadKeys(e.PAYLOAD_ENCRYPTION_KEYS);
+    if (keys.ok) payloadKeys = keys.keys;
+    else problems.push(`PAYLOAD_ENCRYPTION_KEYS: ${keys.problem}`);
+  }
+  const trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  if (trustProxy === null) {
+    problems.push('TRUST_PROXY: must be false, a hop count, or a comma-separated list of proxy addresses/subnets (not true: any client could then pick its own rate-limit key)');
+  }
+  const codecCorsOrigins = e.CODEC_CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean);
+  if (codecCorsOrigins.some((o) => !/^https?:\/\/[^/]+$/.test(o))) {
+    problems.push('CODEC_CORS_ORIGINS: must be comma-separated origins like http://127.0.0.1:8233');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   const runTimeoutMs = onboardingRunTimeoutMs(e.ONBOARDING_MAX_ATTEMPTS);
   // The bridge holds each message unacked until its workflow ends, so the whole retry
   // budget has to finish well before RabbitMQ gives up on the delivery.
@@ -104,7 +160,31 @@ export function loadConfig(env: Env = process.env): Config {
     },
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     onboarding: { maxAttempts: e.ONBOARDING_MAX_ATTEMPTS, runTimeoutMs },
+    security: {
+      adminToken: e.ADMIN_API_TOKEN,
+      codecToken: e.CODEC_API_TOKEN,
+      codecCorsOrigins,
+      payloadKeys,
+      signupRateLimit: { limit: e.SIGNUP_RATE_LIMIT, windowMs: e.SIGNUP_RATE_LIMIT_WINDOW_MS },
+      trustProxy: trustProxy as false | number | string[],
+      duplicateSignupResponse: e.DUPLICATE_SIGNUP_RESPONSE,
+    },
   };
+}
+
+function parseTrustProxy(raw: string): false | number | string[] | null {
+  const value = raw.trim();
+  if (value === 'false' || value === '') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const valid = entries.every((entry) => {
+    if (PROXY_NAMES.includes(entry)) return true;
+    const [address, bits, ...rest] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0 || rest.length > 0) return false;
+    return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+  });
+  return valid && entries.length > 0 ? entries : null;
 }
 
 /** A URL safe to print: the password, if any, replaced by ***. */

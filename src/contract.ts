@@ -105,3 +105,22 @@ export function parseSignupMessage(body: Buffer): ParseResult<SignupMessage> {
   const parsed = SignupMessage.safeParse(json);
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: toFieldIssues(parsed.error) };
 }
+
+// Proto3 JSON encodes bytes as standard base64 (the Web UI and the CLI send it padded).
+const Base64Bytes = z.base64({ error: 'must be base64' });
+
+/**
+ * Body of the Temporal codec server protocol (POST /codec/encode and /codec/decode), as the Web
+ * UI and `temporal --codec-endpoint` send it and expect it back: payloads in proto3 JSON.
+ */
+export const CodecPayloads = z.object({
+  payloads: z
+    .array(
+      z.object({
+        metadata: z.record(z.string(), Base64Bytes).optional(),
+        data: Base64Bytes.optional(),
+      }),
+    )
+    .max(10_000),
+});
+export type CodecPayloads = z.infer<typeof CodecPayloads>;

@@ -54,3 +54,15 @@ export class ServiceUnavailableError extends AppError {
     super(message);
   }
 }
+
+/** No credentials, or a malformed Authorization header: 401 with a Bearer challenge. */
+export class AuthenticationRequiredError extends AppError {}
+
+/** Credentials presented but not accepted. */
+export class ForbiddenError extends AppError {}
+
+export class TooManyRequestsError extends AppError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('too many requests from this client; retry later');
+  }
+}

@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -12,11 +12,13 @@ export const REDACTED_PATHS = [
   'req.headers.cookie',
 ];
 
-export function createLogger(opts: { name: string; level: string; pretty?: boolean }): Logger {
-  return pino({
+/** `destination` (stdout if absent) lets a test read every line the service writes, redaction included. */
+export function createLogger(opts: { name: string; level: string; pretty?: boolean; destination?: DestinationStream }): Logger {
+  const options = {
     name: opts.name,
     level: opts.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    ...(opts.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
-  });
+    ...(opts.pretty && !opts.destination ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
+  };
+  return opts.destination ? pino(options, opts.destination) : pino(options);
 }

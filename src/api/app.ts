@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import express, { type Request } from 'express';
+import type { PayloadCodec } from '@temporalio/common';
+import express, { type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import helmet from 'helmet';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
@@ -17,6 +20,7 @@ import {
   EmailAlreadyRegisteredError,
   NotFoundError,
   ServiceUnavailableError,
+  TooManyRequestsError,
   UnsupportedMediaTypeError,
   UserNotFoundError,
   ValidationError,
@@ -31,6 +35,8 @@ import {
   setVerificationState,
   type UserRecord,
 } from '../users/user-store';
+import { requireBearerToken } from './bearer-auth';
+import { codecRoutes } from './codec-routes';
 import { hashPassword as argon2idHash } from './password';
 import { errorHandler } from './problem';
 
@@ -39,7 +45,9 @@ export interface ApiDeps {
   logger: Logger;
   pool: Pool;
   publisher: Pick<SignupPublisher, 'publishSignup'>;
+  /** The client must be built with this same codec, so progress lookups can read encrypted results. */
   temporal: Client;
+  payloadCodec: PayloadCodec;
   hashPassword?: (password: string) => Promise<string>;
 }
 
@@ -47,10 +55,13 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createApp(deps: ApiDeps): express.Express {
   const { config, logger, pool, publisher, temporal } = deps;
+  const { security } = config;
   const hashPassword = deps.hashPassword ?? argon2idHash;
   const app = express();
   app.disable('x-powered-by');
   app.set('bodyLimitBytes', config.http.bodyLimitBytes);
+  // Decides req.ip, the rate-limit key: only the proxies named here may set X-Forwarded-For.
+  app.set('trust proxy', security.trustProxy);
 
   app.use(
     pinoHttp({
@@ -65,6 +76,30 @@ export function createApp(deps: ApiDeps): express.Express {
       customLogLevel: (_req, res, err) => (res.statusCode === 503 ? 'warn' : err || res.statusCode >= 500 ? 'error' : 'info'),
     }),
   );
+  app.use(helmet());
+
+  // Registered before the body parser, so a refused request is not even read.
+  app.post(
+    '/signup',
+    rateLimit({
+      windowMs: security.signupRateLimit.windowMs,
+      limit: security.signupRateLimit.limit,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      handler: (req, res, next) => {
+        req.log.warn({ ip: req.ip }, 'signup rate limit exceeded');
+        // The limiter has already worked out when this client's window resets.
+        const retryAfter = Number(res.getHeader('Retry-After')) || Math.ceil(security.signupRateLimit.windowMs / 1000);
+        next(new TooManyRequestsError(retryAfter));
+      },
+    }),
+  );
+  app.put('/users/:user_id', requireBearerToken([security.adminToken]));
+  app.use(
+    '/codec',
+    codecRoutes({ codec: deps.payloadCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }),
+  );
+
   app.use(express.json({ limit: config.http.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
 
   /** Postgres trouble is the client's to retry, not a 500. */
@@ -84,29 +119,44 @@ export function createApp(deps: ApiDeps): express.Express {
     const { email, first_name, last_name, password } = parsed.data;
 
     const existing = await db(() => findUserByEmail(pool, email));
-    if (existing) throw new EmailAlreadyRegisteredError(existing.user_id, existing.verification_state);
+    if (existing && security.duplicateSignupResponse === 'conflict') {
+      throw new EmailAlreadyRegisteredError(existing.user_id, existing.verification_state);
+    }
+    // Hashed even for a duplicate in `accepted` mode, so both answers take as long.
+    const passwordHash = await hashPassword(password);
+    const userId = randomUUID();
+
+    if (existing) {
+      // `accepted` mode: a decoy id, recorded so that GET answers "queued" for it as for a real
+      // signup. Nothing is published, so no second row and no DLQ message.
+      await recordAccepted(req, userId);
+      req.log.info({ user_id: userId, existing_user_id: existing.user_id }, 'duplicate signup answered as accepted; nothing published');
+      sendAccepted(res, userId);
+      return;
+    }
 
     const message: SignupMessage = {
       version: SIGNUP_MESSAGE_VERSION,
-      user_id: randomUUID(),
+      user_id: userId,
       email,
       first_name,
       last_name,
-      password_hash: await hashPassword(password),
+      password_hash: passwordHash,
       requested_at: new Date().toISOString(),
       request_id: String(req.id),
     };
     await publisher.publishSignup(message);
-    // Only lets GET answer "queued" before the worker picks it up; the message is already safe.
-    await recordSignupAccepted(pool, message.user_id).catch((err: Error) =>
-      req.log.warn({ err: err.message, user_id: message.user_id }, 'could not record the accepted signup'),
-    );
-    req.log.info({ user_id: message.user_id }, 'signup accepted');
-    res
-      .status(202)
-      .location(`/users/${message.user_id}`)
-      .json({ status: 'SUCCESS', message: 'Signup accepted; onboarding is in progress.', user_id: message.user_id, verification: 'PENDING' });
+    await recordAccepted(req, userId);
+    req.log.info({ user_id: userId }, 'signup accepted');
+    sendAccepted(res, userId);
   });
+
+  /** Only lets GET answer "queued" before the worker picks it up; the message is already safe. */
+  async function recordAccepted(req: Request, userId: string): Promise<void> {
+    await recordSignupAccepted(pool, userId).catch((err: Error) =>
+      req.log.warn({ err: err.message, user_id: userId }, 'could not record the accepted signup'),
+    );
+  }
 
   app.get('/users/:user_id', async (req, res) => {
     const userId = parseUserId(req.params.user_id);
@@ -153,6 +203,13 @@ export function createApp(deps: ApiDeps): express.Express {
   });
   app.use(errorHandler(logger));
   return app;
+}
+
+function sendAccepted(res: Response, userId: string): void {
+  res
+    .status(202)
+    .location(`/users/${userId}`)
+    .json({ status: 'SUCCESS', message: 'Signup accepted; onboarding is in progress.', user_id: userId, verification: 'PENDING' });
 }
 
 function requireJsonBody(req: Request): void {

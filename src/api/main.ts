@@ -7,6 +7,7 @@ import { createLogger } from '../logger';
 import { createSignupPublisher } from '../messaging/signup-publisher';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
+import { createEncryptionCodec, encryptedDataConverter } from '../temporal/payload-encryption';
 import { createApp } from './app';
 
 async function main(): Promise<void> {
@@ -19,9 +20,17 @@ async function main(): Promise<void> {
   await migrate(pool);
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger });
   const temporalConnection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection: temporalConnection, namespace: config.temporal.namespace });
+  const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
+  const temporal = new Client({
+    connection: temporalConnection,
+    namespace: config.temporal.namespace,
+    dataConverter: encryptedDataConverter(payloadCodec),
+  });
+  if (!config.security.adminToken) {
+    logger.warn('ADMIN_API_TOKEN is not set: PUT /users/{user_id} and /codec refuse every request');
+  }
 
-  const server = createServer(createApp({ config, logger, pool, publisher, temporal }));
+  const server = createServer(createApp({ config, logger, pool, publisher, temporal, payloadCodec }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, resolve);

@@ -1,11 +1,15 @@
 /**
  * The one place where failures become HTTP answers, as RFC 9457 problem+json.
  */
+import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import {
   AppError,
+  AuthenticationRequiredError,
   EmailAlreadyRegisteredError,
+  ForbiddenError,
+  TooManyRequestsError,
   MalformedBodyError,
   PayloadTooLargeError,
   ServiceUnavailableError,
@@ -47,6 +51,21 @@ export function problemFor(err: unknown): { problem: Problem; headers?: Record<s
       },
     };
   }
+  if (err instanceof AuthenticationRequiredError) {
+    return {
+      problem: { type: '/problems/authentication-required', title: 'Authentication required', status: 401, detail: err.message },
+      headers: { 'WWW-Authenticate': 'Bearer realm="onboarding-admin"' },
+    };
+  }
+  if (err instanceof ForbiddenError) {
+    return { problem: { type: '/problems/forbidden', title: 'Forbidden', status: 403, detail: err.message } };
+  }
+  if (err instanceof TooManyRequestsError) {
+    return {
+      problem: { type: '/problems/too-many-requests', title: 'Too many requests', status: 429, detail: err.message },
+      headers: { 'Retry-After': String(err.retryAfterSeconds) },
+    };
+  }
   if (err instanceof NotFoundError) {
     return { problem: { type: '/problems/not-found', title: 'Not found', status: 404, detail: err.message } };
   }
@@ -55,6 +74,12 @@ export function problemFor(err: unknown): { problem: Problem; headers?: Record<s
       problem: { type: '/problems/service-unavailable', title: 'Service unavailable', status: 503, detail: err.message, service: err.service },
       headers: { 'Retry-After': String(err.retryAfterSeconds) },
     };
+  }
+  // Express's own client errors (e.g. a malformed %-escape in the path) carry a 4xx status; their
+  // messages may echo internals, so only the status is kept.
+  const status = (err as { status?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return { problem: { type: 'about:blank', title: STATUS_CODES[status] ?? 'Client error', status } };
   }
   return { problem: { type: 'about:blank', title: 'Internal Server Error', status: 500 } };
 }

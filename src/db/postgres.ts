@@ -1,4 +1,4 @@
-import { Client, Pool } from 'pg';
+import { Client, DatabaseError, Pool } from 'pg';
 import type { Logger } from 'pino';
 import { MIGRATIONS, type Migration } from './migrations';
 
@@ -8,6 +8,23 @@ export function createPool(url: string, max: number, logger: Logger): Pool {
   // listener that would crash the process. The pool replaces the client on next use.
   pool.on('error', (err) => logger.warn({ err: err.message }, 'postgres idle client error'));
   return pool;
+}
+
+/**
+ * A Postgres error without the row data it may carry: `detail` ("Failing row contains (...)"),
+ * `where` and a value quoted at the end of the message would put an e-mail, names and the
+ * password hash into logs and Temporal failures. Keeps what identifies the failure.
+ */
+export function withoutRowData(err: unknown): unknown {
+  if (!(err instanceof DatabaseError)) return err;
+  const safe = new Error(err.message.replace(/: ".*"$/s, ': "[redacted]"')) as Error & Partial<Pick<DatabaseError, 'code' | 'constraint' | 'table' | 'column'>>;
+  safe.name = 'PostgresError';
+  safe.code = err.code;
+  safe.constraint = err.constraint;
+  safe.table = err.table;
+  safe.column = err.column;
+  safe.stack = `${safe.name}: ${safe.message}\n${(err.stack ?? '').split('\n').slice(1).join('\n')}`;
+  return safe;
 }
 
 /** Creates the database named in the URL if it does not exist, via the server's `postgres` database. */

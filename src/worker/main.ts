@@ -7,6 +7,7 @@ import { createPool, ensureDatabase, migrate } from '../db/postgres';
 import { createLogger } from '../logger';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
+import { createEncryptionCodec, encryptedDataConverter } from '../temporal/payload-encryption';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { createOnboardingWorker } from './onboarding-worker';
 
@@ -27,10 +28,16 @@ async function main(): Promise<void> {
 
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   await ensureSearchAttributes(clientConnection, config.temporal.namespace);
-  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  // The bridge's client and the worker share one codec: what one encrypts the other must read.
+  const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
+  const client = new Client({
+    connection: clientConnection,
+    namespace: config.temporal.namespace,
+    dataConverter: encryptedDataConverter(payloadCodec),
+  });
 
   const workerConnection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await createOnboardingWorker({ config, pool, connection: workerConnection });
+  const worker = await createOnboardingWorker({ config, pool, connection: workerConnection, payloadCodec });
   const running = worker.run();
   const bridge = await startSignupBridge({ config, client, pool, logger: logger.child({ component: 'bridge' }) });
   logger.info({ taskQueue: config.temporal.taskQueue, queue: config.amqp.queue }, 'worker ready');

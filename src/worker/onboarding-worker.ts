@@ -1,21 +1,26 @@
+import type { PayloadCodec } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../../activities';
 import type { Config } from '../config';
+import { encryptedDataConverter } from '../temporal/payload-encryption';
 
 export interface OnboardingWorkerDeps {
   config: Config;
   pool: Pool;
   connection: NativeConnection;
+  /** Encrypts what activities return and decrypts workflow inputs; the same codec as the clients'. */
+  payloadCodec: PayloadCodec;
 }
 
 /** The Temporal worker for the onboarding task queue: workflows from workflows/, activities bound to the pool. */
-export function createOnboardingWorker({ config, pool, connection }: OnboardingWorkerDeps): Promise<Worker> {
+export function createOnboardingWorker({ config, pool, connection, payloadCodec }: OnboardingWorkerDeps): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: require.resolve('../../workflows'),
     activities: createActivities({ pool }),
+    dataConverter: encryptedDataConverter(payloadCodec),
   });
 }

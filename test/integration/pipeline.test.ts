@@ -7,7 +7,7 @@ import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { signupBody } from '../support/fixtures';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
 import { deathReason, messageCount, peekQueue, publishRaw } from '../support/queues';
-import { deleteTopology, eventually, silentLogger, testConfig, uniqueSuffix } from '../support/stack';
+import { deleteTopology, eventually, silentLogger, TEST_ADMIN_TOKEN, testConfig, uniqueSuffix } from '../support/stack';
 
 let p: Pipeline;
 
@@ -107,7 +107,7 @@ describe('bad input', () => {
     config = testConfig(uniqueSuffix(), { DATABASE_URL: p.config.postgres.url });
     const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger: silentLogger });
     closePublisher = publisher.close;
-    unconsumed = await startApi(config, { pool: p.pool, publisher, temporal: p.temporal.client });
+    unconsumed = await startApi(config, { pool: p.pool, publisher, temporal: p.temporal });
   });
   afterAll(async () => {
     await unconsumed.close();
@@ -180,7 +180,7 @@ it('answers 503 with Retry-After when the broker is unreachable, and records not
     logger: silentLogger,
     waitForConnect: false,
   });
-  const api = await startApi(unreachable, { pool: p.pool, publisher, temporal: p.temporal.client });
+  const api = await startApi(unreachable, { pool: p.pool, publisher, temporal: p.temporal });
   try {
     const before = await p.pool.query('SELECT count(*)::int AS n FROM signup_requests');
     const res = await request(api.baseUrl, 'POST', '/signup', signupBody());
@@ -196,6 +196,7 @@ it('answers 503 with Retry-After when the broker is unreachable, and records not
 });
 
 describe('GET and PUT /users/{user_id}', () => {
+  const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
   let userId: string;
   beforeAll(async () => {
     const res = await signup(signupBody());
@@ -204,20 +205,20 @@ describe('GET and PUT /users/{user_id}', () => {
   });
 
   it('sets VERIFIED on an empty body, and any valid state given', async () => {
-    const put = await request(p.baseUrl, 'PUT', `/users/${userId}`);
+    const put = await request(p.baseUrl, 'PUT', `/users/${userId}`, undefined, admin);
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ user_id: userId, verification_state: 'VERIFIED' });
     expect((await getUser(userId)).body.verification_state).toBe('VERIFIED');
 
-    const rejected = await request(p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'REJECTED' });
+    const rejected = await request(p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'REJECTED' }, admin);
     expect(rejected.body.verification_state).toBe('REJECTED');
   });
 
   it('answers 400 for an invalid state or id, 404 for an unknown id', async () => {
-    expect((await request(p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'MAYBE' })).status).toBe(400);
-    expect((await request(p.baseUrl, 'PUT', `/users/${userId}`, 'VERIFIED', { 'content-type': 'text/plain' })).status).toBe(415);
-    expect((await request(p.baseUrl, 'PUT', '/users/not-a-uuid')).status).toBe(400);
-    expect((await request(p.baseUrl, 'PUT', `/users/${randomUUID()}`)).status).toBe(404);
+    expect((await request(p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'MAYBE' }, admin)).status).toBe(400);
+    expect((await request(p.baseUrl, 'PUT', `/users/${userId}`, 'VERIFIED', { 'content-type': 'text/plain', ...admin })).status).toBe(415);
+    expect((await request(p.baseUrl, 'PUT', '/users/not-a-uuid', undefined, admin)).status).toBe(400);
+    expect((await request(p.baseUrl, 'PUT', `/users/${randomUUID()}`, undefined, admin)).status).toBe(404);
     expect((await getUser('not-a-uuid')).status).toBe(400);
     expect((await getUser(randomUUID())).status).toBe(404);
   });

@@ -4,14 +4,17 @@
  */
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
-import type { Client } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createApp } from '../../src/api/app';
 import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-bridge';
 import { type Config, type Env, loadConfig } from '../../src/config';
+import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
+import { createEncryptionCodec, encryptedDataConverter } from '../../src/temporal/payload-encryption';
 import { createOnboardingWorker } from '../../src/worker/onboarding-worker';
 import {
   createTestDatabase,
@@ -28,16 +31,46 @@ export interface Pipeline {
   /** The environment that config came from, for running the real entry points against it. */
   env: Env;
   pool: Pool;
+  /** The dev server; its own `client` has no codec and so sees history as Temporal stores it. */
   temporal: TestWorkflowEnvironment;
+  /** A client with the service's encryption codec, as the API and the bridge use. */
+  client: Client;
+  payloadCodec: PayloadCodec;
   publisher: SignupPublisher;
   bridge: SignupBridge;
   baseUrl: string;
   stop(): Promise<void>;
 }
 
-export async function startApi(config: Config, deps: { pool: Pool; publisher: Pick<SignupPublisher, 'publishSignup'>; temporal: Client }) {
+/** What the API needs of Temporal: a test environment, or a bare (even lazy) connection. */
+export type TemporalConnection = Pick<TestWorkflowEnvironment, 'connection'> & { namespace?: string };
+
+/** A Temporal client with the codec the config's keys give, as the API and the bridge build theirs. */
+export function encryptedClient(config: Config, temporal: TemporalConnection) {
+  const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
+  const client = new Client({
+    connection: temporal.connection,
+    namespace: temporal.namespace ?? 'default',
+    dataConverter: encryptedDataConverter(payloadCodec),
+  });
+  return { client, payloadCodec };
+}
+
+export async function startApi(
+  config: Config,
+  deps: { pool: Pool; publisher: Pick<SignupPublisher, 'publishSignup'>; temporal: TemporalConnection; logger?: Logger; hashPassword?: (password: string) => Promise<string> },
+) {
+  const { client, payloadCodec } = encryptedClient(config, deps.temporal);
   const server: Server = createServer(
-    createApp({ config, logger: silentLogger, pool: deps.pool, publisher: deps.publisher, temporal: deps.temporal }),
+    createApp({
+      config,
+      logger: deps.logger ?? silentLogger,
+      pool: deps.pool,
+      publisher: deps.publisher,
+      temporal: client,
+      payloadCodec,
+      hashPassword: deps.hashPassword,
+    }),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -51,21 +84,26 @@ export async function startApi(config: Config, deps: { pool: Pool; publisher: Pi
   };
 }
 
-export async function startPipeline(env: Env = {}): Promise<Pipeline> {
+/** `logger` receives the API's, the publisher's and the bridge's log lines (silent by default). */
+export async function startPipeline(env: Env = {}, opts: { logger?: Logger } = {}): Promise<Pipeline> {
+  const logger = opts.logger ?? silentLogger;
   const vars = testEnv(uniqueSuffix(), env);
   const config = loadConfig(vars);
   const pool = await createTestDatabase(config);
   const temporal = await startTemporal();
-  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger: silentLogger });
-  const worker: Worker = await createOnboardingWorker({ config, pool, connection: temporal.nativeConnection });
+  const { client, payloadCodec } = encryptedClient(config, temporal);
+  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger });
+  const worker: Worker = await createOnboardingWorker({ config, pool, connection: temporal.nativeConnection, payloadCodec });
   const running = worker.run();
-  const bridge = await startSignupBridge({ config, client: temporal.client, pool, logger: silentLogger });
-  const api = await startApi(config, { pool, publisher, temporal: temporal.client });
+  const bridge = await startSignupBridge({ config, client, pool, logger: logger.child({ component: 'bridge' }) });
+  const api = await startApi(config, { pool, publisher, temporal, logger });
   return {
     config,
     env: vars,
     pool,
     temporal,
+    client,
+    payloadCodec,
     publisher,
     bridge,
     baseUrl: api.baseUrl,

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, type LogEntry, type LogLevel, Runtime } from '@temporalio/worker';
 import amqplib from 'amqplib';
 import { Client, type Pool } from 'pg';
 import { type Config, type Env, loadConfig } from '../../src/config';
@@ -12,8 +12,28 @@ import { createPool, ensureDatabase, migrate } from '../../src/db/postgres';
 import { createLogger, type Logger } from '../../src/logger';
 import { OnboardingStateKey } from '../../workflows/search-attributes';
 
-// Tests provoke failures on purpose; the SDK would log each at WARN. Once per test process.
-Runtime.install({ logger: new DefaultLogger((process.env.TEST_TEMPORAL_LOG_LEVEL as 'ERROR' | undefined) ?? 'ERROR') });
+// Tests provoke failures on purpose; the SDK would log each at WARN, so only ERROR reaches the
+// console. Once per test process, so a test that wants the worker's log lines (the secret-leak
+// test) subscribes to them instead of installing a runtime of its own.
+const LOG_LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
+const consoleLevel = LOG_LEVELS.indexOf((process.env.TEST_TEMPORAL_LOG_LEVEL as LogLevel | undefined) ?? 'ERROR');
+const runtimeLogListeners = new Set<(entry: LogEntry) => void>();
+Runtime.install({
+  logger: new DefaultLogger('INFO', (entry) => {
+    for (const listener of runtimeLogListeners) listener(entry);
+    if (LOG_LEVELS.indexOf(entry.level) >= consoleLevel) console.error(`[temporal ${entry.level}] ${entry.message}`, entry.meta ?? '');
+  }),
+});
+
+/** Calls `listener` with every Temporal SDK log line of this process (INFO and up) until the returned function is called. */
+export function onTemporalRuntimeLog(listener: (entry: LogEntry) => void): () => void {
+  runtimeLogListeners.add(listener);
+  return () => runtimeLogListeners.delete(listener);
+}
+
+// One admin token and one payload key per test process, so every API a test file starts agrees.
+export const TEST_ADMIN_TOKEN = randomBytes(32).toString('base64url');
+export const TEST_PAYLOAD_KEYS = `test1:${randomBytes(32).toString('base64')}`;
 
 export const silentLogger: Logger = createLogger({ name: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -32,6 +52,10 @@ export function testEnv(suffix: string, env: Env = {}): Env {
     AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.test.${suffix}`,
     AMQP_DLQ: `user_onboarding_queue_dlq.test.${suffix}`,
     TEMPORAL_TASK_QUEUE: `onboarding-test-${suffix}`,
+    ADMIN_API_TOKEN: TEST_ADMIN_TOKEN,
+    PAYLOAD_ENCRYPTION_KEYS: TEST_PAYLOAD_KEYS,
+    // Every request of a test comes from 127.0.0.1; tests of the limit set their own.
+    SIGNUP_RATE_LIMIT: '100000',
     ...env,
   };
 }

@@ -89,6 +89,13 @@ describe('persistUser', () => {
       const err = await env.run(activities.persistUser, signup).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect(err).not.toBeInstanceOf(ApplicationFailure);
+      // Without the failing row Postgres describes in `detail`: it would carry the e-mail and the hash.
+      expect(err).toMatchObject({ name: 'PostgresError', code: '23514', constraint: 'test_reject' });
+      expect((err as Error).message).toContain('test_reject');
+      const everything = `${JSON.stringify(err)} ${(err as Error).stack}`;
+      expect(everything).not.toContain(signup.email);
+      expect(everything).not.toContain(signup.password_hash);
+      expect(err).not.toHaveProperty('detail');
     } finally {
       await pool.query('ALTER TABLE users DROP CONSTRAINT test_reject');
     }

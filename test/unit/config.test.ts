@@ -2,10 +2,13 @@ import { ConfigError, loadConfig, maskUrl } from '../../src/config';
 import { backoffScheduleMs, onboardingActivityOptions, onboardingRunTimeoutMs } from '../../workflows/retry-policy';
 
 const RABBITMQ_DEFAULT_CONSUMER_TIMEOUT_MS = 30 * 60 * 1000;
+// The one variable without a default: the payload encryption key.
+const KEY = Buffer.alloc(32, 7).toString('base64');
+const BASE = { PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY}` };
 
 describe('loadConfig', () => {
   it('defaults to the local services', () => {
-    const c = loadConfig({});
+    const c = loadConfig(BASE);
     expect(c.postgres.url).toBe('postgres://postgres@127.0.0.1:5432/onboarding');
     expect(c.amqp.url).toBe('amqp://guest:guest@127.0.0.1:5672');
     expect(c.amqp.queue).toBe('user_onboarding_queue');
@@ -18,7 +21,7 @@ describe('loadConfig', () => {
   it('names every invalid variable at once', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'eighty', AMQP_URL: 'http://nope', AMQP_PREFETCH: '0' });
+      loadConfig({ ...BASE, PORT: 'eighty', AMQP_URL: 'http://nope', AMQP_PREFETCH: '0' });
     } catch (err) {
       error = err;
     }
@@ -30,7 +33,7 @@ describe('loadConfig', () => {
   });
 
   it('refuses a retry budget that could outlive the broker acknowledgement timeout', () => {
-    expect(() => loadConfig({ ONBOARDING_MAX_ATTEMPTS: '5', AMQP_CONSUMER_TIMEOUT_MS: '300000' })).toThrow(
+    expect(() => loadConfig({ ...BASE, ONBOARDING_MAX_ATTEMPTS: '5', AMQP_CONSUMER_TIMEOUT_MS: '300000' })).toThrow(
       /run timeout of \d+ s, more than half of AMQP_CONSUMER_TIMEOUT_MS/,
     );
   });
@@ -38,6 +41,53 @@ describe('loadConfig', () => {
   it('masks passwords in URLs it prints', () => {
     expect(maskUrl('amqp://guest:secret@host:5672')).toBe('amqp://guest:***@host:5672');
     expect(maskUrl('postgres://postgres@127.0.0.1:5432/x')).toBe('postgres://postgres@127.0.0.1:5432/x');
+  });
+});
+
+describe('security settings', () => {
+  const TOKEN = 'a'.repeat(43) + '=';
+
+  it('defaults to the safe side: no admin token (PUT closed), conflict answers, 20 signups a minute, no trusted proxy', () => {
+    const { security } = loadConfig(BASE);
+    expect(security.adminToken).toBeUndefined();
+    expect(security.codecToken).toBeUndefined();
+    expect(security.signupRateLimit).toEqual({ limit: 20, windowMs: 60_000 });
+    expect(security.trustProxy).toBe(false);
+    expect(security.duplicateSignupResponse).toBe('conflict');
+    expect(security.codecCorsOrigins).toEqual(['http://127.0.0.1:8233', 'http://localhost:8233']);
+    expect(security.payloadKeys).toEqual([{ id: 'k1', key: Buffer.alloc(32, 7) }]);
+  });
+
+  it('refuses to start in production without an admin token', () => {
+    expect(() => loadConfig({ ...BASE, NODE_ENV: 'production' })).toThrow(/ADMIN_API_TOKEN: is required when NODE_ENV=production/);
+    expect(() => loadConfig({ ...BASE, NODE_ENV: 'production', ADMIN_API_TOKEN: '' })).toThrow(/ADMIN_API_TOKEN/);
+    expect(loadConfig({ ...BASE, NODE_ENV: 'production', ADMIN_API_TOKEN: TOKEN }).security.adminToken).toBe(TOKEN);
+  });
+
+  it('refuses short or malformed tokens', () => {
+    expect(() => loadConfig({ ...BASE, ADMIN_API_TOKEN: 'secret' })).toThrow(/ADMIN_API_TOKEN: must be at least 32 characters/);
+    expect(() => loadConfig({ ...BASE, CODEC_API_TOKEN: `${TOKEN} x` })).toThrow(/CODEC_API_TOKEN/);
+  });
+
+  it('requires payload keys in every mode, and checks each', () => {
+    expect(() => loadConfig({})).toThrow(/PAYLOAD_ENCRYPTION_KEYS: is required/);
+    expect(() => loadConfig({ PAYLOAD_ENCRYPTION_KEYS: 'k1:c2hvcnQ=' })).toThrow(/key k1 must be 32 bytes/);
+    expect(() => loadConfig({ PAYLOAD_ENCRYPTION_KEYS: KEY })).toThrow(/keyId:base64key/);
+    expect(() => loadConfig({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY},k1:${KEY}` })).toThrow(/appears twice/);
+    const other = Buffer.alloc(32, 9).toString('base64');
+    expect(loadConfig({ PAYLOAD_ENCRYPTION_KEYS: `k2:${other}, k1:${KEY}` }).security.payloadKeys.map((k) => k.id)).toEqual(['k2', 'k1']);
+  });
+
+  it('accepts a hop count or proxy addresses for TRUST_PROXY, never true', () => {
+    expect(loadConfig({ ...BASE, TRUST_PROXY: '1' }).security.trustProxy).toBe(1);
+    expect(loadConfig({ ...BASE, TRUST_PROXY: 'loopback, 10.0.0.0/8' }).security.trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+    expect(() => loadConfig({ ...BASE, TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY/);
+    expect(() => loadConfig({ ...BASE, TRUST_PROXY: '10.0.0.0/99' })).toThrow(/TRUST_PROXY/);
+  });
+
+  it('names the duplicate-signup modes', () => {
+    expect(loadConfig({ ...BASE, DUPLICATE_SIGNUP_RESPONSE: 'accepted' }).security.duplicateSignupResponse).toBe('accepted');
+    expect(() => loadConfig({ ...BASE, DUPLICATE_SIGNUP_RESPONSE: 'silent' })).toThrow(/DUPLICATE_SIGNUP_RESPONSE/);
   });
 });
 
@@ -52,10 +102,10 @@ describe('retry policy', () => {
   it('keeps the whole run, at every allowed attempt count, well inside RabbitMQ’s 30-minute ack timeout', () => {
     for (let attempts = 1; attempts <= 10; attempts++) {
       expect(onboardingRunTimeoutMs(attempts)).toBeLessThanOrEqual(RABBITMQ_DEFAULT_CONSUMER_TIMEOUT_MS / 2);
-      expect(() => loadConfig({ ONBOARDING_MAX_ATTEMPTS: String(attempts) })).not.toThrow();
+      expect(() => loadConfig({ ...BASE, ONBOARDING_MAX_ATTEMPTS: String(attempts) })).not.toThrow();
     }
     // The bound is real: 3 activities × (attempts × 10 s + backoff) + 30 s.
     expect(onboardingRunTimeoutMs(5)).toBe(3 * (5 * 10_000 + 15_000) + 30_000);
-    expect(loadConfig({}).onboarding.runTimeoutMs).toBe(onboardingRunTimeoutMs(5));
+    expect(loadConfig(BASE).onboarding.runTimeoutMs).toBe(onboardingRunTimeoutMs(5));
   });
 });

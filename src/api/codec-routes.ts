@@ -1,0 +1,71 @@
+/**
+ * The Temporal codec server endpoint, so an operator's Web UI or CLI can show decrypted payloads.
+ * It decrypts personal data for whoever holds a token, so it is closed without one.
+ */
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import cors from 'cors';
+import express, { type Router } from 'express';
+import { CodecPayloads, toFieldIssues } from '../contract';
+import { UnsupportedMediaTypeError, ValidationError } from '../errors';
+import { PayloadDecryptionError } from '../temporal/payload-encryption';
+import { requireBearerToken } from './bearer-auth';
+
+export interface CodecRoutesDeps {
+  codec: PayloadCodec;
+  /** Tokens allowed to use the endpoint; undefined entries are ignored, none at all closes it. */
+  tokens: ReadonlyArray<string | undefined>;
+  corsOrigins: string[];
+}
+
+// Temporal's default limit for one payload is 2 MB; a batch of the UI's is well within twice that.
+const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
+export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Router {
+  const router = express.Router();
+  // Before authentication: a browser's preflight carries no Authorization header.
+  router.use(
+    cors({
+      origin: corsOrigins,
+      methods: ['POST'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Namespace'],
+      credentials: true,
+      maxAge: 600,
+    }),
+  );
+  router.use(requireBearerToken(tokens));
+  router.use(express.json({ limit: CODEC_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));
+
+  const handle = (operation: 'encode' | 'decode'): express.RequestHandler =>
+    async (req, res) => {
+      if (!req.is(['application/json', 'application/*+json'])) throw new UnsupportedMediaTypeError('send the body as application/json');
+      const parsed = CodecPayloads.safeParse(req.body);
+      if (!parsed.success) throw new ValidationError('the body must be {payloads: [...]} in proto3 JSON', toFieldIssues(parsed.error));
+      let result: Payload[];
+      try {
+        result = await codec[operation](parsed.data.payloads.map(fromJson));
+      } catch (err) {
+        if (err instanceof PayloadDecryptionError) {
+          throw new ValidationError('a payload could not be decrypted', [{ field: 'payloads', message: err.message, code: 'undecryptable' }]);
+        }
+        throw err;
+      }
+      res.json({ payloads: result.map(toJson) });
+    };
+  router.post('/encode', handle('encode'));
+  router.post('/decode', handle('decode'));
+  return router;
+}
+
+function fromJson(payload: CodecPayloads['payloads'][number]): Payload {
+  return {
+    metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+    data: Buffer.from(payload.data ?? '', 'base64'),
+  };
+}
+
+function toJson(payload: Payload): CodecPayloads['payloads'][number] {
+  return {
+    metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
+    data: Buffer.from(payload.data ?? new Uint8Array()).toString('base64'),
+  };
+}
