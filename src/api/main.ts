@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
   await migrate(pool);
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger });
-  const temporalConnection = await Connection.connect({ address: config.temporal.address });
+  const temporalConnection = await Connection.connect(config.temporal.connection);
   const temporal = new Client({ connection: temporalConnection, namespace: config.temporal.namespace });
 
   const server = createServer(createApp({ config, logger, pool, publisher, temporal }));

@@ -25,11 +25,11 @@ async function main(): Promise<void> {
   const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
   await migrate(pool);
 
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const clientConnection = await Connection.connect(config.temporal.connection);
   await ensureSearchAttributes(clientConnection, config.temporal.namespace);
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
 
-  const workerConnection = await NativeConnection.connect({ address: config.temporal.address });
+  const workerConnection = await NativeConnection.connect(config.temporal.connection);
   const worker = await createOnboardingWorker({ config, pool, connection: workerConnection });
   const running = worker.run();
   const bridge = await startSignupBridge({ config, client, pool, logger: logger.child({ component: 'bridge' }) });
