@@ -4,13 +4,19 @@ import express, { type Request } from 'express';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import { version } from '../../package.json';
 import type { Config } from '../config';
 import {
+  type PendingUserView,
   SIGNUP_MESSAGE_VERSION,
+  type SignupAccepted,
   type SignupMessage,
   SignupRequest,
   toFieldIssues,
   UserId,
+  type UserView,
+  type VerificationUpdated,
   VerificationUpdate,
 } from '../contract';
 import {
@@ -21,7 +27,9 @@ import {
   UserNotFoundError,
   ValidationError,
 } from '../errors';
+import { connectedCheck, healthRouter, postgresCheck, temporalCheck } from '../health';
 import type { SignupPublisher } from '../messaging/signup-publisher';
+import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { onboardingProgress } from '../temporal/onboarding-runs';
 import {
   findSignupRequest,
@@ -32,25 +40,57 @@ import {
   type UserRecord,
 } from '../users/user-store';
 import { hashPassword as argon2idHash } from './password';
+import { openApiDocument } from './openapi';
 import { errorHandler } from './problem';
 
 export interface ApiDeps {
   config: Config;
   logger: Logger;
   pool: Pool;
-  publisher: Pick<SignupPublisher, 'publishSignup'>;
+  publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected'>;
   temporal: Client;
+  /** This process's registry: /metrics serves it. */
+  registry: Registry;
+  metrics: ApiMetrics;
   hashPassword?: (password: string) => Promise<string>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createApp(deps: ApiDeps): express.Express {
-  const { config, logger, pool, publisher, temporal } = deps;
+  const { config, logger, pool, publisher, temporal, registry, metrics } = deps;
   const hashPassword = deps.hashPassword ?? argon2idHash;
+  const openApi = openApiDocument(version);
   const app = express();
   app.disable('x-powered-by');
   app.set('bodyLimitBytes', config.http.bodyLimitBytes);
+
+  // Counted when the answer is sent, so rejections by the body parser (413, malformed JSON)
+  // are counted too; the problem handler leaves the kind in res.locals.
+  app.use('/signup', (req, res, next) => {
+    if (req.method === 'POST') {
+      res.on('finish', () => {
+        if (res.statusCode === 202) metrics.signupsAccepted.inc();
+        else metrics.signupsRejected.inc({ reason: String(res.locals.problemKind ?? res.statusCode) });
+      });
+    }
+    next();
+  });
+
+  // Operations endpoints come before the request logger: probes and scrapes every few seconds
+  // would drown the log.
+  app.use(
+    healthRouter({
+      postgres: postgresCheck(pool),
+      rabbitmq: connectedCheck('publisher', () => publisher.isConnected()),
+      temporal: temporalCheck(temporal),
+    }),
+  );
+  app.use(metricsRouter(registry));
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'Onboarding service API' }));
 
   app.use(
     pinoHttp({
@@ -100,11 +140,15 @@ export function createApp(deps: ApiDeps): express.Express {
     await recordSignupAccepted(pool, message.user_id).catch((err: Error) =>
       req.log.warn({ err: err.message, user_id: message.user_id }, 'could not record the accepted signup'),
     );
-    req.log.info({ user_id: message.user_id }, 'signup accepted');
-    res
-      .status(202)
-      .location(`/users/${message.user_id}`)
-      .json({ status: 'SUCCESS', message: 'Signup accepted; onboarding is in progress.', user_id: message.user_id, verification: 'PENDING' });
+    // email is masked by the logger's redaction (a***@example.com).
+    req.log.info({ user_id: message.user_id, request_id: message.request_id, email }, 'signup accepted');
+    const accepted: SignupAccepted = {
+      status: 'SUCCESS',
+      message: 'Signup accepted; onboarding is in progress.',
+      user_id: message.user_id,
+      verification: 'PENDING',
+    };
+    res.status(202).location(`/users/${message.user_id}`).json(accepted);
   });
 
   app.get('/users/:user_id', async (req, res) => {
@@ -144,7 +188,12 @@ export function createApp(deps: ApiDeps): express.Express {
     if (!parsed.success) throw new ValidationError('invalid verification state', toFieldIssues(parsed.error));
     const user = await db(() => setVerificationState(pool, userId, parsed.data.verification_state));
     if (!user) throw new UserNotFoundError(userId);
-    res.json({ user_id: user.user_id, verification_state: user.verification_state, updated_at: user.updated_at });
+    const updated: VerificationUpdated = {
+      user_id: user.user_id,
+      verification_state: user.verification_state,
+      updated_at: user.updated_at.toISOString(),
+    };
+    res.json(updated);
   });
 
   app.use((req) => {
@@ -166,7 +215,7 @@ function parseUserId(raw: string): string {
   return parsed.data.toLowerCase();
 }
 
-function userView(user: UserRecord) {
+function userView(user: UserRecord): UserView {
   return {
     user_id: user.user_id,
     email: user.email,
@@ -174,15 +223,15 @@ function userView(user: UserRecord) {
     last_name: user.last_name,
     verification_state: user.verification_state,
     onboarding_state: user.onboarding_state,
-    created_at: user.created_at,
-    updated_at: user.updated_at,
+    created_at: user.created_at.toISOString(),
+    updated_at: user.updated_at.toISOString(),
   };
 }
 
-function pendingView(userId: string, state: 'QUEUED' | 'PROCESSING' | 'FAILED', failureReason?: string) {
+function pendingView(userId: string, state: PendingUserView['onboarding_state'], failureReason?: string): PendingUserView {
   return {
     user_id: userId,
-    verification_state: 'PENDING' as const,
+    verification_state: 'PENDING',
     onboarding_state: state,
     ...(failureReason ? { failure_reason: failureReason } : {}),
   };

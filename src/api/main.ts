@@ -5,6 +5,7 @@ import { loadConfig } from '../config';
 import { createPool, ensureDatabase, migrate } from '../db/postgres';
 import { createLogger } from '../logger';
 import { createSignupPublisher } from '../messaging/signup-publisher';
+import { createApiMetrics, createRegistry } from '../metrics';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createApp } from './app';
@@ -17,11 +18,13 @@ async function main(): Promise<void> {
   await ensureDatabase(config.postgres.url);
   const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
   await migrate(pool);
-  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger });
+  const registry = createRegistry('api');
+  const metrics = createApiMetrics(registry);
+  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics });
   const temporalConnection = await Connection.connect(config.temporal.connection);
   const temporal = new Client({ connection: temporalConnection, namespace: config.temporal.namespace });
 
-  const server = createServer(createApp({ config, logger, pool, publisher, temporal }));
+  const server = createServer(createApp({ config, logger, pool, publisher, temporal, registry, metrics }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, resolve);

@@ -3,6 +3,7 @@
  */
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import type { Problem } from '../contract';
 import {
   AppError,
   EmailAlreadyRegisteredError,
@@ -14,33 +15,40 @@ import {
   ValidationError,
 } from '../errors';
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail?: string;
-  [extension: string]: unknown;
-}
+/**
+ * Every kind of problem the API answers with. The OpenAPI document and its test read this
+ * table, so a new kind added here without documenting it fails the test.
+ */
+export const PROBLEM_KINDS = {
+  validation: { type: '/problems/validation-error', title: 'Invalid request', status: 400 },
+  malformedBody: { type: '/problems/malformed-body', title: 'Malformed request body', status: 400 },
+  unsupportedMediaType: { type: '/problems/unsupported-media-type', title: 'Unsupported media type', status: 415 },
+  payloadTooLarge: { type: '/problems/payload-too-large', title: 'Payload too large', status: 413 },
+  emailAlreadyRegistered: { type: '/problems/email-already-registered', title: 'Email already registered', status: 409 },
+  notFound: { type: '/problems/not-found', title: 'Not found', status: 404 },
+  serviceUnavailable: { type: '/problems/service-unavailable', title: 'Service unavailable', status: 503 },
+  internal: { type: 'about:blank', title: 'Internal Server Error', status: 500 },
+} as const;
+export type ProblemKind = keyof typeof PROBLEM_KINDS;
 
-export function problemFor(err: unknown): { problem: Problem; headers?: Record<string, string> } {
+export function problemFor(err: unknown): { kind: ProblemKind; problem: Problem; headers?: Record<string, string> } {
   if (err instanceof ValidationError) {
-    return { problem: { type: '/problems/validation-error', title: 'Invalid request', status: 400, detail: err.message, errors: err.issues } };
+    return { kind: 'validation', problem: { ...PROBLEM_KINDS.validation, detail: err.message, errors: err.issues } };
   }
   if (err instanceof MalformedBodyError) {
-    return { problem: { type: '/problems/malformed-body', title: 'Malformed request body', status: 400, detail: err.message } };
+    return { kind: 'malformedBody', problem: { ...PROBLEM_KINDS.malformedBody, detail: err.message } };
   }
   if (err instanceof UnsupportedMediaTypeError) {
-    return { problem: { type: '/problems/unsupported-media-type', title: 'Unsupported media type', status: 415, detail: err.message } };
+    return { kind: 'unsupportedMediaType', problem: { ...PROBLEM_KINDS.unsupportedMediaType, detail: err.message } };
   }
   if (err instanceof PayloadTooLargeError) {
-    return { problem: { type: '/problems/payload-too-large', title: 'Payload too large', status: 413, detail: err.message } };
+    return { kind: 'payloadTooLarge', problem: { ...PROBLEM_KINDS.payloadTooLarge, detail: err.message } };
   }
   if (err instanceof EmailAlreadyRegisteredError) {
     return {
+      kind: 'emailAlreadyRegistered',
       problem: {
-        type: '/problems/email-already-registered',
-        title: 'Email already registered',
-        status: 409,
+        ...PROBLEM_KINDS.emailAlreadyRegistered,
         detail: err.message,
         user_id: err.userId,
         verification_state: err.verificationState,
@@ -48,19 +56,22 @@ export function problemFor(err: unknown): { problem: Problem; headers?: Record<s
     };
   }
   if (err instanceof NotFoundError) {
-    return { problem: { type: '/problems/not-found', title: 'Not found', status: 404, detail: err.message } };
+    return { kind: 'notFound', problem: { ...PROBLEM_KINDS.notFound, detail: err.message } };
   }
   if (err instanceof ServiceUnavailableError) {
     return {
-      problem: { type: '/problems/service-unavailable', title: 'Service unavailable', status: 503, detail: err.message, service: err.service },
+      kind: 'serviceUnavailable',
+      problem: { ...PROBLEM_KINDS.serviceUnavailable, detail: err.message, service: err.service },
       headers: { 'Retry-After': String(err.retryAfterSeconds) },
     };
   }
-  return { problem: { type: 'about:blank', title: 'Internal Server Error', status: 500 } };
+  return { kind: 'internal', problem: { ...PROBLEM_KINDS.internal } };
 }
 
 export function sendProblem(res: Response, err: unknown): void {
-  const { problem, headers } = problemFor(err);
+  const { kind, problem, headers } = problemFor(err);
+  // Read back by the signup counter, which labels rejections by kind.
+  res.locals.problemKind = kind;
   if (headers) res.set(headers);
   res.status(problem.status).type('application/problem+json').json({ ...problem, request_id: res.getHeader('X-Request-Id') });
 }

@@ -1,5 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
+import type { Logger } from 'pino';
 import { createActivities } from '../../activities';
 import type { Config } from '../config';
 
@@ -7,15 +8,17 @@ export interface OnboardingWorkerDeps {
   config: Config;
   pool: Pool;
   connection: NativeConnection;
+  /** Activity log lines; without it they go to the SDK's activity logger. */
+  logger?: Logger;
 }
 
 /** The Temporal worker for the onboarding task queue: workflows from workflows/, activities bound to the pool. */
-export function createOnboardingWorker({ config, pool, connection }: OnboardingWorkerDeps): Promise<Worker> {
+export function createOnboardingWorker({ config, pool, connection, logger }: OnboardingWorkerDeps): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: require.resolve('../../workflows'),
-    activities: createActivities({ pool }),
+    activities: createActivities({ pool, logger }),
   });
 }

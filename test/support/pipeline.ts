@@ -6,11 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import type { Express } from 'express';
 import type { Pool } from 'pg';
 import { createApp } from '../../src/api/app';
 import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-bridge';
 import type { Config, Env } from '../../src/config';
+import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
+import { type ApiMetrics, createApiMetrics, createRegistry, type Registry } from '../../src/metrics';
 import { createOnboardingWorker } from '../../src/worker/onboarding-worker';
 import {
   createTestDatabase,
@@ -29,16 +32,40 @@ export interface Pipeline {
   publisher: SignupPublisher;
   bridge: SignupBridge;
   baseUrl: string;
+  /** The API's Express app, for tests that inspect its routes. */
+  app: Express;
+  /** What the API and the worker process would each serve on /metrics. */
+  apiRegistry: Registry;
+  workerRegistry: Registry;
   stop(): Promise<void>;
 }
 
-export async function startApi(config: Config, deps: { pool: Pool; publisher: SignupPublisher; temporal: TestWorkflowEnvironment }) {
-  const server: Server = createServer(
-    createApp({ config, logger: silentLogger, pool: deps.pool, publisher: deps.publisher, temporal: deps.temporal.client }),
-  );
+export async function startApi(
+  config: Config,
+  deps: {
+    pool: Pool;
+    publisher: SignupPublisher;
+    temporal: TestWorkflowEnvironment;
+    logger?: Logger;
+    metrics?: { registry: Registry; api: ApiMetrics };
+  },
+) {
+  const registry = deps.metrics?.registry ?? createRegistry('api');
+  const metrics = deps.metrics?.api ?? createApiMetrics(registry);
+  const app = createApp({
+      config,
+      logger: deps.logger ?? silentLogger,
+      pool: deps.pool,
+      publisher: deps.publisher,
+      temporal: deps.temporal.client,
+      registry,
+      metrics,
+  });
+  const server: Server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
+    app,
     baseUrl: `http://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
@@ -48,15 +75,26 @@ export async function startApi(config: Config, deps: { pool: Pool; publisher: Si
   };
 }
 
-export async function startPipeline(env: Env = {}): Promise<Pipeline> {
+export interface PipelineOptions {
+  /** Where every component logs; silent unless a test wants to read the lines. */
+  logger?: Logger;
+  /** A Temporal dev server of the test's own, e.g. one with the Web UI on. */
+  temporal?: () => Promise<TestWorkflowEnvironment>;
+}
+
+export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): Promise<Pipeline> {
+  const logger = opts.logger ?? silentLogger;
   const config = testConfig(uniqueSuffix(), env);
   const pool = await createTestDatabase(config);
-  const temporal = await startTemporal();
-  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger: silentLogger });
-  const worker: Worker = await createOnboardingWorker({ config, pool, connection: temporal.nativeConnection });
+  const temporal = await (opts.temporal ?? startTemporal)();
+  const apiRegistry = createRegistry('api');
+  const apiMetrics = createApiMetrics(apiRegistry);
+  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics: apiMetrics });
+  const worker: Worker = await createOnboardingWorker({ config, pool, connection: temporal.nativeConnection, logger });
   const running = worker.run();
-  const bridge = await startSignupBridge({ config, client: temporal.client, pool, logger: silentLogger });
-  const api = await startApi(config, { pool, publisher, temporal });
+  const workerRegistry = createRegistry('worker');
+  const bridge = await startSignupBridge({ config, client: temporal.client, pool, logger, registry: workerRegistry });
+  const api = await startApi(config, { pool, publisher, temporal, logger, metrics: { registry: apiRegistry, api: apiMetrics } });
   return {
     config,
     pool,
@@ -64,6 +102,9 @@ export async function startPipeline(env: Env = {}): Promise<Pipeline> {
     publisher,
     bridge,
     baseUrl: api.baseUrl,
+    app: api.app,
+    apiRegistry,
+    workerRegistry,
     async stop() {
       await api.close();
       await bridge.stop(1_000);
