@@ -92,7 +92,9 @@ export class ConfigError extends Error {
 }
 
 /** Builds the Config from an environment, or throws a ConfigError that names every bad variable. */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(rawEnv: Env = process.env): Config {
+  // An empty variable means unset, as `${TEMPORAL_API_KEY:-}` in docker-compose.yml yields.
+  const env: Env = Object.fromEntries(Object.entries(rawEnv).filter(([, value]) => value !== ''));
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
