@@ -14,9 +14,12 @@ export const postgresCheck = (pool: Pool): DependencyCheck => async () => {
   await pool.query('SELECT 1');
 };
 
-/** A round trip to the frontend service, in the client's namespace-independent API. */
-export const temporalCheck = (client: Client): DependencyCheck => async () => {
-  await client.workflowService.getSystemInfo({});
+/**
+ * A round trip to the frontend service. The deadline stops the client's own retries of an
+ * unreachable server with the check, instead of letting them run on in the background.
+ */
+export const temporalCheck = (client: Client, timeoutMs = 1_500): DependencyCheck => async () => {
+  await client.connection.withDeadline(Date.now() + timeoutMs, () => client.workflowService.getSystemInfo({}));
 };
 
 export const connectedCheck = (what: string, isConnected: () => boolean): DependencyCheck => async () => {

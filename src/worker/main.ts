@@ -14,6 +14,9 @@ import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { createWorkerHttpApp } from './http';
 import { createOnboardingWorker } from './onboarding-worker';
 
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNIMPLEMENTED = 12;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ name: 'worker', level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
@@ -33,7 +36,15 @@ async function main(): Promise<void> {
   await migrate(pool);
 
   const clientConnection = await Connection.connect(config.temporal.connection);
-  await ensureSearchAttributes(clientConnection, config.temporal.namespace);
+  await ensureSearchAttributes(clientConnection, config.temporal.namespace).catch((err: Error & { code?: number }) => {
+    // Temporal Cloud manages search attributes in its own control plane and refuses the
+    // operator call; there they are registered once per namespace (see the README).
+    if (err.code !== GRPC_PERMISSION_DENIED && err.code !== GRPC_UNIMPLEMENTED) throw err;
+    logger.warn(
+      { err: err.message, namespace: config.temporal.namespace },
+      'cannot register the OnboardingState search attribute here; register it for the namespace (e.g. in Temporal Cloud) or runs will fail',
+    );
+  });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
 
   const workerConnection = await NativeConnection.connect(config.temporal.connection);

@@ -120,6 +120,7 @@ describe('OpenAPI document', () => {
       ['post', '/signup', '/signup', signupBody({ email: 'nope' })],
       ['post', '/signup', '/signup', '{"email":', { 'content-type': 'application/json' }],
       ['post', '/signup', '/signup', big],
+      ['post', '/signup', '/signup', 'plain text', { 'content-type': 'text/plain' }],
       ['post', '/signup', '/signup', signupBody({ email: dup })],
       ['get', '/users/{user_id}', `/users/${first.body.user_id}`],
       ['get', '/users/{user_id}', '/users/not-a-uuid'],
@@ -147,9 +148,9 @@ describe('OpenAPI document', () => {
         expect(schema.safeParse(res.body).error?.issues ?? []).toEqual([]);
       }
     }
-    // 202, 400 ×2 (fields, JSON), 413, 409; 200, 400, 404; 200, 400, 404; 200 ×3.
+    // 202, 400 ×2 (fields, JSON), 413, 415, 409; 200, 400, 404; 200, 400, 404; 200 ×3. 503 below.
     expect(seen).toEqual([
-      'post /signup 202', 'post /signup 400', 'post /signup 400', 'post /signup 413', 'post /signup 409',
+      'post /signup 202', 'post /signup 400', 'post /signup 400', 'post /signup 413', 'post /signup 415', 'post /signup 409',
       'get /users/{user_id} 200', 'get /users/{user_id} 400', 'get /users/{user_id} 404',
       'put /users/{user_id} 200', 'put /users/{user_id} 400', 'put /users/{user_id} 404',
       'get /healthz 200', 'get /readyz 200', 'get /metrics 200',
@@ -196,6 +197,11 @@ describe('health', () => {
       const res = await request(down.baseUrl, 'POST', '/signup', signupBody());
       expect(res.status).toBe(503);
       expect(Problem.parse(res.body).service).toBe('rabbitmq');
+      // Both 503s are in the document, with the schemas these bodies match.
+      const doc = (await request(down.baseUrl, 'GET', '/openapi.json')).body;
+      expect(doc.paths['/signup'].post.responses['503'].content['application/problem+json']).toBeDefined();
+      expect(doc.paths['/readyz'].get.responses['503'].content['application/json'].schema.$ref).toBe('#/components/schemas/Readiness');
+      expect(Readiness.parse(ready.body).status).toBe('not_ready');
     } finally {
       await down.close();
       await publisher.close();
@@ -251,6 +257,7 @@ describe('health', () => {
 describe('metrics and the request id', () => {
   it('counts signups, confirms, deliveries, outcomes, end-to-end latency, nacks and the DLQ depth', async () => {
     const accepted0 = (await metricValue(p.apiRegistry, 'onboarding_signups_accepted_total')) ?? 0;
+    const unsupported0 = (await metricValue(p.apiRegistry, 'onboarding_signups_rejected_total', { reason: 'unsupportedMediaType' })) ?? 0;
     const res = await request(p.baseUrl, 'POST', '/signup', signupBody());
     await completed(res.body.user_id);
     await request(p.baseUrl, 'POST', '/signup', signupBody({ password: 'short' }));
@@ -259,7 +266,7 @@ describe('metrics and the request id', () => {
 
     expect(await metricValue(p.apiRegistry, 'onboarding_signups_accepted_total')).toBe(accepted0 + 1);
     expect(await metricValue(p.apiRegistry, 'onboarding_signups_rejected_total', { reason: 'validation' })).toBeGreaterThanOrEqual(1);
-    expect(await metricValue(p.apiRegistry, 'onboarding_signups_rejected_total', { reason: 'unsupportedMediaType' })).toBe(1);
+    expect(await metricValue(p.apiRegistry, 'onboarding_signups_rejected_total', { reason: 'unsupportedMediaType' })).toBe(unsupported0 + 1);
     expect(await metricValue(p.apiRegistry, 'onboarding_publish_confirm_seconds_count', { result: 'confirmed' })).toBeGreaterThanOrEqual(1);
 
     await eventually(async () => ((await metricValue(p.workerRegistry, 'onboarding_bridge_nacks_total', { reason: 'contract_violation' })) ? true : undefined), 10_000, 'the poison nack');

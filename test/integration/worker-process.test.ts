@@ -98,7 +98,8 @@ it('serves readiness, onboards a message, exports our metrics and the SDK’s, a
   expect(ours).toMatch(/^onboarding_dlq_messages\{process="worker"\} 0$/m);
 
   const sdk = await (await fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`)).text();
-  expect(sdk).toMatch(/^temporal_\w+/m);
+  expect(sdk).toMatch(/^temporal_workflow_task_execution_latency\w*\{/m);
+  expect(sdk).toMatch(/^temporal_activity_execution_latency\w*\{/m);
   expect(sdk).toContain(config.temporal.taskQueue);
 
   // JSON logs, one request id from the message to the activities.
