@@ -160,7 +160,9 @@ export async function startSignupBridge(deps: SignupBridgeDeps): Promise<SignupB
         }),
       ]);
       clearTimeout(timer);
-      // Whatever is still unacked goes back to the queue when the connection closes.
+      // Closing the channel first flushes its acks (a connection close could overtake them);
+      // whatever is still unacked goes back to the queue.
+      if (consumer) await consumer.channel.close().catch(() => undefined);
       await connection.close().catch(() => undefined);
     },
   };

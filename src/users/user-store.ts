@@ -116,3 +116,17 @@ export async function findSignupRequest(pool: Pool, userId: string): Promise<Sig
   );
   return rows[0] ?? null;
 }
+
+/** A replayed signup is queued again, not failed. */
+export async function clearSignupFailure(pool: Pool, userId: string): Promise<void> {
+  await pool.query('UPDATE signup_requests SET failed_at = NULL, failure_reason = NULL WHERE user_id = $1', [userId]);
+}
+
+export async function failureReasons(pool: Pool, userIds: string[]): Promise<Map<string, string>> {
+  if (userIds.length === 0) return new Map();
+  const { rows } = await pool.query<{ user_id: string; failure_reason: string }>(
+    'SELECT user_id, failure_reason FROM signup_requests WHERE user_id = ANY($1::uuid[]) AND failure_reason IS NOT NULL',
+    [userIds],
+  );
+  return new Map(rows.map((r) => [r.user_id, r.failure_reason]));
+}

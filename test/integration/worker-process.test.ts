@@ -4,7 +4,7 @@
  * own HTTP port serves health and our metrics; the Temporal SDK Runtime serves its metrics on
  * TEMPORAL_METRICS_BIND_ADDRESS; SIGTERM drains and exits 0.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -12,10 +12,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../src/config';
 import { signupMessage } from '../support/fixtures';
 import { request } from '../support/pipeline';
+import { DIST } from '../support/processes';
 import { publishRaw } from '../support/queues';
-import { deleteTopology, dropTestDatabase, eventually, startTemporal, testConfig, uniqueSuffix } from '../support/stack';
-
-const ROOT = join(__dirname, '..', '..');
+import { deleteTopology, dropTestDatabase, eventually, startTemporal, testConfig, testEnv, uniqueSuffix } from '../support/stack';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -35,28 +34,22 @@ let output = '';
 let httpPort: number;
 let sdkMetricsPort: number;
 
+// dist/ is compiled once per run by the jest global setup.
 beforeAll(async () => {
-  execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   temporal = await startTemporal();
   const suffix = uniqueSuffix();
   [httpPort, sdkMetricsPort] = [await freePort(), await freePort()];
   const env = {
+    ...testEnv(suffix),
     NODE_ENV: 'production',
     LOG_LEVEL: 'info',
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/onboarding_test_${suffix}`,
-    AMQP_EXCHANGE: `onboarding.test.${suffix}`,
-    AMQP_QUEUE: `user_onboarding_queue.test.${suffix}`,
-    AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.test.${suffix}`,
-    AMQP_DLQ: `user_onboarding_queue_dlq.test.${suffix}`,
-    TEMPORAL_TASK_QUEUE: `onboarding-test-${suffix}`,
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: 'default',
     WORKER_HTTP_PORT: String(httpPort),
     TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
   };
   config = testConfig(suffix, env);
-  worker = spawn(process.execPath, ['dist/src/worker/main.js'], {
-    cwd: ROOT,
+  worker = spawn(process.execPath, [join(DIST, 'src', 'worker', 'main.js')], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

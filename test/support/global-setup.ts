@@ -1,6 +1,16 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { ensureTemporalCli } from '../../scripts/temporal-cli';
 
-/** Resolves (and if needed builds) the Temporal CLI once; test files start their dev servers from it. */
+/**
+ * Once per run: resolve (and if needed build) the Temporal CLI that test files start their
+ * dev servers from, and compile dist/ for the tests that run the real entry points as processes.
+ */
 export default function globalSetup(): void {
   process.env.TEMPORAL_CLI = ensureTemporalCli();
+  const root = join(__dirname, '..', '..');
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }

@@ -10,7 +10,7 @@ import type { Express } from 'express';
 import type { Pool } from 'pg';
 import { createApp } from '../../src/api/app';
 import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-bridge';
-import type { Config, Env } from '../../src/config';
+import { type Config, type Env, loadConfig } from '../../src/config';
 import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
 import { type ApiMetrics, createApiMetrics, createRegistry, type Registry } from '../../src/metrics';
@@ -21,12 +21,14 @@ import {
   dropTestDatabase,
   silentLogger,
   startTemporal,
-  testConfig,
+  testEnv,
   uniqueSuffix,
 } from './stack';
 
 export interface Pipeline {
   config: Config;
+  /** The environment that config came from, for running the real entry points against it. */
+  env: Env;
   pool: Pool;
   temporal: TestWorkflowEnvironment;
   publisher: SignupPublisher;
@@ -53,13 +55,13 @@ export async function startApi(
   const registry = deps.metrics?.registry ?? createRegistry('api');
   const metrics = deps.metrics?.api ?? createApiMetrics(registry);
   const app = createApp({
-      config,
-      logger: deps.logger ?? silentLogger,
-      pool: deps.pool,
-      publisher: deps.publisher,
-      temporal: deps.temporal.client,
-      registry,
-      metrics,
+    config,
+    logger: deps.logger ?? silentLogger,
+    pool: deps.pool,
+    publisher: deps.publisher,
+    temporal: deps.temporal.client,
+    registry,
+    metrics,
   });
   const server: Server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -84,7 +86,8 @@ export interface PipelineOptions {
 
 export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): Promise<Pipeline> {
   const logger = opts.logger ?? silentLogger;
-  const config = testConfig(uniqueSuffix(), env);
+  const vars = testEnv(uniqueSuffix(), env);
+  const config = loadConfig(vars);
   const pool = await createTestDatabase(config);
   const temporal = await (opts.temporal ?? startTemporal)();
   const apiRegistry = createRegistry('api');
@@ -97,6 +100,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
   const api = await startApi(config, { pool, publisher, temporal, logger, metrics: { registry: apiRegistry, api: apiMetrics } });
   return {
     config,
+    env: vars,
     pool,
     temporal,
     publisher,

@@ -21,9 +21,9 @@ export function uniqueSuffix(): string {
   return `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 }
 
-/** A Config whose database, AMQP names and task queue belong to this test file alone. */
-export function testConfig(suffix: string, env: Env = {}): Config {
-  return loadConfig({
+/** Environment whose database, AMQP names and task queue belong to this test file alone. */
+export function testEnv(suffix: string, env: Env = {}): Env {
+  return {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: `postgres://postgres@127.0.0.1:5432/onboarding_test_${suffix}`,
@@ -33,7 +33,11 @@ export function testConfig(suffix: string, env: Env = {}): Config {
     AMQP_DLQ: `user_onboarding_queue_dlq.test.${suffix}`,
     TEMPORAL_TASK_QUEUE: `onboarding-test-${suffix}`,
     ...env,
-  });
+  };
+}
+
+export function testConfig(suffix: string, env: Env = {}): Config {
+  return loadConfig(testEnv(suffix, env));
 }
 
 export async function createTestDatabase(config: Config): Promise<Pool> {

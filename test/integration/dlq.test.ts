@@ -1,0 +1,130 @@
+/**
+ * `npm run dlq`: every dead letter explained (poison, failed workflow, expired), replay that
+ * removes the DLQ copy only after the broker's confirm, and purge. Runs the compiled CLI.
+ */
+import { randomUUID } from 'node:crypto';
+import { createSignupPublisher } from '../../src/messaging/signup-publisher';
+import { signupBody, signupMessage } from '../support/fixtures';
+import { type Pipeline, request, startPipeline } from '../support/pipeline';
+import { runScript } from '../support/processes';
+import { peekQueue, publishRaw } from '../support/queues';
+import { deleteTopology, eventually, silentLogger, testConfig, testEnv, uniqueSuffix } from '../support/stack';
+
+let p: Pipeline;
+const dlq = (...args: string[]) => runScript('scripts/dlq.js', args, p.env);
+
+beforeAll(async () => {
+  p = await startPipeline({ ONBOARDING_MAX_ATTEMPTS: '1' });
+});
+afterAll(() => p?.stop());
+
+async function dlqIds(): Promise<string[]> {
+  return (await peekQueue(p.config.amqp.url, p.config.amqp.deadLetterQueue)).map((m) => m.messageId ?? '');
+}
+
+async function userRows(userId: string): Promise<number> {
+  const { rows } = await p.pool.query('SELECT 1 FROM users WHERE user_id = $1', [userId]);
+  return rows.length;
+}
+
+it('lists, shows, replays and purges, explaining each message', async () => {
+  // A poison message and a signup whose run fails on a real Postgres error.
+  const poisonId = `poison-${randomUUID()}`;
+  await publishRaw(p.config.amqp.url, p.config.amqp.exchange, p.config.amqp.routingKey, Buffer.from('{"email": 42}'), poisonId);
+  const body = signupBody();
+  await p.pool.query(`ALTER TABLE users ADD CONSTRAINT reject_dlq CHECK (email <> '${body.email}') NOT VALID`);
+  const accepted = await request(p.baseUrl, 'POST', '/signup', body);
+  expect(accepted.status).toBe(202);
+  const failedId = accepted.body.user_id as string;
+  await eventually(async () => {
+    const ids = await dlqIds();
+    return ids.includes(failedId) && ids.includes(poisonId) ? true : undefined;
+  }, 60_000, 'both messages in the DLQ');
+
+  const list = await dlq('list');
+  expect(list.code).toBe(0);
+  const lines = list.stdout.split('\n');
+  const poisonLine = lines.find((l) => l.startsWith(poisonId)) ?? '';
+  expect(poisonLine).toMatch(/poison/);
+  expect(poisonLine).toMatch(/email/);
+  const failedLine = lines.find((l) => l.startsWith(failedId)) ?? '';
+  expect(failedLine).toMatch(/workflow-failed/);
+  expect(failedLine).toMatch(/reject_dlq/);
+  // The email is masked, never printed in clear.
+  expect(list.stdout).not.toContain(body.email);
+  expect(failedLine).toContain(`${(body.email as string)[0]}***@example.com`);
+
+  const show = await dlq('show', failedId);
+  expect(show.code).toBe(0);
+  const shown = JSON.parse(show.stdout);
+  expect(shown).toMatchObject({ id: failedId, reason: 'workflow-failed', workflowId: `onboard-user-${failedId}` });
+  expect(show.stdout).not.toContain('$argon2id$');
+  expect(show.stdout).not.toContain(body.email);
+
+  // Fix the cause, replay: the DLQ copy goes and the user row appears.
+  await p.pool.query('ALTER TABLE users DROP CONSTRAINT reject_dlq');
+  const replay = await dlq('replay', failedId);
+  expect(replay.stdout).toContain(`${failedId}: replayed`);
+  expect(replay.code).toBe(0);
+  await eventually(async () => ((await userRows(failedId)) === 1 ? true : undefined), 30_000, 'the replayed signup to be persisted');
+  expect(await dlqIds()).not.toContain(failedId);
+  await eventually(async () => ((await request(p.baseUrl, 'GET', `/users/${failedId}`)).body.onboarding_state === 'COMPLETED' ? true : undefined));
+
+  // --all leaves poison where it is: it cannot be replayed, only purged.
+  const all = await dlq('replay', '--all');
+  expect(all.stdout).toContain(`${poisonId}: skipped`);
+  expect(await dlqIds()).toContain(poisonId);
+
+  expect((await dlq('purge')).code).toBe(1);
+  expect(await dlqIds()).toContain(poisonId);
+  const purge = await dlq('purge', '--yes');
+  expect(purge.stdout).toMatch(/purged \d+ message/);
+  expect(await dlqIds()).toEqual([]);
+});
+
+it('replaying a message whose user already exists is harmless', async () => {
+  const res = await request(p.baseUrl, 'POST', '/signup', signupBody());
+  const userId = res.body.user_id as string;
+  await eventually(async () => ((await userRows(userId)) === 1 ? true : undefined), 30_000, 'the user row');
+  // The same signup lands in the DLQ anyway (as after a run that timed out once it had persisted).
+  const copy = await signupMessage({ user_id: userId });
+  await publishRaw(p.config.amqp.url, p.config.amqp.deadLetterExchange, p.config.amqp.routingKey, Buffer.from(JSON.stringify(copy)), userId);
+  await eventually(async () => ((await dlqIds()).includes(userId) ? true : undefined));
+
+  const replay = await dlq('replay', userId);
+  expect(replay.code).toBe(0);
+  expect(replay.stdout).toContain(`${userId}: user already exists; DLQ copy removed`);
+  expect(await dlqIds()).not.toContain(userId);
+  expect(await userRows(userId)).toBe(1);
+});
+
+it('explains a signup that expired unconsumed', async () => {
+  // A queue no one consumes, with a short TTL.
+  const suffix = uniqueSuffix();
+  const env = testEnv(suffix, { DATABASE_URL: p.config.postgres.url, AMQP_MESSAGE_TTL_MS: '200' });
+  const config = testConfig(suffix, env);
+  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger: silentLogger });
+  try {
+    const message = await signupMessage();
+    await publisher.publishSignup(message);
+    await eventually(async () => {
+      const msgs = await peekQueue(config.amqp.url, config.amqp.deadLetterQueue);
+      return msgs.length === 1 ? true : undefined;
+    }, 30_000, 'the message to expire into the DLQ');
+    const list = await runScript('scripts/dlq.js', ['list'], env);
+    expect(list.code).toBe(0);
+    const line = list.stdout.split('\n').find((l) => l.startsWith(message.user_id)) ?? '';
+    expect(line).toMatch(/expired/);
+    expect(line).toMatch(/message TTL/);
+  } finally {
+    await publisher.close();
+    await deleteTopology(config);
+  }
+});
+
+it('refuses unknown commands with usage', async () => {
+  const res = await dlq('frobnicate');
+  expect(res.code).toBe(2);
+  expect(res.stdout).toMatch(/usage: npm run dlq/);
+  expect((await dlq('show')).code).toBe(2);
+});
