@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // test/chaos restarts shared services: run by jest.chaos.config.js, alone.
+  testPathIgnorePatterns: ['/node_modules/', '/test/chaos/'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   // Integration tests share two cores with Postgres, RabbitMQ and a Temporal server each.

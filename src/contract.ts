@@ -7,9 +7,14 @@ import { z } from 'zod';
 // C0 and C1 control characters, DEL included: they break logs, e-mails and UIs.
 const CONTROL_CHARACTERS = /[\u0000-\u001F\u007F-\u009F]/;
 
-/** A string field whose absence reads "is required" rather than zod's type message. */
+/**
+ * A string field whose absence reads "is required" rather than zod's type message, and which
+ * must be well-formed Unicode: a lone surrogate would silently become U+FFFD in Postgres.
+ */
 const requiredString = () =>
-  z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
+  z
+    .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+    .refine((value) => value.isWellFormed(), { error: 'must be well-formed Unicode', abort: true });
 
 export const VERIFICATION_STATES = ['PENDING', 'VERIFIED', 'REJECTED'] as const;
 export const VerificationState = z.enum(VERIFICATION_STATES);

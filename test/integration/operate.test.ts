@@ -187,7 +187,7 @@ describe('health', () => {
   it('API: /readyz is 503 naming RabbitMQ when the publisher cannot connect, and signups get 503', async () => {
     const unreachable = testConfig(uniqueSuffix(), { DATABASE_URL: p.config.postgres.url, AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' });
     const publisher = await createSignupPublisher({ topology: unreachable.amqp, url: unreachable.amqp.url, logger: silentLogger, waitForConnect: false });
-    const down = await startApi(unreachable, { pool: p.pool, publisher, temporal: p.temporal });
+    const down = await startApi(unreachable, { pool: p.pool, publisher, temporal: p.temporal.client });
     try {
       const ready = await request(down.baseUrl, 'GET', '/readyz');
       expect(ready.status).toBe(503);

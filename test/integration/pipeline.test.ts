@@ -107,7 +107,7 @@ describe('bad input', () => {
     config = testConfig(uniqueSuffix(), { DATABASE_URL: p.config.postgres.url });
     const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger: silentLogger });
     closePublisher = publisher.close;
-    unconsumed = await startApi(config, { pool: p.pool, publisher, temporal: p.temporal });
+    unconsumed = await startApi(config, { pool: p.pool, publisher, temporal: p.temporal.client });
   });
   afterAll(async () => {
     await unconsumed.close();
@@ -180,7 +180,7 @@ it('answers 503 with Retry-After when the broker is unreachable, and records not
     logger: silentLogger,
     waitForConnect: false,
   });
-  const api = await startApi(unreachable, { pool: p.pool, publisher, temporal: p.temporal });
+  const api = await startApi(unreachable, { pool: p.pool, publisher, temporal: p.temporal.client });
   try {
     const before = await p.pool.query('SELECT count(*)::int AS n FROM signup_requests');
     const res = await request(api.baseUrl, 'POST', '/signup', signupBody());

@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
@@ -46,8 +47,8 @@ export async function startApi(
   config: Config,
   deps: {
     pool: Pool;
-    publisher: SignupPublisher;
-    temporal: TestWorkflowEnvironment;
+    publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected'>;
+    temporal: Client;
     logger?: Logger;
     metrics?: { registry: Registry; api: ApiMetrics };
   },
@@ -59,7 +60,7 @@ export async function startApi(
     logger: deps.logger ?? silentLogger,
     pool: deps.pool,
     publisher: deps.publisher,
-    temporal: deps.temporal.client,
+    temporal: deps.temporal,
     registry,
     metrics,
   });
@@ -97,7 +98,13 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
   const running = worker.run();
   const workerRegistry = createRegistry('worker');
   const bridge = await startSignupBridge({ config, client: temporal.client, pool, logger, registry: workerRegistry });
-  const api = await startApi(config, { pool, publisher, temporal, logger, metrics: { registry: apiRegistry, api: apiMetrics } });
+  const api = await startApi(config, {
+    pool,
+    publisher,
+    temporal: temporal.client,
+    logger,
+    metrics: { registry: apiRegistry, api: apiMetrics },
+  });
   return {
     config,
     env: vars,

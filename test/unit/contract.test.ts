@@ -29,6 +29,8 @@ describe('SignupRequest', () => {
     ['password', { ...valid, password: 'short' }],
     ['password', { ...valid, password: 'p'.repeat(129) }],
     ['password', { ...valid, password: 12345678 }],
+    ['first_name', { ...valid, first_name: 'Ada\uD800' }],
+    ['password', { ...valid, password: 'pass\uDC00word' }],
   ])('rejects a bad %s', (field, body) => {
     expect(fieldsOf(body)).toEqual([field]);
   });
