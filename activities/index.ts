@@ -1,38 +1,71 @@
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
+import type { Logger } from 'pino';
 import { SignupMessage, toFieldIssues } from '../src/contract';
 import { withoutRowData } from '../src/db/postgres';
 import { DuplicateEmailError, insertUser, markOnboardingState } from '../src/users/user-store';
 
 export interface ActivityDeps {
   pool: Pool;
+  /** The worker's pino logger; without one (unit tests), the SDK's activity logger is used. */
+  logger?: Logger;
+}
+
+type LogFields = Record<string, unknown>;
+
+/**
+ * A logger for the current activity whose lines carry the request id of the HTTP call that
+ * started it and the workflow id, so one grep follows a signup from the API to Postgres.
+ */
+function activityLog(base: Logger | undefined, requestId: string | undefined) {
+  const info = Context.current().info;
+  const fields: LogFields = {
+    request_id: requestId,
+    workflowId: info.workflowExecution?.workflowId,
+    activity: info.activityType,
+    attempt: info.attempt,
+  };
+  if (base) {
+    const child = base.child(fields);
+    return { info: (msg: string, extra: LogFields = {}) => child.info(extra, msg), warn: (msg: string, extra: LogFields = {}) => child.warn(extra, msg) };
+  }
+  const sdk = Context.current().log;
+  return { info: (msg: string, extra: LogFields = {}) => sdk.info(msg, { ...fields, ...extra }), warn: (msg: string, extra: LogFields = {}) => sdk.warn(msg, { ...fields, ...extra }) };
 }
 
 /**
  * The onboarding activities, built from their dependencies so tests can hand them a pool of
  * their own. Failure types named here are listed as non-retryable in workflows/retry-policy.ts.
  */
-export function createActivities({ pool }: ActivityDeps) {
+export function createActivities({ pool, logger }: ActivityDeps) {
   return {
     /** Re-checks the message against the contract: the workflow may be started by something other than the bridge. */
     async validateSignup(signup: SignupMessage): Promise<void> {
+      const log = activityLog(logger, signup?.request_id);
       const parsed = SignupMessage.safeParse(signup);
       if (!parsed.success) {
         const issues = toFieldIssues(parsed.error);
+        log.warn('signup breaks the contract', { issues });
         throw ApplicationFailure.nonRetryable(
           `invalid signup: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`,
           'InvalidSignup',
           issues,
         );
       }
+      log.info('signup valid', { user_id: signup.user_id });
     },
 
     /** Idempotent: a retry or a replayed message finds its own row and succeeds. */
     async persistUser(signup: SignupMessage): Promise<{ created: boolean }> {
+      const log = activityLog(logger, signup.request_id);
       try {
-        return await insertUser(pool, signup);
+        const result = await insertUser(pool, signup);
+        log.info(result.created ? 'user row inserted' : 'user row already there', { user_id: signup.user_id });
+        return result;
       } catch (err) {
         if (err instanceof DuplicateEmailError) {
+          log.warn('email already registered', { user_id: signup.user_id, existing_user_id: err.existingUserId });
           throw ApplicationFailure.nonRetryable('email already registered', 'DuplicateEmail', {
             existing_user_id: err.existingUserId,
           });
@@ -42,10 +75,12 @@ export function createActivities({ pool }: ActivityDeps) {
       }
     },
 
-    async markState(input: { user_id: string; onboarding_state: 'PERSISTED' | 'COMPLETED' }): Promise<void> {
+    async markState(input: { user_id: string; onboarding_state: 'PERSISTED' | 'COMPLETED'; request_id?: string }): Promise<void> {
+      const log = activityLog(logger, input.request_id);
       const found = await markOnboardingState(pool, input.user_id, input.onboarding_state).catch((err: unknown) => {
         throw withoutRowData(err);
       });
+      if (found) log.info('onboarding state set', { user_id: input.user_id, onboarding_state: input.onboarding_state });
       if (!found) throw ApplicationFailure.nonRetryable(`no user ${input.user_id}`, 'UserNotFound');
     },
   };

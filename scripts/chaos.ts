@@ -164,6 +164,10 @@ async function main(): Promise<number> {
   const tmp = mkdtempSync(join(tmpdir(), 'onboarding-chaos-'));
   const temporalPort = await freePort();
   const apiPorts = await Promise.all(Array.from({ length: opts.apis }, freePort));
+  // Each worker serves health/metrics and the Temporal SDK's metrics on ports of its own.
+  const workerPorts = await Promise.all(
+    Array.from({ length: opts.workers }, async () => ({ http: await freePort(), sdkMetrics: await freePort() })),
+  );
   const env: Env = {
     ...process.env,
     NODE_ENV: 'test',
@@ -194,7 +198,16 @@ async function main(): Promise<number> {
     join(tmp, 'temporal.log'),
   );
   const apis = apiPorts.map((port, n) => new Managed(`api-${n}`, process.execPath, [join(dist, 'src/api/main.js')], { ...env, PORT: String(port) }, join(tmp, `api-${n}.log`)));
-  const workers = Array.from({ length: opts.workers }, (_, n) => new Managed(`worker-${n}`, process.execPath, [join(dist, 'src/worker/main.js')], env, join(tmp, `worker-${n}.log`)));
+  const workers = workerPorts.map(
+    (ports, n) =>
+      new Managed(
+        `worker-${n}`,
+        process.execPath,
+        [join(dist, 'src/worker/main.js')],
+        { ...env, WORKER_HTTP_PORT: String(ports.http), TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${ports.sdkMetrics}` },
+        join(tmp, `worker-${n}.log`),
+      ),
+  );
   const everything = [temporal, ...apis, ...workers];
 
   const temporalUp = async () => {

@@ -22,9 +22,10 @@ const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
 // What this script started, so a failure half-way leaves nothing running behind it.
 const started: ChildProcess[] = [];
 
-async function temporalReachable(address: string): Promise<boolean> {
+async function temporalReachable(config: Config): Promise<boolean> {
   try {
-    const conn = await Connection.connect({ address, connectTimeout: 1_000 });
+    // The full connection settings (TLS, API key), so a remote cluster or Cloud is recognised.
+    const conn = await Connection.connect({ ...config.temporal.connection, connectTimeout: 1_000 });
     await conn.close();
     return true;
   } catch {
@@ -33,7 +34,7 @@ async function temporalReachable(address: string): Promise<boolean> {
 }
 
 async function startTemporal(config: Config): Promise<ChildProcess | null> {
-  if (await temporalReachable(config.temporal.address)) {
+  if (await temporalReachable(config)) {
     say(`using the Temporal server already at ${config.temporal.address}`);
     return null;
   }
@@ -57,7 +58,7 @@ async function startTemporal(config: Config): Promise<ChildProcess | null> {
   const child = spawn(cli, args, { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   started.push(child);
   const deadline = Date.now() + 60_000;
-  while (!(await temporalReachable(config.temporal.address))) {
+  while (!(await temporalReachable(config))) {
     if (child.exitCode !== null) throw new Error(`temporal server start-dev exited with code ${child.exitCode}`);
     if (Date.now() > deadline) throw new Error('temporal server start-dev did not become ready within 60 s');
     await new Promise((r) => setTimeout(r, 500));

@@ -2,6 +2,8 @@
  * The only place that reads process.env. Everything else receives a validated Config.
  */
 import { isIP } from 'node:net';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { NativeConnectionOptions } from '@temporalio/worker';
 import { z } from 'zod';
 import { onboardingRunTimeoutMs } from '../workflows/retry-policy';
 import { type PayloadKey, parsePayloadKeys } from './temporal/payload-encryption';
@@ -19,10 +21,13 @@ const bearerToken = z
   .regex(/^[A-Za-z0-9\-._~+/]+=*$/, { error: 'must be a bearer token: letters, digits and -._~+/ (RFC 6750)' });
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
-const EnvSchema = z.object({
+/** Every variable the service reads; exported so tests (e.g. the compose check) derive the list from here. */
+export const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORT: port.default(5000),
+  // The worker's own HTTP port: /healthz, /readyz, /metrics.
+  WORKER_HTTP_PORT: port.default(5001),
 
   DATABASE_URL: z
     .string()
@@ -44,8 +49,18 @@ const EnvSchema = z.object({
   // RabbitMQ's consumer_timeout: an unacked delivery older than this closes the channel.
   AMQP_CONSUMER_TIMEOUT_MS: positiveInt.default(30 * 60 * 1000),
 
+  // Temporal's own variables, read by @temporalio/envconfig as every Temporal SDK and the CLI do;
+  // listed here so they are validated and documented with the rest. TLS client certificates and
+  // a TOML profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE) work too, see the README.
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+  // Where the worker's Temporal SDK Runtime serves its own Prometheus metrics.
+  TEMPORAL_METRICS_BIND_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, { error: 'must be host:port' })
+    .default('127.0.0.1:9464'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('onboarding'),
   ONBOARDING_MAX_ATTEMPTS: positiveInt.max(10).default(5),
 
@@ -64,7 +79,7 @@ export type Env = Record<string, string | undefined>;
 export interface Config {
   env: 'development' | 'production' | 'test';
   logLevel: string;
-  http: { port: number; bodyLimitBytes: number };
+  http: { port: number; workerPort: number; bodyLimitBytes: number };
   postgres: { url: string; poolMax: number };
   amqp: {
     url: string;
@@ -78,7 +93,14 @@ export interface Config {
     publishConfirmTimeoutMs: number;
     consumerTimeoutMs: number;
   };
-  temporal: { address: string; namespace: string; taskQueue: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    /** For Connection.connect and NativeConnection.connect: address, TLS, API key, gRPC metadata. */
+    connection: NativeConnectionOptions & { address: string };
+    metricsBindAddress: string;
+  };
   onboarding: { maxAttempts: number; runTimeoutMs: number };
   security: {
     /** Bearer token for PUT /users/{id} and the codec endpoint; none means both refuse everyone. */
@@ -104,7 +126,9 @@ export class ConfigError extends Error {
 }
 
 /** Builds the Config from an environment, or throws a ConfigError that names every bad variable. */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(rawEnv: Env = process.env): Config {
+  // An empty variable means unset, as `${TEMPORAL_API_KEY:-}` in docker-compose.yml yields.
+  const env: Env = Object.fromEntries(Object.entries(rawEnv).filter(([, value]) => value !== ''));
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
@@ -132,6 +156,7 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('CODEC_CORS_ORIGINS: must be comma-separated origins like http://127.0.0.1:8233');
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  const temporal = temporalConnection(env, e.TEMPORAL_ADDRESS, e.TEMPORAL_NAMESPACE);
   const runTimeoutMs = onboardingRunTimeoutMs(e.ONBOARDING_MAX_ATTEMPTS);
   // The bridge holds each message unacked until its workflow ends, so the whole retry
   // budget has to finish well before RabbitMQ gives up on the delivery.
@@ -144,7 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
-    http: { port: e.PORT, bodyLimitBytes: 16 * 1024 },
+    http: { port: e.PORT, workerPort: e.WORKER_HTTP_PORT, bodyLimitBytes: 16 * 1024 },
     postgres: { url: e.DATABASE_URL, poolMax: e.PG_POOL_MAX },
     amqp: {
       url: e.AMQP_URL,
@@ -158,7 +183,13 @@ export function loadConfig(env: Env = process.env): Config {
       publishConfirmTimeoutMs: e.AMQP_PUBLISH_CONFIRM_TIMEOUT_MS,
       consumerTimeoutMs: e.AMQP_CONSUMER_TIMEOUT_MS,
     },
-    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    temporal: {
+      address: temporal.connection.address,
+      namespace: temporal.namespace,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      connection: temporal.connection,
+      metricsBindAddress: e.TEMPORAL_METRICS_BIND_ADDRESS,
+    },
     onboarding: { maxAttempts: e.ONBOARDING_MAX_ATTEMPTS, runTimeoutMs },
     security: {
       adminToken: e.ADMIN_API_TOKEN,
@@ -185,6 +216,28 @@ function parseTrustProxy(raw: string): false | number | string[] | null {
     return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
   });
   return valid && entries.length > 0 ? entries : null;
+}
+
+/**
+ * Temporal connection settings the way every Temporal SDK and the CLI read them (envconfig):
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY (which turns TLS on), TEMPORAL_TLS*,
+ * TEMPORAL_GRPC_META_*, or a TOML profile. Our defaults fill in what none of them set.
+ */
+function temporalConnection(env: Env, defaultAddress: string, defaultNamespace: string) {
+  const vars = Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[0].startsWith('TEMPORAL_') && entry[1] !== undefined),
+  );
+  let loaded: ReturnType<typeof loadClientConnectConfig>;
+  try {
+    loaded = loadClientConnectConfig({ overrideEnvVars: vars });
+  } catch (err) {
+    throw new ConfigError([`TEMPORAL_*: ${(err as Error).message}`]);
+  }
+  const options = loaded.connectionOptions;
+  return {
+    namespace: loaded.namespace ?? defaultNamespace,
+    connection: { ...options, address: options.address ?? defaultAddress },
+  };
 }
 
 /** A URL safe to print: the password, if any, replaced by ***. */

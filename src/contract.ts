@@ -77,11 +77,12 @@ export const VerificationUpdate = z.object({
 });
 export type VerificationUpdate = z.infer<typeof VerificationUpdate>;
 
-export interface FieldIssue {
-  field: string;
-  message: string;
-  code: string;
-}
+export const FieldIssue = z.object({
+  field: z.string().meta({ description: 'dotted path of the field, or (body)' }),
+  message: z.string(),
+  code: z.string(),
+});
+export type FieldIssue = z.infer<typeof FieldIssue>;
 
 /** Flattens zod issues into the field-level list every error response and log line uses. */
 export function toFieldIssues(error: z.ZodError): FieldIssue[] {
@@ -124,3 +125,76 @@ export const CodecPayloads = z.object({
     .max(10_000),
 });
 export type CodecPayloads = z.infer<typeof CodecPayloads>;
+
+// ---- HTTP answers. The API builds its bodies as these types; /openapi.json is generated from
+// ---- these schemas and the request schemas above, so the document cannot drift from the code.
+
+/** JSON renders a Date this way; the API converts explicitly so the type says string. */
+const Timestamp = z.iso.datetime();
+
+export const SignupAccepted = z.object({
+  status: z.literal('SUCCESS'),
+  message: z.string(),
+  user_id: UserId,
+  verification: z.literal('PENDING'),
+});
+export type SignupAccepted = z.infer<typeof SignupAccepted>;
+
+export const UserView = z.object({
+  user_id: UserId,
+  email: z.string(),
+  first_name: z.string(),
+  last_name: z.string(),
+  verification_state: VerificationState,
+  onboarding_state: z.enum(['PERSISTED', 'COMPLETED']),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+export type UserView = z.infer<typeof UserView>;
+
+/** A signup accepted but not (yet) a user row. */
+export const PendingUserView = z.object({
+  user_id: UserId,
+  verification_state: z.literal('PENDING'),
+  onboarding_state: z.enum(['QUEUED', 'PROCESSING', 'FAILED']),
+  failure_reason: z.string().optional(),
+});
+export type PendingUserView = z.infer<typeof PendingUserView>;
+
+export const UserLookup = z.union([UserView, PendingUserView]);
+
+export const VerificationUpdated = z.object({
+  user_id: UserId,
+  verification_state: VerificationState,
+  updated_at: Timestamp,
+});
+export type VerificationUpdated = z.infer<typeof VerificationUpdated>;
+
+/** RFC 9457 problem details, with the extensions this API adds. */
+export const Problem = z.looseObject({
+  type: z.string(),
+  title: z.string(),
+  status: z.int().min(100).max(599),
+  detail: z.string().optional(),
+  request_id: z.string().optional(),
+  errors: z.array(FieldIssue).optional().meta({ description: '400 validation errors, one per field' }),
+  user_id: UserId.optional().meta({ description: '409: the registered user' }),
+  verification_state: VerificationState.optional().meta({ description: '409: its verification state' }),
+  service: z.enum(['rabbitmq', 'postgres', 'temporal']).optional().meta({ description: '503: the dependency that is unavailable' }),
+});
+export type Problem = z.infer<typeof Problem>;
+
+export const Liveness = z.object({ status: z.literal('ok') });
+
+export const DependencyStatus = z.object({
+  status: z.enum(['up', 'down']),
+  latency_ms: z.number().nonnegative(),
+  error: z.string().optional(),
+});
+export type DependencyStatus = z.infer<typeof DependencyStatus>;
+
+export const Readiness = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  dependencies: z.record(z.string(), DependencyStatus),
+});
+export type Readiness = z.infer<typeof Readiness>;

@@ -2,7 +2,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Paths never written to a log, whatever a caller passes in. */
+/** Paths never written to a log as they are, whatever a caller passes in. */
 export const REDACTED_PATHS = [
   'password',
   '*.password',
@@ -10,14 +10,30 @@ export const REDACTED_PATHS = [
   '*.password_hash',
   'req.headers.authorization',
   'req.headers.cookie',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
+  // Masked, not removed: the domain and first letter are enough to tell users apart in an incident.
+  'email',
+  '*.email',
 ];
 
-/** `destination` (stdout if absent) lets a test read every line the service writes, redaction included. */
+/** `ada@example.com` → `a***@example.com`; anything that is not an address becomes `***`. */
+export function maskEmail(value: unknown): string {
+  if (typeof value !== 'string') return '***';
+  const at = value.lastIndexOf('@');
+  if (at < 1) return '***';
+  return `${value[0]}***${value.slice(at)}`;
+}
+
+function censor(value: unknown, path: string[]): unknown {
+  return path[path.length - 1] === 'email' ? maskEmail(value) : '[redacted]';
+}
+
 export function createLogger(opts: { name: string; level: string; pretty?: boolean; destination?: DestinationStream }): Logger {
-  const options = {
+  const options: pino.LoggerOptions = {
     name: opts.name,
     level: opts.level,
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    redact: { paths: REDACTED_PATHS, censor },
     ...(opts.pretty && !opts.destination ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);

@@ -37,7 +37,7 @@ async function probe(dep: Dependency, config: Config): Promise<void> {
       return;
     }
     case 'temporal': {
-      const conn = await Connection.connect({ address: config.temporal.address, connectTimeout: TIMEOUT_MS });
+      const conn = await Connection.connect({ ...config.temporal.connection, connectTimeout: TIMEOUT_MS });
       await conn.close();
       return;
     }

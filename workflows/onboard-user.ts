@@ -26,12 +26,13 @@ export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Pr
     setOnboardingState('PROCESSING');
     await validateSignup(signup);
     const { created } = await persistUser(signup);
-    await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED' });
+    await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
     setOnboardingState('COMPLETED');
     return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
   } catch (err) {
     setOnboardingState('FAILED');
-    log.warn('onboarding failed', { user_id: signup.user_id, error: (err as Error).message });
+    // The SDK adds workflowId, runId and the task queue to every workflow log line.
+    log.warn('onboarding failed', { user_id: signup.user_id, request_id: signup.request_id, error: (err as Error).message });
     throw err;
   }
 }

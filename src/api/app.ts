@@ -7,13 +7,19 @@ import helmet from 'helmet';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import { version } from '../../package.json';
 import type { Config } from '../config';
 import {
+  type PendingUserView,
   SIGNUP_MESSAGE_VERSION,
+  type SignupAccepted,
   type SignupMessage,
   SignupRequest,
   toFieldIssues,
   UserId,
+  type UserView,
+  type VerificationUpdated,
   VerificationUpdate,
 } from '../contract';
 import {
@@ -25,7 +31,9 @@ import {
   UserNotFoundError,
   ValidationError,
 } from '../errors';
+import { connectedCheck, healthRouter, postgresCheck, temporalCheck } from '../health';
 import type { SignupPublisher } from '../messaging/signup-publisher';
+import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { onboardingProgress } from '../temporal/onboarding-runs';
 import {
   findSignupRequest,
@@ -38,30 +46,62 @@ import {
 import { requireBearerToken } from './bearer-auth';
 import { codecRoutes } from './codec-routes';
 import { hashPassword as argon2idHash } from './password';
+import { openApiDocument } from './openapi';
 import { errorHandler } from './problem';
 
 export interface ApiDeps {
   config: Config;
   logger: Logger;
   pool: Pool;
-  publisher: Pick<SignupPublisher, 'publishSignup'>;
+  publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected'>;
   /** The client must be built with this same codec, so progress lookups can read encrypted results. */
   temporal: Client;
   payloadCodec: PayloadCodec;
+  /** This process's registry: /metrics serves it. */
+  registry: Registry;
+  metrics: ApiMetrics;
   hashPassword?: (password: string) => Promise<string>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createApp(deps: ApiDeps): express.Express {
-  const { config, logger, pool, publisher, temporal } = deps;
+  const { config, logger, pool, publisher, temporal, registry, metrics } = deps;
   const { security } = config;
   const hashPassword = deps.hashPassword ?? argon2idHash;
+  const openApi = openApiDocument(version);
   const app = express();
   app.disable('x-powered-by');
   app.set('bodyLimitBytes', config.http.bodyLimitBytes);
   // Decides req.ip, the rate-limit key: only the proxies named here may set X-Forwarded-For.
   app.set('trust proxy', security.trustProxy);
+
+  // Counted when the answer is sent, so rejections by the body parser (413, malformed JSON)
+  // are counted too; the problem handler leaves the kind in res.locals.
+  app.use('/signup', (req, res, next) => {
+    if (req.method === 'POST') {
+      res.on('finish', () => {
+        if (res.statusCode === 202 && !res.locals.problemKind) metrics.signupsAccepted.inc();
+        else metrics.signupsRejected.inc({ reason: String(res.locals.problemKind ?? res.statusCode) });
+      });
+    }
+    next();
+  });
+
+  // Operations endpoints come before the request logger: probes and scrapes every few seconds
+  // would drown the log.
+  app.use(
+    healthRouter({
+      postgres: postgresCheck(pool),
+      rabbitmq: connectedCheck('publisher', () => publisher.isConnected()),
+      temporal: temporalCheck(temporal),
+    }),
+  );
+  app.use(metricsRouter(registry));
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'Onboarding service API' }));
 
   app.use(
     pinoHttp({
@@ -96,7 +136,6 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   app.put('/users/:user_id', requireBearerToken([security.adminToken]));
   app.use(
-    '/codec',
     codecRoutes({ codec: deps.payloadCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }),
   );
 
@@ -131,6 +170,8 @@ export function createApp(deps: ApiDeps): express.Express {
       // signup. Nothing is published, so no second row and no DLQ message.
       await recordAccepted(req, userId);
       req.log.info({ user_id: userId, existing_user_id: existing.user_id }, 'duplicate signup answered as accepted; nothing published');
+      // Counted as what it is, though the client is told otherwise.
+      res.locals.problemKind = 'duplicateHidden';
       sendAccepted(res, userId);
       return;
     }
@@ -147,7 +188,8 @@ export function createApp(deps: ApiDeps): express.Express {
     };
     await publisher.publishSignup(message);
     await recordAccepted(req, userId);
-    req.log.info({ user_id: userId }, 'signup accepted');
+    // email is masked by the logger's redaction (a***@example.com).
+    req.log.info({ user_id: userId, request_id: message.request_id, email }, 'signup accepted');
     sendAccepted(res, userId);
   });
 
@@ -195,7 +237,12 @@ export function createApp(deps: ApiDeps): express.Express {
     if (!parsed.success) throw new ValidationError('invalid verification state', toFieldIssues(parsed.error));
     const user = await db(() => setVerificationState(pool, userId, parsed.data.verification_state));
     if (!user) throw new UserNotFoundError(userId);
-    res.json({ user_id: user.user_id, verification_state: user.verification_state, updated_at: user.updated_at });
+    const updated: VerificationUpdated = {
+      user_id: user.user_id,
+      verification_state: user.verification_state,
+      updated_at: user.updated_at.toISOString(),
+    };
+    res.json(updated);
   });
 
   app.use((req) => {
@@ -206,10 +253,13 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 function sendAccepted(res: Response, userId: string): void {
-  res
-    .status(202)
-    .location(`/users/${userId}`)
-    .json({ status: 'SUCCESS', message: 'Signup accepted; onboarding is in progress.', user_id: userId, verification: 'PENDING' });
+  const accepted: SignupAccepted = {
+    status: 'SUCCESS',
+    message: 'Signup accepted; onboarding is in progress.',
+    user_id: userId,
+    verification: 'PENDING',
+  };
+  res.status(202).location(`/users/${userId}`).json(accepted);
 }
 
 function requireJsonBody(req: Request): void {
@@ -224,7 +274,7 @@ function parseUserId(raw: string): string {
   return parsed.data.toLowerCase();
 }
 
-function userView(user: UserRecord) {
+function userView(user: UserRecord): UserView {
   return {
     user_id: user.user_id,
     email: user.email,
@@ -232,15 +282,15 @@ function userView(user: UserRecord) {
     last_name: user.last_name,
     verification_state: user.verification_state,
     onboarding_state: user.onboarding_state,
-    created_at: user.created_at,
-    updated_at: user.updated_at,
+    created_at: user.created_at.toISOString(),
+    updated_at: user.updated_at.toISOString(),
   };
 }
 
-function pendingView(userId: string, state: 'QUEUED' | 'PROCESSING' | 'FAILED', failureReason?: string) {
+function pendingView(userId: string, state: PendingUserView['onboarding_state'], failureReason?: string): PendingUserView {
   return {
     user_id: userId,
-    verification_state: 'PENDING' as const,
+    verification_state: 'PENDING',
     onboarding_state: state,
     ...(failureReason ? { failure_reason: failureReason } : {}),
   };

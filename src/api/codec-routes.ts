@@ -22,8 +22,10 @@ const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Router {
   const router = express.Router();
+  // Full paths rather than a mount point, so the routes are visible to the OpenAPI route check.
   // Before authentication: a browser's preflight carries no Authorization header.
   router.use(
+    '/codec',
     cors({
       origin: corsOrigins,
       methods: ['POST'],
@@ -32,8 +34,8 @@ export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Ro
       maxAge: 600,
     }),
   );
-  router.use(requireBearerToken(tokens));
-  router.use(express.json({ limit: CODEC_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));
+  router.use('/codec', requireBearerToken(tokens));
+  router.use('/codec', express.json({ limit: CODEC_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));
 
   const handle = (operation: 'encode' | 'decode'): express.RequestHandler =>
     async (req, res) => {
@@ -51,8 +53,8 @@ export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Ro
       }
       res.json({ payloads: result.map(toJson) });
     };
-  router.post('/encode', handle('encode'));
-  router.post('/decode', handle('decode'));
+  router.post('/codec/encode', handle('encode'));
+  router.post('/codec/decode', handle('decode'));
   return router;
 }
 

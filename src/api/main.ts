@@ -5,6 +5,7 @@ import { loadConfig } from '../config';
 import { createPool, ensureDatabase, migrate } from '../db/postgres';
 import { createLogger } from '../logger';
 import { createSignupPublisher } from '../messaging/signup-publisher';
+import { createApiMetrics, createRegistry } from '../metrics';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createEncryptionCodec, encryptedDataConverter } from '../temporal/payload-encryption';
@@ -18,8 +19,10 @@ async function main(): Promise<void> {
   await ensureDatabase(config.postgres.url);
   const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
   await migrate(pool);
-  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger });
-  const temporalConnection = await Connection.connect({ address: config.temporal.address });
+  const registry = createRegistry('api');
+  const metrics = createApiMetrics(registry);
+  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics });
+  const temporalConnection = await Connection.connect(config.temporal.connection);
   const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
   const temporal = new Client({
     connection: temporalConnection,
@@ -30,7 +33,7 @@ async function main(): Promise<void> {
     logger.warn('ADMIN_API_TOKEN is not set: PUT /users/{user_id} and /codec refuse every request');
   }
 
-  const server = createServer(createApp({ config, logger, pool, publisher, temporal, payloadCodec }));
+  const server = createServer(createApp({ config, logger, pool, publisher, temporal, payloadCodec, registry, metrics }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, resolve);

@@ -1,9 +1,9 @@
 /**
  * The one place where failures become HTTP answers, as RFC 9457 problem+json.
  */
-import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import type { Problem } from '../contract';
 import {
   AppError,
   AuthenticationRequiredError,
@@ -18,33 +18,44 @@ import {
   ValidationError,
 } from '../errors';
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail?: string;
-  [extension: string]: unknown;
-}
+/**
+ * Every kind of problem the API answers with. The OpenAPI document and its test read this
+ * table, so a new kind added here without documenting it fails the test.
+ */
+export const PROBLEM_KINDS = {
+  validation: { type: '/problems/validation-error', title: 'Invalid request', status: 400 },
+  malformedBody: { type: '/problems/malformed-body', title: 'Malformed request body', status: 400 },
+  unsupportedMediaType: { type: '/problems/unsupported-media-type', title: 'Unsupported media type', status: 415 },
+  payloadTooLarge: { type: '/problems/payload-too-large', title: 'Payload too large', status: 413 },
+  emailAlreadyRegistered: { type: '/problems/email-already-registered', title: 'Email already registered', status: 409 },
+  badRequest: { type: '/problems/bad-request', title: 'Bad request', status: 400 },
+  authenticationRequired: { type: '/problems/authentication-required', title: 'Authentication required', status: 401 },
+  forbidden: { type: '/problems/forbidden', title: 'Forbidden', status: 403 },
+  notFound: { type: '/problems/not-found', title: 'Not found', status: 404 },
+  tooManyRequests: { type: '/problems/too-many-requests', title: 'Too many requests', status: 429 },
+  serviceUnavailable: { type: '/problems/service-unavailable', title: 'Service unavailable', status: 503 },
+  internal: { type: 'about:blank', title: 'Internal Server Error', status: 500 },
+} as const;
+export type ProblemKind = keyof typeof PROBLEM_KINDS;
 
-export function problemFor(err: unknown): { problem: Problem; headers?: Record<string, string> } {
+export function problemFor(err: unknown): { kind: ProblemKind; problem: Problem; headers?: Record<string, string> } {
   if (err instanceof ValidationError) {
-    return { problem: { type: '/problems/validation-error', title: 'Invalid request', status: 400, detail: err.message, errors: err.issues } };
+    return { kind: 'validation', problem: { ...PROBLEM_KINDS.validation, detail: err.message, errors: err.issues } };
   }
   if (err instanceof MalformedBodyError) {
-    return { problem: { type: '/problems/malformed-body', title: 'Malformed request body', status: 400, detail: err.message } };
+    return { kind: 'malformedBody', problem: { ...PROBLEM_KINDS.malformedBody, detail: err.message } };
   }
   if (err instanceof UnsupportedMediaTypeError) {
-    return { problem: { type: '/problems/unsupported-media-type', title: 'Unsupported media type', status: 415, detail: err.message } };
+    return { kind: 'unsupportedMediaType', problem: { ...PROBLEM_KINDS.unsupportedMediaType, detail: err.message } };
   }
   if (err instanceof PayloadTooLargeError) {
-    return { problem: { type: '/problems/payload-too-large', title: 'Payload too large', status: 413, detail: err.message } };
+    return { kind: 'payloadTooLarge', problem: { ...PROBLEM_KINDS.payloadTooLarge, detail: err.message } };
   }
   if (err instanceof EmailAlreadyRegisteredError) {
     return {
+      kind: 'emailAlreadyRegistered',
       problem: {
-        type: '/problems/email-already-registered',
-        title: 'Email already registered',
-        status: 409,
+        ...PROBLEM_KINDS.emailAlreadyRegistered,
         detail: err.message,
         user_id: err.userId,
         verification_state: err.verificationState,
@@ -53,39 +64,43 @@ export function problemFor(err: unknown): { problem: Problem; headers?: Record<s
   }
   if (err instanceof AuthenticationRequiredError) {
     return {
-      problem: { type: '/problems/authentication-required', title: 'Authentication required', status: 401, detail: err.message },
+      kind: 'authenticationRequired',
+      problem: { ...PROBLEM_KINDS.authenticationRequired, detail: err.message },
       headers: { 'WWW-Authenticate': 'Bearer realm="onboarding-admin"' },
     };
   }
   if (err instanceof ForbiddenError) {
-    return { problem: { type: '/problems/forbidden', title: 'Forbidden', status: 403, detail: err.message } };
+    return { kind: 'forbidden', problem: { ...PROBLEM_KINDS.forbidden, detail: err.message } };
   }
   if (err instanceof TooManyRequestsError) {
     return {
-      problem: { type: '/problems/too-many-requests', title: 'Too many requests', status: 429, detail: err.message },
+      kind: 'tooManyRequests',
+      problem: { ...PROBLEM_KINDS.tooManyRequests, detail: err.message },
       headers: { 'Retry-After': String(err.retryAfterSeconds) },
     };
   }
   if (err instanceof NotFoundError) {
-    return { problem: { type: '/problems/not-found', title: 'Not found', status: 404, detail: err.message } };
+    return { kind: 'notFound', problem: { ...PROBLEM_KINDS.notFound, detail: err.message } };
   }
   if (err instanceof ServiceUnavailableError) {
     return {
-      problem: { type: '/problems/service-unavailable', title: 'Service unavailable', status: 503, detail: err.message, service: err.service },
+      kind: 'serviceUnavailable',
+      problem: { ...PROBLEM_KINDS.serviceUnavailable, detail: err.message, service: err.service },
       headers: { 'Retry-After': String(err.retryAfterSeconds) },
     };
   }
-  // Express's own client errors (e.g. a malformed %-escape in the path) carry a 4xx status; their
-  // messages may echo internals, so only the status is kept.
-  const status = (err as { status?: unknown } | null)?.status;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return { problem: { type: 'about:blank', title: STATUS_CODES[status] ?? 'Client error', status } };
+  // Express's own client errors (e.g. a malformed %-escape in the path) carry a 400; their
+  // messages may echo internals, so only the kind is kept.
+  if ((err as { status?: unknown } | null)?.status === 400) {
+    return { kind: 'badRequest', problem: { ...PROBLEM_KINDS.badRequest } };
   }
-  return { problem: { type: 'about:blank', title: 'Internal Server Error', status: 500 } };
+  return { kind: 'internal', problem: { ...PROBLEM_KINDS.internal } };
 }
 
 export function sendProblem(res: Response, err: unknown): void {
-  const { problem, headers } = problemFor(err);
+  const { kind, problem, headers } = problemFor(err);
+  // Read back by the signup counter, which labels rejections by kind.
+  res.locals.problemKind = kind;
   if (headers) res.set(headers);
   res.status(problem.status).type('application/problem+json').json({ ...problem, request_id: res.getHeader('X-Request-Id') });
 }

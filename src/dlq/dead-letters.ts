@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
 import { parseSignupMessage } from '../contract';
+import { maskEmail } from '../logger';
 import { onboardingWorkflowId } from '../temporal/onboarding-runs';
 
 export type DeadLetterReason = 'poison' | 'workflow-failed' | 'expired' | 'other';
@@ -33,10 +34,9 @@ interface XDeath {
   queue?: string;
 }
 
-export function maskEmail(email: string): string {
-  const [local, domain] = email.split('@');
-  const digest = createHash('sha256').update(email).digest('hex').slice(0, 8);
-  return `${local.slice(0, 1)}***@${domain ?? '?'} #${digest}`;
+/** The logger's mask plus a short digest, so two letters for one address can be matched up. */
+function maskForListing(email: string): string {
+  return `${maskEmail(email)} #${createHash('sha256').update(email).digest('hex').slice(0, 8)}`;
 }
 
 function deathTime(time: XDeath['time']): Date | undefined {
@@ -60,7 +60,7 @@ export function classifyDeadLetter(message: GetMessage): DeadLetter {
   const signup = parsed.ok
     ? {
         userId: parsed.value.user_id,
-        maskedEmail: maskEmail(parsed.value.email),
+        maskedEmail: maskForListing(parsed.value.email),
         workflowId: onboardingWorkflowId(parsed.value.user_id),
       }
     : {};

@@ -2,6 +2,7 @@ import type { ConfirmChannel, RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import type { SignupMessage } from '../contract';
 import { ServiceUnavailableError } from '../errors';
+import type { ApiMetrics } from '../metrics';
 import { connectRabbit } from './rabbit';
 import { declareTopology, type Topology } from './topology';
 
@@ -17,6 +18,8 @@ export interface SignupPublisherOptions {
   url: string;
   logger: Logger;
   waitForConnect?: boolean;
+  /** Where confirm latency goes; optional for tools and tests that publish without a registry. */
+  metrics?: Pick<ApiMetrics, 'publishConfirmSeconds'>;
 }
 
 export async function createSignupPublisher(opts: SignupPublisherOptions): Promise<SignupPublisher> {
@@ -50,8 +53,16 @@ export async function createSignupPublisher(opts: SignupPublisherOptions): Promi
     if (!ch) throw new ServiceUnavailableError('rabbitmq', 'message broker unavailable');
     const body = Buffer.from(JSON.stringify(message));
     const id = message.user_id;
+    const stopTimer = opts.metrics?.publishConfirmSeconds.startTimer();
+    // Once per publish: a confirm arriving after our timeout has already been counted as one.
+    let observed = false;
+    const observe = (result: 'confirmed' | 'nacked' | 'returned' | 'timeout' | 'failed') => {
+      if (!observed) stopTimer?.({ result });
+      observed = true;
+    };
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
+        observe('timeout');
         reject(new ServiceUnavailableError('rabbitmq', 'message broker did not confirm in time'));
       }, topology.publishConfirmTimeoutMs);
       try {
@@ -71,6 +82,7 @@ export async function createSignupPublisher(opts: SignupPublisherOptions): Promi
           (err) => {
             clearTimeout(timer);
             const wasReturned = returned.delete(id);
+            observe(err ? 'nacked' : wasReturned ? 'returned' : 'confirmed');
             if (err) reject(new ServiceUnavailableError('rabbitmq', 'message broker refused the message'));
             else if (wasReturned) reject(new ServiceUnavailableError('rabbitmq', 'message could not be routed to the queue'));
             else resolve();
@@ -78,6 +90,7 @@ export async function createSignupPublisher(opts: SignupPublisherOptions): Promi
         );
       } catch (err) {
         clearTimeout(timer);
+        observe('failed');
         logger.warn({ err: (err as Error).message }, 'publish failed');
         reject(new ServiceUnavailableError('rabbitmq', 'message broker unavailable'));
       }

@@ -1,15 +1,22 @@
 /** `npm run worker`: the Temporal worker and the bridge consumer, in one process. */
+import { createServer } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { startSignupBridge } from '../bridge/signup-bridge';
 import { loadConfig } from '../config';
 import { createPool, ensureDatabase, migrate } from '../db/postgres';
+import { connectedCheck, postgresCheck, temporalCheck } from '../health';
 import { createLogger } from '../logger';
+import { createRegistry } from '../metrics';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createEncryptionCodec, encryptedDataConverter } from '../temporal/payload-encryption';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
+import { createWorkerHttpApp } from './http';
 import { createOnboardingWorker } from './onboarding-worker';
+
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNIMPLEMENTED = 12;
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -19,6 +26,9 @@ async function main(): Promise<void> {
     // Our handler drains in order (bridge, then worker); the SDK's own would stop the worker first.
     shutdownSignals: [],
     logger: new DefaultLogger('WARN', (entry) => sdkLogger.warn(entry.meta ?? {}, entry.message)),
+    // The SDK's own metrics (task latencies, slots, polls, activity/workflow counts) on a
+    // Prometheus endpoint of the Rust core; ours are on WORKER_HTTP_PORT.
+    telemetryOptions: { metrics: { prometheus: { bindAddress: config.temporal.metricsBindAddress } } },
   });
 
   await checkDependencies(config, ['postgres', 'rabbitmq', 'temporal']);
@@ -26,8 +36,16 @@ async function main(): Promise<void> {
   const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
   await migrate(pool);
 
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
-  await ensureSearchAttributes(clientConnection, config.temporal.namespace);
+  const clientConnection = await Connection.connect(config.temporal.connection);
+  await ensureSearchAttributes(clientConnection, config.temporal.namespace).catch((err: Error & { code?: number }) => {
+    // Temporal Cloud manages search attributes in its own control plane and refuses the
+    // operator call; there they are registered once per namespace (see the README).
+    if (err.code !== GRPC_PERMISSION_DENIED && err.code !== GRPC_UNIMPLEMENTED) throw err;
+    logger.warn(
+      { err: err.message, namespace: config.temporal.namespace },
+      'cannot register the OnboardingState search attribute here; register it for the namespace (e.g. in Temporal Cloud) or runs will fail',
+    );
+  });
   // The bridge's client and the worker share one codec: what one encrypts the other must read.
   const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
   const client = new Client({
@@ -36,14 +54,42 @@ async function main(): Promise<void> {
     dataConverter: encryptedDataConverter(payloadCodec),
   });
 
-  const workerConnection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await createOnboardingWorker({ config, pool, connection: workerConnection, payloadCodec });
+  const workerConnection = await NativeConnection.connect(config.temporal.connection);
+  const worker = await createOnboardingWorker({
+    config,
+    pool,
+    connection: workerConnection,
+    payloadCodec,
+    logger: logger.child({ component: 'activity' }),
+  });
   const running = worker.run();
-  const bridge = await startSignupBridge({ config, client, pool, logger: logger.child({ component: 'bridge' }) });
-  logger.info({ taskQueue: config.temporal.taskQueue, queue: config.amqp.queue }, 'worker ready');
+  const registry = createRegistry('worker');
+  const bridge = await startSignupBridge({ config, client, pool, logger: logger.child({ component: 'bridge' }), registry });
+
+  const http = createServer(
+    createWorkerHttpApp({
+      registry,
+      checks: {
+        postgres: postgresCheck(pool),
+        rabbitmq: connectedCheck('bridge consumer', () => bridge.isConsuming()),
+        temporal: temporalCheck(client),
+        temporal_worker: connectedCheck('temporal worker', () => worker.getState() === 'RUNNING'),
+      },
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.http.workerPort, resolve);
+  });
+  logger.info(
+    { taskQueue: config.temporal.taskQueue, queue: config.amqp.queue, port: config.http.workerPort, sdkMetrics: config.temporal.metricsBindAddress },
+    'worker ready',
+  );
 
   onShutdownSignal(logger, async () => {
     // Stop taking messages first; runs already started finish on this or another worker.
+    http.close();
+    http.closeAllConnections();
     await bridge.stop();
     worker.shutdown();
     await running;

@@ -1,6 +1,7 @@
 import type { PayloadCodec } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
+import type { Logger } from 'pino';
 import { createActivities } from '../../activities';
 import type { Config } from '../config';
 import { encryptedDataConverter } from '../temporal/payload-encryption';
@@ -11,16 +12,18 @@ export interface OnboardingWorkerDeps {
   connection: NativeConnection;
   /** Encrypts what activities return and decrypts workflow inputs; the same codec as the clients'. */
   payloadCodec: PayloadCodec;
+  /** Activity log lines; without it they go to the SDK's activity logger. */
+  logger?: Logger;
 }
 
 /** The Temporal worker for the onboarding task queue: workflows from workflows/, activities bound to the pool. */
-export function createOnboardingWorker({ config, pool, connection, payloadCodec }: OnboardingWorkerDeps): Promise<Worker> {
+export function createOnboardingWorker({ config, pool, connection, payloadCodec, logger }: OnboardingWorkerDeps): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: require.resolve('../../workflows'),
-    activities: createActivities({ pool }),
+    activities: createActivities({ pool, logger }),
     dataConverter: encryptedDataConverter(payloadCodec),
   });
 }

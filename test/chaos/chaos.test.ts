@@ -1,6 +1,6 @@
 /**
- * The short chaos run from `npm run chaos`, in CI: about 300 signups, one worker SIGKILL and one
- * RabbitMQ restart under load. It restarts the shared broker, so it runs in its own jest pass,
+ * The short chaos run from `npm run chaos`, in CI: about 300 signups, one worker SIGKILL, one
+ * RabbitMQ restart and one graceful deploy (SIGTERM, drain, restart) under load. It restarts the shared broker, so it runs in its own jest pass,
  * after every other test (see jest.chaos.config.js).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runScript } from '../support/processes';
 
-it('loses and duplicates nothing through a worker kill and a RabbitMQ restart', async () => {
+it('loses and duplicates nothing through a worker kill, a RabbitMQ restart and a deploy', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'chaos-test-'));
   const report = join(dir, 'account.json');
   try {
     const args = ['--signups', '300', '--rate', '12', '--apis', '1', '--workers', '1', '--worker-kills', '1',
-      '--rabbit-restarts', '1', '--postgres-restarts', '0', '--temporal-restarts', '0', '--json', report];
+      '--rabbit-restarts', '1', '--postgres-restarts', '0', '--temporal-restarts', '0', '--deploys', '1', '--json', report];
     const { code, stdout, stderr } = await runScript('scripts/chaos.js', args, {});
     process.stdout.write(stdout);
     if (code !== 0) process.stderr.write(stderr.split('\n').slice(-60).join('\n'));
@@ -25,7 +25,7 @@ it('loses and duplicates nothing through a worker kill and a RabbitMQ restart', 
       bad_bodies_accepted: 0,
       unavailable_without_retry_after: 0,
       process_crashes: [],
-      faults_started_during_load: '3/3',
+      faults_started_during_load: '4/4',
       dlq_by_reason: { poison: 5 },
     });
     expect(account.answered_2xx).toBeGreaterThan(150);

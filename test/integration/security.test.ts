@@ -252,6 +252,9 @@ describe('Temporal payloads are encrypted', () => {
     body = signupBody({ first_name: `Grace${uniqueSuffix()}`, last_name: `Hopper${uniqueSuffix()}` });
     userId = (await signup(body)).body.user_id;
     await completed(userId);
+    // The row says COMPLETED a moment before the run records its (encrypted) result.
+    const handle = p.temporal.client.workflow.getHandle(onboardingWorkflowId(userId));
+    await eventually(async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined), 30_000, 'the run to complete');
   });
 
   it('raw history holds no e-mail, name or hash; every payload is binary/encrypted with a key id', async () => {

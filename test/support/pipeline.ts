@@ -8,6 +8,7 @@ import { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import type { Express } from 'express';
 import type { Pool } from 'pg';
 import { createApp } from '../../src/api/app';
 import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-bridge';
@@ -15,6 +16,7 @@ import { type Config, type Env, loadConfig } from '../../src/config';
 import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
 import { createEncryptionCodec, encryptedDataConverter } from '../../src/temporal/payload-encryption';
+import { type ApiMetrics, createApiMetrics, createRegistry, type Registry } from '../../src/metrics';
 import { createOnboardingWorker } from '../../src/worker/onboarding-worker';
 import {
   createTestDatabase,
@@ -39,6 +41,11 @@ export interface Pipeline {
   publisher: SignupPublisher;
   bridge: SignupBridge;
   baseUrl: string;
+  /** The API's Express app, for tests that inspect its routes. */
+  app: Express;
+  /** What the API and the worker process would each serve on /metrics. */
+  apiRegistry: Registry;
+  workerRegistry: Registry;
   stop(): Promise<void>;
 }
 
@@ -58,23 +65,34 @@ export function encryptedClient(config: Config, temporal: TemporalConnection) {
 
 export async function startApi(
   config: Config,
-  deps: { pool: Pool; publisher: Pick<SignupPublisher, 'publishSignup'>; temporal: TemporalConnection; logger?: Logger; hashPassword?: (password: string) => Promise<string> },
+  deps: {
+    pool: Pool;
+    publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected'>;
+    temporal: TemporalConnection;
+    logger?: Logger;
+    hashPassword?: (password: string) => Promise<string>;
+    metrics?: { registry: Registry; api: ApiMetrics };
+  },
 ) {
   const { client, payloadCodec } = encryptedClient(config, deps.temporal);
-  const server: Server = createServer(
-    createApp({
-      config,
-      logger: deps.logger ?? silentLogger,
-      pool: deps.pool,
-      publisher: deps.publisher,
-      temporal: client,
-      payloadCodec,
-      hashPassword: deps.hashPassword,
-    }),
-  );
+  const registry = deps.metrics?.registry ?? createRegistry('api');
+  const metrics = deps.metrics?.api ?? createApiMetrics(registry);
+  const app = createApp({
+    config,
+    logger: deps.logger ?? silentLogger,
+    pool: deps.pool,
+    publisher: deps.publisher,
+    temporal: client,
+    payloadCodec,
+    hashPassword: deps.hashPassword,
+    registry,
+    metrics,
+  });
+  const server: Server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
+    app,
     baseUrl: `http://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
@@ -84,19 +102,34 @@ export async function startApi(
   };
 }
 
-/** `logger` receives the API's, the publisher's and the bridge's log lines (silent by default). */
-export async function startPipeline(env: Env = {}, opts: { logger?: Logger } = {}): Promise<Pipeline> {
+export interface PipelineOptions {
+  /** Where every component logs; silent unless a test wants to read the lines. */
+  logger?: Logger;
+  /** A Temporal dev server of the test's own, e.g. one with the Web UI on. */
+  temporal?: () => Promise<TestWorkflowEnvironment>;
+}
+
+export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): Promise<Pipeline> {
   const logger = opts.logger ?? silentLogger;
   const vars = testEnv(uniqueSuffix(), env);
   const config = loadConfig(vars);
   const pool = await createTestDatabase(config);
-  const temporal = await startTemporal();
+  const temporal = await (opts.temporal ?? startTemporal)();
   const { client, payloadCodec } = encryptedClient(config, temporal);
-  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger });
-  const worker: Worker = await createOnboardingWorker({ config, pool, connection: temporal.nativeConnection, payloadCodec });
+  const apiRegistry = createRegistry('api');
+  const apiMetrics = createApiMetrics(apiRegistry);
+  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics: apiMetrics });
+  const worker: Worker = await createOnboardingWorker({ config, pool, connection: temporal.nativeConnection, payloadCodec, logger });
   const running = worker.run();
-  const bridge = await startSignupBridge({ config, client, pool, logger: logger.child({ component: 'bridge' }) });
-  const api = await startApi(config, { pool, publisher, temporal, logger });
+  const workerRegistry = createRegistry('worker');
+  const bridge = await startSignupBridge({ config, client, pool, logger, registry: workerRegistry });
+  const api = await startApi(config, {
+    pool,
+    publisher,
+    temporal,
+    logger,
+    metrics: { registry: apiRegistry, api: apiMetrics },
+  });
   return {
     config,
     env: vars,
@@ -107,6 +140,9 @@ export async function startPipeline(env: Env = {}, opts: { logger?: Logger } = {
     publisher,
     bridge,
     baseUrl: api.baseUrl,
+    app: api.app,
+    apiRegistry,
+    workerRegistry,
     async stop() {
       await api.close();
       await bridge.stop(1_000);

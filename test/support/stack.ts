@@ -93,15 +93,19 @@ export async function deleteTopology(config: Config): Promise<void> {
   await conn.close();
 }
 
-/** A real Temporal dev server (not the time-skipping test server) with our search attributes. */
-export function startTemporal(): Promise<TestWorkflowEnvironment> {
+/**
+ * A real Temporal dev server (not the time-skipping test server) with our search attributes;
+ * with `uiPort`, its Web UI too.
+ */
+export function startTemporal(opts: { uiPort?: number } = {}): Promise<TestWorkflowEnvironment> {
   const path = process.env.TEMPORAL_CLI;
   if (!path) throw new Error('TEMPORAL_CLI is not set; the jest global setup resolves it');
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path },
       searchAttributes: [OnboardingStateKey],
-      ui: false,
+      ui: opts.uiPort !== undefined,
+      ...(opts.uiPort !== undefined ? { uiPort: opts.uiPort } : {}),
       log: { format: 'pretty', level: 'error' },
     },
   });

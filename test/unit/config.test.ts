@@ -38,6 +38,27 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads Temporal connection settings the envconfig way: an API key turns TLS on', () => {
+    const local = loadConfig(BASE);
+    expect(local.temporal.connection).toEqual({ address: '127.0.0.1:7233' });
+    expect(local.http.workerPort).toBe(5001);
+    const cloud = loadConfig({
+      ...BASE,
+      TEMPORAL_ADDRESS: 'onboarding.a1b2c.tmprl.cloud:7233',
+      TEMPORAL_NAMESPACE: 'onboarding.a1b2c',
+      TEMPORAL_API_KEY: 'secret-key',
+      TEMPORAL_GRPC_META_X_TEAM: 'growth',
+    });
+    expect(cloud.temporal.namespace).toBe('onboarding.a1b2c');
+    expect(cloud.temporal.connection).toMatchObject({
+      address: 'onboarding.a1b2c.tmprl.cloud:7233',
+      apiKey: 'secret-key',
+      tls: true,
+    });
+    expect(loadConfig({ ...BASE, TEMPORAL_TLS: 'true' }).temporal.connection.tls).toBeTruthy();
+    expect(() => loadConfig({ ...BASE, TEMPORAL_METRICS_BIND_ADDRESS: 'nope' })).toThrow(/TEMPORAL_METRICS_BIND_ADDRESS/);
+  });
+
   it('masks passwords in URLs it prints', () => {
     expect(maskUrl('amqp://guest:secret@host:5672')).toBe('amqp://guest:***@host:5672');
     expect(maskUrl('postgres://postgres@127.0.0.1:5432/x')).toBe('postgres://postgres@127.0.0.1:5432/x');

@@ -1,0 +1,246 @@
+/**
+ * The OpenAPI 3.1 document, generated from the zod schemas the API validates with and builds
+ * its answers as (src/contract.ts), with zod 4's own z.toJSONSchema: OpenAPI 3.1 schemas are
+ * JSON Schema 2020-12, which is what it emits, so no second schema library and no registry
+ * augmentation of zod are needed.
+ */
+import { z } from 'zod';
+import {
+  CodecPayloads,
+  Liveness,
+  PendingUserView,
+  Problem,
+  Readiness,
+  SignupAccepted,
+  SignupRequest,
+  UserLookup,
+  UserView,
+  VerificationUpdate,
+  VerificationUpdated,
+} from '../contract';
+import { PROBLEM_KINDS, type ProblemKind } from './problem';
+
+type Method = 'get' | 'post' | 'put';
+
+interface SuccessAnswer {
+  description: string;
+  /** A component name, or a raw content type for non-JSON answers such as /metrics. */
+  schema?: keyof typeof COMPONENTS;
+  contentType?: string;
+  headers?: Record<string, { description: string; schema: { type: string } }>;
+}
+
+export interface Operation {
+  method: Method;
+  path: string;
+  operationId: string;
+  summary: string;
+  tags: string[];
+  requestBody?: { schema: keyof typeof COMPONENTS; required: boolean };
+  pathParameters?: Array<{ name: string; description: string }>;
+  responses: Record<number, SuccessAnswer>;
+  /** Problems this operation can answer with; each becomes its status code in the document. */
+  problems: ProblemKind[];
+  /** Needs `Authorization: Bearer <token>`. */
+  bearer?: boolean;
+}
+
+const COMPONENTS = {
+  SignupRequest: { schema: SignupRequest, io: 'input' },
+  SignupAccepted: { schema: SignupAccepted, io: 'output' },
+  UserLookup: { schema: UserLookup, io: 'output' },
+  UserView: { schema: UserView, io: 'output' },
+  PendingUserView: { schema: PendingUserView, io: 'output' },
+  VerificationUpdate: { schema: VerificationUpdate, io: 'input' },
+  VerificationUpdated: { schema: VerificationUpdated, io: 'output' },
+  Problem: { schema: Problem, io: 'output' },
+  Liveness: { schema: Liveness, io: 'output' },
+  Readiness: { schema: Readiness, io: 'output' },
+  CodecPayloads: { schema: CodecPayloads, io: 'output' },
+} as const satisfies Record<string, { schema: z.ZodType; io: 'input' | 'output' }>;
+
+const USER_ID = [{ name: 'user_id', description: 'the user_id from the 202 answer to POST /signup' }];
+const BODY_PROBLEMS: ProblemKind[] = ['validation', 'malformedBody', 'unsupportedMediaType', 'payloadTooLarge'];
+
+/** Every route the API serves. The test compares this with the Express router. */
+export const OPERATIONS: Operation[] = [
+  {
+    method: 'post',
+    path: '/signup',
+    operationId: 'signup',
+    summary: 'Accept a signup; onboarding continues asynchronously',
+    tags: ['users'],
+    requestBody: { schema: 'SignupRequest', required: true },
+    responses: {
+      202: {
+        description: 'Published and confirmed by the broker',
+        schema: 'SignupAccepted',
+        headers: { Location: { description: '/users/{user_id}', schema: { type: 'string' } } },
+      },
+    },
+    problems: [...BODY_PROBLEMS, 'emailAlreadyRegistered', 'tooManyRequests', 'serviceUnavailable', 'internal'],
+  },
+  {
+    method: 'get',
+    path: '/users/{user_id}',
+    operationId: 'getUser',
+    summary: 'A user, or where its onboarding is',
+    tags: ['users'],
+    pathParameters: USER_ID,
+    responses: { 200: { description: 'The user (never its hash), or its onboarding progress', schema: 'UserLookup' } },
+    problems: ['validation', 'badRequest', 'notFound', 'serviceUnavailable', 'internal'],
+  },
+  {
+    method: 'put',
+    path: '/users/{user_id}',
+    operationId: 'setVerificationState',
+    summary: 'Set the verification state (an empty body means VERIFIED)',
+    tags: ['users'],
+    pathParameters: USER_ID,
+    requestBody: { schema: 'VerificationUpdate', required: false },
+    responses: { 200: { description: 'Updated', schema: 'VerificationUpdated' } },
+    problems: [...BODY_PROBLEMS, 'badRequest', 'authenticationRequired', 'forbidden', 'notFound', 'serviceUnavailable', 'internal'],
+    bearer: true,
+  },
+  ...(['encode', 'decode'] as const).map(
+    (operation): Operation => ({
+      method: 'post',
+      path: `/codec/${operation}`,
+      operationId: `codec${operation[0].toUpperCase()}${operation.slice(1)}`,
+      summary: `Temporal codec server: ${operation} payloads (AES-256-GCM), for the Web UI and the CLI`,
+      tags: ['operations'],
+      requestBody: { schema: 'CodecPayloads', required: true },
+      responses: { 200: { description: `The payloads, ${operation}d, in the same order`, schema: 'CodecPayloads' } },
+      problems: [...BODY_PROBLEMS, 'authenticationRequired', 'forbidden', 'internal'],
+      bearer: true,
+    }),
+  ),
+  {
+    method: 'get',
+    path: '/healthz',
+    operationId: 'liveness',
+    summary: 'Liveness: the process answers',
+    tags: ['operations'],
+    responses: { 200: { description: 'Alive', schema: 'Liveness' } },
+    problems: [],
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    operationId: 'readiness',
+    summary: 'Readiness: Postgres, RabbitMQ (publisher connected) and Temporal, each with its latency',
+    tags: ['operations'],
+    responses: {
+      200: { description: 'Every dependency is up', schema: 'Readiness' },
+      503: { description: 'At least one dependency is down (the body says which)', schema: 'Readiness' },
+    },
+    problems: [],
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    summary: 'Prometheus metrics of this process',
+    tags: ['operations'],
+    responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain; version=0.0.4' } },
+    problems: [],
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'openapi',
+    summary: 'This document',
+    tags: ['operations'],
+    responses: { 200: { description: 'OpenAPI 3.1', contentType: 'application/json' } },
+    problems: [],
+  },
+];
+
+function componentSchema(name: keyof typeof COMPONENTS): Record<string, unknown> {
+  const { schema, io } = COMPONENTS[name];
+  const { $schema: _dialect, ...json } = z.toJSONSchema(schema, { io, target: 'draft-2020-12' });
+  return json;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+function operationObject(op: Operation) {
+  const responses: Record<string, unknown> = {};
+  for (const [status, answer] of Object.entries(op.responses)) {
+    responses[status] = {
+      description: answer.description,
+      ...(answer.headers ? { headers: answer.headers } : {}),
+      content: answer.schema
+        ? { 'application/json': { schema: ref(answer.schema) } }
+        : { [answer.contentType ?? 'application/json']: { schema: { type: 'string' } } },
+    };
+  }
+  // Several problem kinds can share a status (400): one response lists them all.
+  for (const kind of op.problems) {
+    const { status, title, type } = PROBLEM_KINDS[kind];
+    const existing = responses[status] as { description: string } | undefined;
+    const line = `${title} (\`${type}\`)`;
+    responses[status] = {
+      description: existing ? `${existing.description}; ${line}` : line,
+      ...(status === 503 || status === 429 ? { headers: { 'Retry-After': { description: 'seconds', schema: { type: 'integer' } } } } : {}),
+      ...(status === 401 ? { headers: { 'WWW-Authenticate': { description: 'Bearer', schema: { type: 'string' } } } } : {}),
+      content: { 'application/problem+json': { schema: ref('Problem') } },
+    };
+  }
+  return {
+    operationId: op.operationId,
+    summary: op.summary,
+    tags: op.tags,
+    ...(op.bearer ? { security: [{ bearerAuth: [] }] } : {}),
+    parameters: [
+      ...(op.pathParameters ?? []).map((p) => ({
+        name: p.name,
+        in: 'path',
+        required: true,
+        description: p.description,
+        schema: { type: 'string', format: 'uuid' },
+      })),
+      {
+        name: 'X-Request-Id',
+        in: 'header',
+        required: false,
+        description: 'Echoed back and carried through the queue, the bridge and the workflow logs; generated when absent',
+        schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+      },
+    ],
+    ...(op.requestBody
+      ? {
+          requestBody: {
+            required: op.requestBody.required,
+            content: { 'application/json': { schema: ref(op.requestBody.schema) } },
+          },
+        }
+      : {}),
+    responses,
+  };
+}
+
+export function openApiDocument(version: string) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    paths[op.path] ??= {};
+    paths[op.path][op.method] = operationObject(op);
+  }
+  return {
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'Onboarding service',
+      version,
+      description: 'User signup with durable, asynchronous onboarding (RabbitMQ → Temporal → Postgres).',
+    },
+    tags: [{ name: 'users' }, { name: 'operations' }],
+    paths,
+    components: {
+      schemas: Object.fromEntries(Object.keys(COMPONENTS).map((name) => [name, componentSchema(name as keyof typeof COMPONENTS)])),
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN (or CODEC_API_TOKEN for /codec)' },
+      },
+    },
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * The two processes as they run in production: the compiled `node dist/src/api/main.js` and
+ * `node dist/src/worker/main.js`, configured only through the environment, against real
+ * Postgres, RabbitMQ and a Temporal dev server. Each serves health and our metrics on its own
+ * port; the worker's Temporal SDK Runtime serves its metrics on TEMPORAL_METRICS_BIND_ADDRESS;
+ * one request id follows a signup through both processes' JSON logs; SIGTERM drains, exit 0.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Config, Env } from '../../src/config';
+import { signupBody } from '../support/fixtures';
+import { request } from '../support/pipeline';
+import { DIST } from '../support/processes';
+import { deleteTopology, dropTestDatabase, eventually, startTemporal, testConfig, testEnv, uniqueSuffix } from '../support/stack';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface RunningProcess {
+  child: ChildProcess;
+  output: () => string;
+}
+
+function runEntryPoint(script: string, env: Env): RunningProcess {
+  let output = '';
+  const child = spawn(process.execPath, [join(DIST, 'src', script)], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  return { child, output: () => output };
+}
+
+async function whenReady(base: string, proc: RunningProcess): Promise<void> {
+  await eventually(async () => {
+    if (proc.child.exitCode !== null) throw new Error(`exited early:\n${proc.output()}`);
+    const res = await request(base, 'GET', '/readyz');
+    return res.status === 200 ? true : undefined;
+  }, 60_000, `${base}/readyz`);
+}
+
+function jsonLines(output: string): Array<Record<string, any>> {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line));
+}
+
+let temporal: TestWorkflowEnvironment;
+let config: Config;
+let api: RunningProcess;
+let worker: RunningProcess;
+let apiBase: string;
+let workerBase: string;
+let sdkMetricsPort: number;
+
+// dist/ is compiled once per run by the jest global setup.
+beforeAll(async () => {
+  temporal = await startTemporal();
+  const suffix = uniqueSuffix();
+  const [apiPort, workerPort] = [await freePort(), await freePort()];
+  sdkMetricsPort = await freePort();
+  const env: Env = {
+    ...testEnv(suffix),
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    PORT: String(apiPort),
+    WORKER_HTTP_PORT: String(workerPort),
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
+  };
+  config = testConfig(suffix, env);
+  apiBase = `http://127.0.0.1:${apiPort}`;
+  workerBase = `http://127.0.0.1:${workerPort}`;
+  // The worker first: it registers the search attribute and both create the database.
+  worker = runEntryPoint('worker/main.js', env);
+  await whenReady(workerBase, worker);
+  api = runEntryPoint('api/main.js', env);
+  await whenReady(apiBase, api);
+});
+
+afterAll(async () => {
+  for (const proc of [api, worker]) {
+    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
+      proc.child.kill('SIGKILL');
+      await once(proc.child, 'exit');
+    }
+  }
+  await temporal?.teardown();
+  if (config) {
+    await deleteTopology(config).catch(() => undefined);
+    await dropTestDatabase(config);
+  }
+});
+
+it('serves readiness, onboards a signup, exports our metrics and the SDK’s, traces one request id, drains on SIGTERM', async () => {
+  const apiReady = await request(apiBase, 'GET', '/readyz');
+  expect(Object.keys(apiReady.body.dependencies).sort()).toEqual(['postgres', 'rabbitmq', 'temporal']);
+  const workerReady = await request(workerBase, 'GET', '/readyz');
+  expect(Object.keys(workerReady.body.dependencies).sort()).toEqual(['postgres', 'rabbitmq', 'temporal', 'temporal_worker']);
+  expect((await request(workerBase, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
+  expect((await request(apiBase, 'GET', '/openapi.json')).body.openapi).toBe('3.1.0');
+
+  const requestId = `entry-points-${uniqueSuffix()}`;
+  const body = signupBody();
+  const accepted = await request(apiBase, 'POST', '/signup', body, { 'X-Request-Id': requestId });
+  expect(accepted.status).toBe(202);
+  await eventually(async () => {
+    const user = await request(apiBase, 'GET', `/users/${accepted.body.user_id}`);
+    return user.body?.onboarding_state === 'COMPLETED' ? true : undefined;
+  }, 30_000, 'onboarding to complete');
+
+  const apiMetrics = await (await fetch(`${apiBase}/metrics`)).text();
+  expect(apiMetrics).toMatch(/^onboarding_signups_accepted_total\{process="api"\} 1$/m);
+  expect(apiMetrics).toMatch(/^onboarding_publish_confirm_seconds_count\{[^}]*result="confirmed"[^}]*\} 1$/m);
+
+  const ours = await eventually(async () => {
+    const text = await (await fetch(`${workerBase}/metrics`)).text();
+    return /^onboarding_bridge_acks_total\{process="worker"\} 1$/m.test(text) ? text : undefined;
+  }, 30_000, 'the worker to ack the message');
+  expect(ours).toMatch(/^onboarding_end_to_end_seconds_count\{process="worker"\} 1$/m);
+  expect(ours).toMatch(/^onboarding_workflow_outcomes_total\{[^}]*outcome="completed"[^}]*\} 1$/m);
+  expect(ours).toMatch(/^onboarding_dlq_messages\{process="worker"\} 0$/m);
+
+  const sdk = await (await fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`)).text();
+  expect(sdk).toMatch(/^temporal_workflow_task_execution_latency\w*\{/m);
+  expect(sdk).toMatch(/^temporal_activity_execution_latency\w*\{/m);
+  expect(sdk).toContain(config.temporal.taskQueue);
+
+  // JSON logs: the API's line and the worker's bridge and activity lines share the request id.
+  const apiLines = jsonLines(api.output()).filter((l) => l.request_id === requestId);
+  expect(apiLines.find((l) => l.msg === 'signup accepted')?.email).toMatch(/^u\*\*\*@example\.com$/);
+  const workerLines = jsonLines(worker.output()).filter((l) => l.request_id === requestId);
+  expect(workerLines.map((l) => l.activity ?? l.msg)).toEqual(
+    expect.arrayContaining(['validateSignup', 'persistUser', 'markState', 'onboarding completed']),
+  );
+  for (const line of workerLines) expect(line.workflowId).toBe(`onboard-user-${accepted.body.user_id}`);
+  for (const output of [api.output(), worker.output()]) {
+    expect(output).not.toContain(body.email as string);
+    expect(output).not.toContain(body.password as string);
+    expect(output).not.toContain('$argon2id$');
+  }
+
+  api.child.kill('SIGTERM');
+  worker.child.kill('SIGTERM');
+  const [[apiCode], [workerCode]] = await Promise.all([once(api.child, 'exit'), once(worker.child, 'exit')]);
+  expect({ api: apiCode, worker: workerCode }).toEqual({ api: 0, worker: 0 });
+});
