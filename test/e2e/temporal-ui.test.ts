@@ -5,12 +5,12 @@
  * kept in test-artifacts/ (and a copy in docs/ illustrates the README).
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { signupBody } from '../support/fixtures';
 import { type Pipeline, request, startPipeline } from '../support/pipeline';
 import { eventually, startTemporal } from '../support/stack';
+import { freePort } from '../../scripts/free-port';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
@@ -22,18 +22,6 @@ if (!haveChromium) {
     `\n*** SKIPPING the Temporal Web UI browser test: no Chromium at ${CHROMIUM}. ` +
       `Install it with \`apt-get install -y chromium\` (.ci/run does) or set CHROMIUM_PATH. ***\n\n`,
   );
-}
-
-/** A port the OS says is free now; the dev server binds it a moment later. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 (haveChromium ? describe : describe.skip)('Temporal Web UI', () => {

@@ -7,7 +7,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config, Env } from '../../src/config';
@@ -15,17 +14,7 @@ import { signupBody } from '../support/fixtures';
 import { request } from '../support/pipeline';
 import { DIST } from '../support/processes';
 import { deleteTopology, dropTestDatabase, eventually, startTemporal, testConfig, testEnv, uniqueSuffix } from '../support/stack';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../../scripts/free-port';
 
 interface RunningProcess {
   child: ChildProcess;
