@@ -7,9 +7,9 @@
  * restarts (rabbitmqctl stop_app/start_app, pg_ctlcluster restart). Exits 1 on any loss or
  * duplicate, an unexpected 5xx, a bad body accepted, or a process that died on its own.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,8 +20,10 @@ import { type Env, loadConfig } from '../src/config';
 import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
 import { classifyDeadLetter, takeAll } from '../src/dlq/dead-letters';
 import { createLogger } from '../src/logger';
-import { ensureTemporalCli } from './temporal-cli';
+import { devServerArgs, ensureTemporalCli } from './temporal-cli';
 import { freePort } from './free-port';
+import { ManagedProcess, sleep, waitFor } from './managed-process';
+import { dropRunResources } from './run-resources';
 
 const run = promisify(execFile);
 
@@ -75,55 +77,6 @@ function parseOptions(argv: string[]): Options {
 }
 
 const log = (line: string) => process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-/** A child process we may kill on purpose; any other exit is a crash. */
-class Managed {
-  child!: ChildProcess;
-  intentional = false;
-  crashes: string[] = [];
-  constructor(
-    readonly name: string,
-    private readonly command: string,
-    private readonly args: string[],
-    private readonly env: NodeJS.ProcessEnv,
-    private readonly logFile: string,
-  ) {}
-
-  start(): this {
-    this.intentional = false;
-    const out = createWriteStream(this.logFile, { flags: 'a' });
-    this.child = spawn(this.command, this.args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout?.pipe(out);
-    this.child.stderr?.pipe(out);
-    this.child.on('exit', (code, signal) => {
-      if (!this.intentional) this.crashes.push(`${this.name} exited on its own (${signal ?? code})`);
-    });
-    return this;
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 20_000): Promise<void> {
-    this.intentional = true;
-    const child = this.child;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill(signal);
-    });
-  }
-}
 
 function badBody(i: number): { body: string; contentType: string } {
   const kinds = [
@@ -178,18 +131,17 @@ async function main(): Promise<number> {
   const pgVersion = readdirSync('/etc/postgresql')[0];
   log(`run ${suffix}: ${opts.signups} signups at ${opts.concurrency} concurrent, ${opts.apis} API + ${opts.workers} worker processes; logs in ${tmp}`);
 
-  const temporal = new Managed(
+  const temporal = new ManagedProcess(
     'temporal',
     ensureTemporalCli(log),
-    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(temporalPort), '--db-filename', join(tmp, 'temporal.db'),
-      '--search-attribute', 'OnboardingState=Keyword', '--log-level', 'error'],
+    devServerArgs({ port: temporalPort, dbFile: join(tmp, 'temporal.db'), logLevel: 'error' }),
     process.env,
     join(tmp, 'temporal.log'),
   );
-  const apis = apiPorts.map((port, n) => new Managed(`api-${n}`, process.execPath, [join(dist, 'src/api/main.js')], { ...env, PORT: String(port) }, join(tmp, `api-${n}.log`)));
+  const apis = apiPorts.map((port, n) => new ManagedProcess(`api-${n}`, process.execPath, [join(dist, 'src/api/main.js')], { ...env, PORT: String(port) }, join(tmp, `api-${n}.log`)));
   const workers = workerPorts.map(
     (ports, n) =>
-      new Managed(
+      new ManagedProcess(
         `worker-${n}`,
         process.execPath,
         [join(dist, 'src/worker/main.js')],
@@ -469,27 +421,10 @@ async function main(): Promise<number> {
     // Leave the shared services as we found them, whatever happened.
     await run('rabbitmqctl', ['start_app']).catch(() => undefined);
     await run('pg_ctlcluster', ['--skip-systemctl-redirect', pgVersion, 'main', 'start']).catch(() => undefined);
-    await cleanup(config).catch((err: Error) => log(`cleanup: ${err.message}`));
+    await dropRunResources(config).catch((err: Error) => log(`cleanup: ${err.message}`));
     if (exitCode === 0) rmSync(tmp, { recursive: true, force: true });
   }
   return exitCode;
-}
-
-async function cleanup(config: ReturnType<typeof loadConfig>): Promise<void> {
-  const c = await amqplib.connect(config.amqp.url);
-  const ch = await c.createChannel();
-  await ch.deleteQueue(config.amqp.queue);
-  await ch.deleteQueue(config.amqp.deadLetterQueue);
-  await ch.deleteExchange(config.amqp.exchange);
-  await ch.deleteExchange(config.amqp.deadLetterExchange);
-  await c.close();
-  const admin = new URL(config.postgres.url);
-  const name = admin.pathname.slice(1);
-  admin.pathname = '/postgres';
-  const db = new Client({ connectionString: admin.toString() });
-  await db.connect();
-  await db.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await db.end();
 }
 
 main().then(

@@ -12,8 +12,7 @@ import { type Config, type Env, loadConfig } from '../src/config';
 import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
 import { checkDependencies } from '../src/preflight';
-import { OnboardingStateKey } from '../workflows/search-attributes';
-import { ensureTemporalCli } from './temporal-cli';
+import { devServerArgs, ensureTemporalCli } from './temporal-cli';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = join(ROOT, '.data');
@@ -44,16 +43,12 @@ async function startTemporal(config: Config): Promise<ChildProcess | null> {
   }
   const cli = ensureTemporalCli(say);
   mkdirSync(DATA_DIR, { recursive: true });
-  const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', port,
-    '--ui-port', String(UI_PORT),
-    '--db-filename', join(DATA_DIR, 'temporal.db'),
-    '--namespace', config.temporal.namespace,
-    '--search-attribute', `${OnboardingStateKey.name}=Keyword`,
-    '--log-level', 'warn',
-  ];
+  const args = devServerArgs({
+    port: Number(port),
+    uiPort: UI_PORT,
+    dbFile: join(DATA_DIR, 'temporal.db'),
+    namespace: config.temporal.namespace,
+  });
   // Own process group: Ctrl-C reaches only this script, which stops Temporal after the worker drained.
   const child = spawn(cli, args, { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   started.push(child);

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
+import { OnboardingStateKey } from '../workflows/search-attributes';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 // Later tags carry a `replace` directive and cannot be go-installed.
@@ -41,6 +42,31 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string | 
   }
   const cached = cachedTemporalCliPath(env);
   return onPath('temporal', env) ?? (isExecutable(cached) ? cached : null);
+}
+
+export interface DevServerOptions {
+  port: number;
+  /** The SQLite file that keeps runs across restarts. */
+  dbFile: string;
+  /** The Web UI's port; without it the server runs headless. */
+  uiPort?: number;
+  ip?: string;
+  namespace?: string;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** `temporal server start-dev` arguments, the same for `npm start`, the chaos run and the benchmark. */
+export function devServerArgs(o: DevServerOptions): string[] {
+  return [
+    'server', 'start-dev',
+    '--ip', o.ip ?? '127.0.0.1',
+    '--port', String(o.port),
+    ...(o.uiPort !== undefined ? ['--ui-port', String(o.uiPort)] : ['--headless']),
+    '--db-filename', o.dbFile,
+    ...(o.namespace ? ['--namespace', o.namespace] : []),
+    '--search-attribute', `${OnboardingStateKey.name}=Keyword`,
+    '--log-level', o.logLevel ?? 'warn',
+  ];
 }
 
 export function ensureTemporalCli(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {

@@ -5,12 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, type LogEntry, type LogLevel, Runtime } from '@temporalio/worker';
-import amqplib from 'amqplib';
-import { Client, type Pool } from 'pg';
+import type { Pool } from 'pg';
 import { type Config, type Env, loadConfig } from '../../src/config';
 import { createPool, ensureDatabase, migrate } from '../../src/db/postgres';
 import { createLogger, type Logger } from '../../src/logger';
 import { OnboardingStateKey } from '../../workflows/search-attributes';
+import { deleteTopology, dropDatabase } from '../../scripts/run-resources';
 
 // Tests provoke failures on purpose; the SDK would log each at WARN, so only ERROR reaches the
 // console. Once per test process, so a test that wants the worker's log lines (the secret-leak
@@ -73,25 +73,11 @@ export async function createTestDatabase(config: Config): Promise<Pool> {
 
 export async function dropTestDatabase(config: Config, pool?: Pool): Promise<void> {
   await pool?.end().catch(() => undefined);
-  const admin = new URL(config.postgres.url);
-  const name = admin.pathname.slice(1);
-  admin.pathname = '/postgres';
-  const client = new Client({ connectionString: admin.toString() });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await client.end();
+  await dropDatabase(config);
 }
 
 /** Deletes the queues and exchanges a test config names. */
-export async function deleteTopology(config: Config): Promise<void> {
-  const conn = await amqplib.connect(config.amqp.url);
-  const ch = await conn.createChannel();
-  await ch.deleteQueue(config.amqp.queue);
-  await ch.deleteQueue(config.amqp.deadLetterQueue);
-  await ch.deleteExchange(config.amqp.exchange);
-  await ch.deleteExchange(config.amqp.deadLetterExchange);
-  await conn.close();
-}
+export { deleteTopology };
 
 /**
  * A real Temporal dev server (not the time-skipping test server) with our search attributes;
