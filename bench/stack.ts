@@ -1,0 +1,195 @@
+/**
+ * The processes a benchmark run measures: its own Temporal dev server, API and worker (or the
+ * direct consumer in the worker's place), with a database, queues and a task queue of their own
+ * on the machine's Postgres and RabbitMQ. Or, with --url, a stack someone else runs.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import amqplib from 'amqplib';
+import { type Config, type Env, loadConfig } from '../src/config';
+import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
+import { createLogger } from '../src/logger';
+import { freePort } from '../scripts/free-port';
+import { ManagedProcess, waitFor } from '../scripts/managed-process';
+import { dropRunResources } from '../scripts/run-resources';
+import { devServerArgs, ensureTemporalCli } from '../scripts/temporal-cli';
+import { findProcess, type Roles } from './proc-stats';
+
+const DIST = join(__dirname, '..');
+
+export interface BenchStack {
+  config: Config;
+  apiUrl: string;
+  /** Where the worker serves /metrics; undefined with --url. */
+  workerMetricsUrl?: string;
+  /** Root pids of each measured component, read when asked (processes restart between phases). */
+  roles(): Roles;
+  /** Which consumer is on the queue now. */
+  consumer(): 'worker' | 'direct' | 'external';
+  /** Replaces whatever consumes the queue with `which`, once it consumes; resolves when it does. */
+  useConsumer(which: 'worker' | 'direct' | 'none'): Promise<void>;
+  /** Starts `which` now and resolves once it is consuming, with the seconds that took. */
+  startConsumer(which: 'worker' | 'direct'): Promise<number>;
+  consumerPid(): number | undefined;
+  crashes(): string[];
+  stop(): Promise<void>;
+  /** True when this run made the stack and may stop its worker (direct baseline, backlog drain). */
+  owned: boolean;
+}
+
+function sharedRoles(): Roles {
+  return {
+    rabbitmq: findProcess((comm, cmd) => comm === 'beam.smp' && cmd.includes('rabbit')),
+    postgres: findProcess((comm, cmd) => comm === 'postgres' && cmd.includes('-D')) ?? findProcess((comm) => comm === 'postgres'),
+  };
+}
+
+async function queueConsumers(config: Config): Promise<number> {
+  const c = await amqplib.connect(config.amqp.url);
+  try {
+    return (await (await c.createChannel()).checkQueue(config.amqp.queue)).consumerCount;
+  } finally {
+    await c.close();
+  }
+}
+
+/** A stack started elsewhere (`npm start`): its API at `url`, its database and queues from the environment. */
+export function externalStack(url: string, log: (line: string) => void): BenchStack {
+  // The bench reads Postgres and RabbitMQ only; it never decodes a Temporal payload, so a
+  // throwaway key satisfies the config when the caller has not set the real one.
+  const config = loadConfig({ PAYLOAD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`, ...process.env });
+  log(`using the stack at ${url}; database and queues from the environment`);
+  const byCmd = (part: string) => findProcess((comm, cmd) => comm.startsWith('node') && cmd.includes(part));
+  // Found once: someone else's processes do not restart under the benchmark.
+  const roles: Roles = {
+    api: byCmd('src/api/main.js'),
+    worker: byCmd('src/worker/main.js'),
+    temporal: findProcess((_comm, cmd) => cmd.includes('server start-dev')),
+    ...sharedRoles(),
+  };
+  return {
+    config,
+    apiUrl: url.replace(/\/$/, ''),
+    owned: false,
+    roles: () => roles,
+    consumer: () => 'external',
+    useConsumer: async () => {
+      throw new Error('the benchmark does not stop a worker it did not start');
+    },
+    startConsumer: async () => {
+      throw new Error('the benchmark does not start consumers on a stack it did not start');
+    },
+    consumerPid: () => roles.worker,
+    crashes: () => [],
+    stop: async () => undefined,
+  };
+}
+
+export async function ownStack(opts: { suffix: string; logDir: string; env?: Env }, log: (line: string) => void): Promise<BenchStack> {
+  const [temporalPort, apiPort, workerPort, sdkMetricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const env: Env = {
+    ...process.env,
+    // Production settings: JSON logs at info, an admin token, a payload key of this run's own.
+    NODE_ENV: 'production',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    ADMIN_API_TOKEN: randomBytes(32).toString('base64url'),
+    PAYLOAD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
+    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/onboarding_bench_${opts.suffix}`,
+    AMQP_EXCHANGE: `onboarding.bench.${opts.suffix}`,
+    AMQP_QUEUE: `user_onboarding_queue.bench.${opts.suffix}`,
+    AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.bench.${opts.suffix}`,
+    AMQP_DLQ: `user_onboarding_queue_dlq.bench.${opts.suffix}`,
+    TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+    TEMPORAL_TASK_QUEUE: `onboarding-bench-${opts.suffix}`,
+    PORT: String(apiPort),
+    WORKER_HTTP_PORT: String(workerPort),
+    TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
+    // All load comes from one address; the per-IP limit is not what is measured.
+    SIGNUP_RATE_LIMIT: '100000000',
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  const logFile = (name: string) => join(opts.logDir, `${name}.log`);
+  const temporal = new ManagedProcess(
+    'temporal',
+    ensureTemporalCli(log),
+    devServerArgs({ port: temporalPort, dbFile: join(opts.logDir, 'temporal.db'), logLevel: 'error' }),
+    process.env,
+    logFile('temporal'),
+  );
+  const node = (name: string, script: string) => new ManagedProcess(name, process.execPath, [join(DIST, script)], env, logFile(name));
+  const api = node('api', 'src/api/main.js');
+  const worker = node('worker', 'src/worker/main.js');
+  const direct = node('direct-consumer', 'bench/direct-consumer.js');
+  let current: 'worker' | 'direct' | 'none' = 'none';
+  const shared = sharedRoles();
+
+  temporal.start();
+  await waitFor('the Temporal dev server', async () => {
+    const c = await Connection.connect({ address: config.temporal.address, connectTimeout: 1_000 });
+    await c.close();
+    return true;
+  });
+  await ensureDatabase(config.postgres.url);
+  const pool = createPool(config.postgres.url, 1, createLogger({ name: 'bench', level: 'warn' }));
+  await migrate(pool);
+  await pool.end();
+  api.start();
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  await waitFor('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
+
+  async function startConsumer(which: 'worker' | 'direct'): Promise<number> {
+    const started = Date.now();
+    (which === 'worker' ? worker : direct).start();
+    current = which;
+    await waitFor(`the ${which} to consume`, async () => (await queueConsumers(config)) >= 1, 120_000);
+    return (Date.now() - started) / 1000;
+  }
+
+  return {
+    config,
+    apiUrl,
+    workerMetricsUrl: `http://127.0.0.1:${workerPort}/metrics`,
+    owned: true,
+    roles: () => ({
+      api: api.pid,
+      worker: current === 'worker' ? worker.pid : current === 'direct' ? direct.pid : undefined,
+      temporal: temporal.pid,
+      ...shared,
+    }),
+    consumer: () => (current === 'none' ? 'external' : current),
+    consumerPid: () => (current === 'worker' ? worker.pid : current === 'direct' ? direct.pid : undefined),
+    startConsumer,
+    async useConsumer(which) {
+      if (current === which) return;
+      // A graceful stop: the consumer settles what it holds, the rest returns to the queue.
+      await Promise.all([worker.stop(), direct.stop()]);
+      current = 'none';
+      await waitFor('the queue to have no consumer', async () => (await queueConsumers(config)) === 0, 30_000);
+      if (which !== 'none') await startConsumer(which);
+    },
+    crashes: () => [temporal, api, worker, direct].flatMap((p) => p.crashes),
+    async stop() {
+      await Promise.all([api, worker, direct].map((p) => p.stop()));
+      await temporal.stop('SIGTERM', 10_000);
+      await dropRunResources(config).catch((err: Error) => log(`cleanup: ${err.message}`));
+    },
+  };
+}
+
+/** The worker's own count of deliveries that RabbitMQ marked as redelivered. */
+export async function workerRedeliveries(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  return sumMetric(text, 'onboarding_bridge_deliveries_total', (labels) => labels.includes('redelivered="true"'));
+}
+
+/** Sums the samples of one Prometheus metric whose labels pass `filter`. */
+export function sumMetric(text: string, name: string, filter: (labels: string) => boolean = () => true): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m && m[1] === name && filter(m[2] ?? '')) sum += Number(m[3]);
+  }
+  return sum;
+}

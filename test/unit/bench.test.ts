@@ -1,0 +1,133 @@
+import { percentile } from '../../bench/load';
+import type { PhaseResult } from '../../bench/phase';
+import { CLOCK_TICKS_PER_SECOND, parseProcStat, type ProcStat, treeCpuSeconds } from '../../bench/proc-stats';
+import { type BenchResult, evaluateTargets, renderMarkdown } from '../../bench/report';
+import { sumMetric } from '../../bench/stack';
+
+describe('the benchmark’s arithmetic', () => {
+  it('reads /proc/<pid>/stat, including a comm with spaces and parentheses', () => {
+    // Fields after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime ...
+    const line = '4242 (node (worker) x) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 11 0 1000 0 0';
+    expect(parseProcStat(line)).toEqual({ pid: 4242, ppid: 17, comm: 'node (worker) x', ticks: 250 + 50 + 7 + 3 });
+  });
+
+  it('sums a process tree, children it reaped included, and nothing outside it', () => {
+    const p = (pid: number, ppid: number, ticks: number): [number, ProcStat] => [pid, { pid, ppid, comm: 'postgres', ticks }];
+    const table = new Map([p(1, 0, 1000), p(10, 1, 200), p(11, 10, 30), p(12, 10, 20), p(20, 1, 5000)]);
+    expect(treeCpuSeconds(table, 10)).toBeCloseTo((200 + 30 + 20) / CLOCK_TICKS_PER_SECOND);
+    expect(treeCpuSeconds(table, 12)).toBeCloseTo(20 / CLOCK_TICKS_PER_SECOND);
+    expect(treeCpuSeconds(table, 404)).toBe(0);
+  });
+
+  it('takes nearest-rank percentiles', () => {
+    const values = Array.from({ length: 100 }, (_, i) => 100 - i); // 100 … 1, unsorted on purpose
+    expect(percentile(values, 50)).toBe(50);
+    expect(percentile(values, 95)).toBe(95);
+    expect(percentile(values, 99)).toBe(99);
+    expect(percentile(values, 100)).toBe(100);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeNaN();
+  });
+
+  it('sums one Prometheus metric across its labels, or the labels asked for', () => {
+    const text = [
+      '# HELP onboarding_bridge_deliveries_total Deliveries',
+      'onboarding_bridge_deliveries_total{redelivered="false",process="worker"} 120',
+      'onboarding_bridge_deliveries_total{redelivered="true",process="worker"} 3',
+      'onboarding_bridge_deliveries_total_other 1000',
+      'onboarding_signups_accepted_total{process="api"} 42',
+    ].join('\n');
+    expect(sumMetric(text, 'onboarding_bridge_deliveries_total')).toBe(123);
+    expect(sumMetric(text, 'onboarding_bridge_deliveries_total', (l) => l.includes('redelivered="true"'))).toBe(3);
+    expect(sumMetric(text, 'onboarding_signups_accepted_total')).toBe(42);
+    expect(sumMetric(text, 'missing_total')).toBe(0);
+  });
+});
+
+function phase(over: Partial<PhaseResult>): PhaseResult {
+  return {
+    name: 'p',
+    path: 'temporal',
+    mode: 'closed',
+    clients: 50,
+    load_seconds: 10,
+    sent: 500,
+    answers_by_status: { 202: 500 },
+    transport_errors: 0,
+    accepted: 500,
+    accepted_per_second: 50,
+    http_ms: { p50: 20, p95: 40, p99: 60, max: 80 },
+    accepted_by_api: 500,
+    completed: 500,
+    dead_lettered: 0,
+    end_to_end_per_second: 50,
+    end_to_end_ms: { p50: 100, p99: 300, max: 400 },
+    lost: 0,
+    settle_timed_out: false,
+    cpu_seconds_per_signup: { api: 0.025, worker: 0.02 },
+    peak_rss_mb: { api: 200, worker: 300 },
+    ...over,
+  };
+}
+
+function result(over: Partial<BenchResult>): Omit<BenchResult, 'targets'> {
+  const ceiling = { hashes_per_second: 100, cores: 2, single_hash_ms: 30, cores_busy: 2, seconds: 10, parameters: { memory_kib: 19456, time_cost: 2, parallelism: 1 } };
+  return {
+    started_at: '2026-11-25T12:00:00.000Z',
+    finished_at: '2026-11-25T12:10:00.000Z',
+    machine: { cores: 2, memory_gib: 24, cpu: 'test cpu', node: 'v20' },
+    settings: { prefetch: 50 },
+    hash_ceiling: { before: ceiling, after: null, hashes_per_second: 100 },
+    phases: [],
+    drains: [],
+    process_crashes: [],
+    notes: [],
+    ...over,
+  };
+}
+
+describe('the benchmark’s targets and report', () => {
+  it('judges end to end against the hash ceiling, latency at 0.8 of the end-to-end capacity, the drain, and loss', () => {
+    const r = result({
+      phases: [
+        phase({ clients: 10, end_to_end_per_second: 40 }),
+        phase({ clients: 50, end_to_end_per_second: 72 }),
+        phase({ mode: 'paced', offered_per_second: 36, offered_fraction: 0.5, offered_basis: 'end_to_end_capacity', http_ms: { p50: 30, p95: 50, p99: 80, max: 90 } }),
+        phase({ mode: 'paced', offered_per_second: 57.6, offered_fraction: 0.8, offered_basis: 'end_to_end_capacity', http_ms: { p50: 40, p95: 90, p99: 140, max: 200 } }),
+        phase({ mode: 'paced', offered_per_second: 70, offered_fraction: 0.7, offered_basis: 'hash_ceiling', http_ms: { p50: 40, p95: 90, p99: 95, max: 200 } }),
+        phase({ path: 'direct', clients: 50, end_to_end_per_second: 90 }),
+      ],
+      drains: [
+        { path: 'temporal', messages: 10_000, seconds: 200, per_second: 50, start_to_consuming_seconds: 2, peak_consumer_rss_mb: 350, redelivered: 0, lost: 0, cpu_seconds_per_signup: {} },
+      ],
+    });
+    const targets = evaluateTargets(r);
+    expect(targets.map((t) => [t.target.split(' ')[0], t.pass])).toEqual([
+      ['end-to-end', true], // 72 of 100
+      ['POST', false], // judged at 0.8 × capacity (140 ms), not at the other rates
+      ['backlog', true],
+      ['zero', true],
+    ]);
+    expect(targets[1].measured).toBe('p99 140 ms at 57.6/s offered (0.80 × capacity)');
+    const markdown = renderMarkdown({ ...r, targets });
+    expect(markdown).toContain('| temporal | 50 | 50.0 | 20 / 40 / 60 | 72.0 | 100 / 300 | 0 | 0.72 | 0.80 |');
+    expect(markdown).toContain('| temporal | 50 | 57.6 (0.80 × e2e capacity) |');
+    expect(markdown).toContain('| temporal | 50 | 70.0 (0.70 × hash ceiling) |');
+    expect(markdown).toContain('**not met**');
+  });
+
+  it('fails the loss target on a single lost signup, a redelivery or an oversized worker', () => {
+    const r = result({
+      phases: [phase({ lost: 1 })],
+      drains: [
+        { path: 'temporal', messages: 100, seconds: 2, per_second: 50, start_to_consuming_seconds: 2, peak_consumer_rss_mb: 401, redelivered: 1, lost: 0, cpu_seconds_per_signup: {} },
+      ],
+    });
+    const byName = Object.fromEntries(evaluateTargets(r).map((t) => [t.target.split(' ')[0], t.pass]));
+    expect(byName).toMatchObject({ backlog: false, zero: false });
+  });
+
+  it('does not pass the loss target when nothing was measured', () => {
+    expect(evaluateTargets(result({})).find((t) => t.target === 'zero loss')).toMatchObject({ pass: false, measured: 'nothing measured' });
+  });
+});
