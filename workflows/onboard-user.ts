@@ -1,4 +1,4 @@
-import { log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { log, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { OnboardingActivities } from '../activities';
 import type { OnboardingState, SignupMessage } from '../src/contract';
 import { onboardingActivityOptions } from './retry-policy';
@@ -19,7 +19,7 @@ export interface OnboardUserResult {
 
 /** Turns an accepted signup into exactly one user row, or a failure the bridge dead-letters. */
 export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Promise<OnboardUserResult> {
-  const { validateSignup, persistUser, markState } = proxyActivities<OnboardingActivities>(
+  const { validateSignup, persistUser, markState } = proxyLocalActivities<OnboardingActivities>(
     onboardingActivityOptions(maxAttempts),
   );
   try {

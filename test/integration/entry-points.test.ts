@@ -126,7 +126,7 @@ it('serves readiness, onboards a signup, exports our metrics and the SDK’s, tr
 
   const sdk = await (await fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`)).text();
   expect(sdk).toMatch(/^temporal_workflow_task_execution_latency\w*\{/m);
-  expect(sdk).toMatch(/^temporal_activity_execution_latency\w*\{/m);
+  expect(sdk).toMatch(/^temporal_local_activity_execution_latency\w*\{activity_type="persistUser"/m);
   expect(sdk).toContain(config.temporal.taskQueue);
 
   // JSON logs: the API's line and the worker's bridge and activity lines share the request id.
