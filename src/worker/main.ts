@@ -1,4 +1,5 @@
 /** `npm run worker`: the Temporal worker and the bridge consumer, in one process. */
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -13,7 +14,7 @@ import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createEncryptionCodec, encryptedDataConverter } from '../temporal/payload-encryption';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { createWorkerHttpApp } from './http';
-import { createOnboardingWorker } from './onboarding-worker';
+import { createOnboardingWorker, PREBUILT_WORKFLOW_BUNDLE } from './onboarding-worker';
 
 const GRPC_PERMISSION_DENIED = 7;
 const GRPC_UNIMPLEMENTED = 12;
@@ -55,12 +56,15 @@ async function main(): Promise<void> {
   });
 
   const workerConnection = await NativeConnection.connect(config.temporal.connection);
+  const workflowBundlePath = existsSync(PREBUILT_WORKFLOW_BUNDLE) ? PREBUILT_WORKFLOW_BUNDLE : undefined;
+  if (!workflowBundlePath) logger.warn({ expected: PREBUILT_WORKFLOW_BUNDLE }, 'no pre-built workflow bundle (npm run build makes it); bundling workflows/ now');
   const worker = await createOnboardingWorker({
     config,
     pool,
     connection: workerConnection,
     payloadCodec,
     logger: logger.child({ component: 'activity' }),
+    workflowBundlePath,
   });
   const running = worker.run();
   const registry = createRegistry('worker');

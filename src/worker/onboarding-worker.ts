@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { PayloadCodec } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
@@ -5,6 +6,9 @@ import type { Logger } from 'pino';
 import { createActivities } from '../../activities';
 import type { Config } from '../config';
 import { encryptedDataConverter } from '../temporal/payload-encryption';
+
+/** Where `npm run build` writes the workflow bundle: dist/workflow-bundle.js, beside the code it was built from. */
+export const PREBUILT_WORKFLOW_BUNDLE = join(__dirname, '..', '..', 'workflow-bundle.js');
 
 export interface OnboardingWorkerDeps {
   config: Config;
@@ -14,15 +18,17 @@ export interface OnboardingWorkerDeps {
   payloadCodec: PayloadCodec;
   /** Activity log lines; without it they go to the SDK's activity logger. */
   logger?: Logger;
+  /** A bundle made by `npm run build`; without it, workflows/ is bundled now (tests, ts-node). */
+  workflowBundlePath?: string;
 }
 
 /** The Temporal worker for the onboarding task queue: workflows from workflows/, activities bound to the pool. */
-export function createOnboardingWorker({ config, pool, connection, payloadCodec, logger }: OnboardingWorkerDeps): Promise<Worker> {
+export function createOnboardingWorker({ config, pool, connection, payloadCodec, logger, workflowBundlePath }: OnboardingWorkerDeps): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    workflowsPath: require.resolve('../../workflows'),
+    ...(workflowBundlePath ? { workflowBundle: { codePath: workflowBundlePath } } : { workflowsPath: require.resolve('../../workflows') }),
     activities: createActivities({ pool, logger }),
     dataConverter: encryptedDataConverter(payloadCodec),
   });

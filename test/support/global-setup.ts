@@ -4,7 +4,8 @@ import { ensureTemporalCli } from '../../scripts/temporal-cli';
 
 /**
  * Once per run: resolve (and if needed build) the Temporal CLI that test files start their
- * dev servers from, and compile dist/ for the tests that run the real entry points as processes.
+ * dev servers from, and compile dist/ (with its workflow bundle) for the tests that run the real
+ * entry points as processes.
  */
 export default function globalSetup(): void {
   process.env.TEMPORAL_CLI = ensureTemporalCli();
@@ -13,4 +14,6 @@ export default function globalSetup(): void {
     cwd: root,
     stdio: 'inherit',
   });
+  // The compiled worker runs the pre-built workflow bundle, so it must be made from this source too.
+  execFileSync(process.execPath, [join(root, 'dist', 'scripts', 'bundle-workflows.js')], { cwd: root, stdio: 'inherit' });
 }
