@@ -66,6 +66,12 @@ export function devServerArgs(o: DevServerOptions): string[] {
     ...(o.namespace ? ['--namespace', o.namespace] : []),
     '--search-attribute', `${OnboardingStateKey.name}=Keyword`,
     '--log-level', o.logLevel ?? 'warn',
+    // SQLite's write-ahead log, synced at checkpoints rather than at every commit. Measured with
+    // npm run bench: the Temporal server's CPU per onboarding run falls from ~42 to ~24 ms and a
+    // backlog drains ~1.8x faster. A crash of the server process loses nothing; an OS crash or
+    // power cut may lose its last commits, which the bridge's redelivery makes good (README).
+    '--sqlite-pragma', 'journal_mode=wal',
+    '--sqlite-pragma', 'synchronous=normal',
   ];
 }
 
