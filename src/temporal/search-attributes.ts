@@ -9,7 +9,7 @@ const GRPC_ALREADY_EXISTS = 6;
  * workflow task. Idempotent. Temporal Cloud registers them through its own control plane, so
  * there a permission error is reported and the caller decides.
  */
-export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+export async function ensureSearchAttributes(connection: Pick<Connection, 'operatorService'>, namespace: string): Promise<void> {
   try {
     await connection.operatorService.addSearchAttributes({
       namespace,

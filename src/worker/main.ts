@@ -1,7 +1,7 @@
 /** `npm run worker`: the Temporal worker and the bridge consumer, in one process. */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { startSignupBridge } from '../bridge/signup-bridge';
 import { loadConfig } from '../config';
@@ -37,8 +37,10 @@ async function main(): Promise<void> {
   const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
   await migrate(pool);
 
-  const clientConnection = await Connection.connect(config.temporal.connection);
-  await ensureSearchAttributes(clientConnection, config.temporal.namespace).catch((err: Error & { code?: number }) => {
+  // One native connection for the worker and the bridge's client: it is what lets the server
+  // hand a new run's first workflow task straight to this worker (eager start).
+  const connection = await NativeConnection.connect(config.temporal.connection);
+  await ensureSearchAttributes(connection, config.temporal.namespace).catch((err: Error & { code?: number }) => {
     // Temporal Cloud manages search attributes in its own control plane and refuses the
     // operator call; there they are registered once per namespace (see the README).
     if (err.code !== GRPC_PERMISSION_DENIED && err.code !== GRPC_UNIMPLEMENTED) throw err;
@@ -50,18 +52,16 @@ async function main(): Promise<void> {
   // The bridge's client and the worker share one codec: what one encrypts the other must read.
   const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
   const client = new Client({
-    connection: clientConnection,
+    connection,
     namespace: config.temporal.namespace,
     dataConverter: encryptedDataConverter(payloadCodec),
   });
-
-  const workerConnection = await NativeConnection.connect(config.temporal.connection);
   const workflowBundlePath = existsSync(PREBUILT_WORKFLOW_BUNDLE) ? PREBUILT_WORKFLOW_BUNDLE : undefined;
   if (!workflowBundlePath) logger.warn({ expected: PREBUILT_WORKFLOW_BUNDLE }, 'no pre-built workflow bundle (npm run build makes it); bundling workflows/ now');
   const worker = await createOnboardingWorker({
     config,
     pool,
-    connection: workerConnection,
+    connection,
     payloadCodec,
     logger: logger.child({ component: 'activity' }),
     workflowBundlePath,
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     await bridge.stop();
     worker.shutdown();
     await running;
-    await Promise.allSettled([clientConnection.close(), workerConnection.close(), pool.end()]);
+    await Promise.allSettled([connection.close(), pool.end()]);
   });
 
   await running.catch((err: Error) => {
