@@ -11,6 +11,8 @@ import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createEncryptionCodec, encryptedDataConverter } from '../temporal/payload-encryption';
 import { createApp } from './app';
 
+const DRAIN_NOTICE_MS = 500;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ name: 'api', level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
@@ -34,6 +36,12 @@ async function main(): Promise<void> {
   }
 
   const server = createServer(createApp({ config, logger, pool, publisher, temporal, payloadCodec, registry, metrics }));
+  // While draining, every answer says Connection: close. A keep-alive client that sends request
+  // after request would otherwise hold its connection, and the drain, open indefinitely.
+  let draining = false;
+  server.prependListener('request', (_req, res) => {
+    if (draining) res.setHeader('Connection', 'close');
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, resolve);
@@ -41,10 +49,22 @@ async function main(): Promise<void> {
   logger.info({ port: config.http.port }, 'api listening');
 
   onShutdownSignal(logger, async () => {
-    // Stop accepting, let in-flight requests finish (each ends after its publish confirm).
+    // First tell keep-alive clients (Connection: close) while still listening, so none is left
+    // sending on a connection the server is about to drop; then stop accepting and let the
+    // requests in flight finish (each ends after its publish confirm).
+    draining = true;
+    await new Promise((r) => setTimeout(r, DRAIN_NOTICE_MS));
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    // A request takes a hash and a confirm (at most AMQP_PUBLISH_CONFIRM_TIMEOUT_MS); a
+    // connection still open well after that is cut rather than awaited.
+    let forced = false;
+    const cutOff = setTimeout(() => {
+      forced = true;
+      server.closeAllConnections();
+    }, config.amqp.publishConfirmTimeoutMs + 5_000);
     await closed;
+    clearTimeout(cutOff);
+    logger.info({ forced }, 'api drained');
     await Promise.allSettled([publisher.close(), temporalConnection.close(), pool.end()]);
   });
 }

@@ -3,7 +3,8 @@
  * `node dist/src/worker/main.js`, configured only through the environment, against real
  * Postgres, RabbitMQ and a Temporal dev server. Each serves health and our metrics on its own
  * port; the worker's Temporal SDK Runtime serves its metrics on TEMPORAL_METRICS_BIND_ADDRESS;
- * one request id follows a signup through both processes' JSON logs; SIGTERM drains, exit 0.
+ * one request id follows a signup through both processes' JSON logs; SIGTERM drains, even with
+ * keep-alive clients sending signups back to back, and exits 0.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -143,8 +144,36 @@ it('serves readiness, onboards a signup, exports our metrics and the SDK’s, tr
     expect(output).not.toContain('$argon2id$');
   }
 
+  // A deploy under load: keep-alive clients send signups back to back while both processes drain.
+  // Each request must get its answer, or be refused before anything was sent; none may be cut.
+  let sigtermAt = Infinity;
+  let stopLoad = false;
+  const outcomes: Array<{ status?: number; connection?: string | null; error?: string; afterSigterm: boolean }> = [];
+  const client = async () => {
+    while (!stopLoad) {
+      try {
+        const res = await fetch(`${apiBase}/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signupBody()) });
+        await res.arrayBuffer();
+        outcomes.push({ status: res.status, connection: res.headers.get('connection'), afterSigterm: Date.now() > sigtermAt });
+      } catch (err) {
+        const code = (err as { cause?: { code?: string } }).cause?.code;
+        if (code !== 'ECONNREFUSED') outcomes.push({ error: `${code} ${(err as Error).message}`, afterSigterm: true });
+        return;
+      }
+    }
+  };
+  const clients = Array.from({ length: 4 }, client);
+  await eventually(async () => (outcomes.length >= 8 ? true : undefined), 30_000, 'signups before the deploy');
+  sigtermAt = Date.now();
   api.child.kill('SIGTERM');
   worker.child.kill('SIGTERM');
   const [[apiCode], [workerCode]] = await Promise.all([once(api.child, 'exit'), once(worker.child, 'exit')]);
+  stopLoad = true;
+  await Promise.all(clients);
   expect({ api: apiCode, worker: workerCode }).toEqual({ api: 0, worker: 0 });
+  expect(outcomes.filter((o) => o.error)).toEqual([]);
+  expect(outcomes.filter((o) => o.status !== 202)).toEqual([]);
+  // Answered while draining, with the connection closed behind them: no client was left holding one.
+  expect(outcomes.filter((o) => o.afterSigterm && o.connection === 'close').length).toBeGreaterThan(0);
+  expect(jsonLines(api.output()).find((l) => l.msg === 'api drained')).toMatchObject({ forced: false });
 });
