@@ -125,19 +125,30 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
   let current: 'worker' | 'direct' | 'none' = 'none';
   const shared = sharedRoles();
 
-  temporal.start();
-  await waitFor('the Temporal dev server', async () => {
-    const c = await Connection.connect({ address: config.temporal.address, connectTimeout: 1_000 });
-    await c.close();
-    return true;
-  });
-  await ensureDatabase(config.postgres.url);
-  const pool = createPool(config.postgres.url, 1, createLogger({ name: 'bench', level: 'warn' }));
-  await migrate(pool);
-  await pool.end();
-  api.start();
+  const stopAll = async () => {
+    await Promise.all([api, worker, direct].map((p) => p.stop()));
+    await temporal.stop('SIGTERM', 10_000);
+    await dropRunResources(config).catch((err: Error) => log(`cleanup: ${err.message}`));
+  };
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  await waitFor('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
+  try {
+    temporal.start();
+    await waitFor('the Temporal dev server', async () => {
+      const c = await Connection.connect({ address: config.temporal.address, connectTimeout: 1_000 });
+      await c.close();
+      return true;
+    });
+    await ensureDatabase(config.postgres.url);
+    const pool = createPool(config.postgres.url, 1, createLogger({ name: 'bench', level: 'warn' }));
+    await migrate(pool);
+    await pool.end();
+    api.start();
+    await waitFor('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
+  } catch (err) {
+    // Nothing this run started may outlive it.
+    await stopAll();
+    throw err;
+  }
 
   async function startConsumer(which: 'worker' | 'direct'): Promise<number> {
     const started = Date.now();
@@ -170,11 +181,7 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
       if (which !== 'none') await startConsumer(which);
     },
     crashes: () => [temporal, api, worker, direct].flatMap((p) => p.crashes),
-    async stop() {
-      await Promise.all([api, worker, direct].map((p) => p.stop()));
-      await temporal.stop('SIGTERM', 10_000);
-      await dropRunResources(config).catch((err: Error) => log(`cleanup: ${err.message}`));
-    },
+    stop: stopAll,
   };
 }
 
