@@ -2,7 +2,7 @@
  * The onboarding retry budget, in one place, as pure functions: the workflow uses it for its
  * activities, and the bridge and config use it to bound how long a message stays unacked.
  */
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { LocalActivityOptions } from '@temporalio/workflow';
 
 export const ONBOARDING_ACTIVITIES = ['validateSignup', 'persistUser', 'markState'] as const;
 
@@ -16,7 +16,7 @@ const ATTEMPT_TIMEOUT_MS = 10_000;
 // Room for workflow tasks and scheduling between activities.
 const RUN_SLACK_MS = 30_000;
 
-export function onboardingActivityOptions(maxAttempts: number): ActivityOptions {
+export function onboardingActivityOptions(maxAttempts: number): LocalActivityOptions {
   return {
     startToCloseTimeout: ATTEMPT_TIMEOUT_MS,
     retry: {

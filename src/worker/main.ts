@@ -37,8 +37,8 @@ async function main(): Promise<void> {
   const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
   await migrate(pool);
 
-  // One native connection for the worker and the bridge's client: it is what lets the server
-  // hand a new run's first workflow task straight to this worker (eager start).
+  // One native connection for the worker and the bridge's client; the client's gRPC then runs
+  // in the SDK's Rust core as the worker's does.
   const connection = await NativeConnection.connect(config.temporal.connection);
   await ensureSearchAttributes(connection, config.temporal.namespace).catch((err: Error & { code?: number }) => {
     // Temporal Cloud manages search attributes in its own control plane and refuses the
