@@ -5,7 +5,8 @@
  * It runs its own Temporal dev server (persistent db file), API and worker processes from dist/,
  * and a database and queues of its own, against the machine's RabbitMQ and Postgres, which it
  * restarts (rabbitmqctl stop_app/start_app, pg_ctlcluster restart). Exits 1 on any loss or
- * duplicate, an unexpected 5xx, a bad body accepted, or a process that died on its own.
+ * duplicate, an unexpected 5xx, a bad body accepted, a request sent and never answered, or a
+ * process that died on its own.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -284,7 +285,9 @@ async function main(): Promise<number> {
             answer = { i, bad, email: bad ? undefined : email, status: res.status, userId: res.status === 202 ? json.user_id : undefined, retryAfter: res.headers.get('retry-after'), service: json.service };
           } catch (err) {
             const refused = (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
-            if (!refused || attempt === apiPorts.length - 1) answer = { i, bad, email: bad ? undefined : email, status: 0, error: (err as Error).message };
+            if (!refused || attempt === apiPorts.length - 1) {
+              answer = { i, bad, email: bad ? undefined : email, status: 0, error: refused ? 'refused' : (err as Error).message };
+            }
           }
         }
         answers.push(answer as Answer);
@@ -349,7 +352,10 @@ async function main(): Promise<number> {
     const unexpected5xx = answers.filter((a) => a.status >= 500 && a.status !== 503).length;
     const unavailableWithoutRetryAfter = answers.filter((a) => a.status === 503 && !a.retryAfter).length;
     const badAccepted = answers.filter((a) => a.bad && a.status >= 200 && a.status < 300).length;
-    const transportErrors = answers.filter((a) => a.status === 0).length;
+    // Refused: no API listening (one API, mid-deploy), nothing sent. Cut: sent and never
+    // answered, which no fault here excuses: a deploy drains, and the other faults answer 503.
+    const refusedConnections = answers.filter((a) => a.status === 0 && a.error === 'refused').length;
+    const requestsCut = answers.filter((a) => a.status === 0 && a.error !== 'refused').length;
     const rowsNotAccepted = state.rows.filter((r) => !acceptedIds.has(r.user_id)).length;
     const crashes = everything.flatMap((p) => p.crashes);
     const account = {
@@ -370,7 +376,8 @@ async function main(): Promise<number> {
       bad_bodies_accepted: badAccepted,
       unexpected_5xx: unexpected5xx,
       unavailable_without_retry_after: unavailableWithoutRetryAfter,
-      transport_errors: transportErrors,
+      refused_connections: refusedConnections,
+      requests_cut: requestsCut,
       faults: faultsDone,
       faults_started_during_load: `${faultsDuringLoad}/${faults.length}`,
       process_crashes: crashes,
@@ -384,6 +391,7 @@ async function main(): Promise<number> {
       unavailableWithoutRetryAfter === 0 &&
       badAccepted === 0 &&
       crashes.length === 0 &&
+      requestsCut === 0 &&
       faultsDuringLoad === faults.length &&
       accepted.length > 0 &&
       (dlqByReason.poison ?? 0) === poisonIds.length;
@@ -400,6 +408,7 @@ async function main(): Promise<number> {
         `  rows without a 2xx        ${rowsNotAccepted} (a 503 whose publish the broker confirmed late)`,
         `  bad bodies accepted       ${badAccepted}`,
         `  unexpected 5xx            ${unexpected5xx}`,
+        `  requests cut              ${requestsCut} (sent, never answered; ${refusedConnections} refused while no API listened)`,
         `  process crashes           ${crashes.length}`,
         `  faults                    ${faultsDuringLoad}/${faults.length} started during the load: ${faultsDone.join('; ')}`,
         `  503 by service            ${JSON.stringify(account.unavailable_503_by_service)}`,
