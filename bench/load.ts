@@ -15,8 +15,8 @@ export interface LoadResult {
   seconds: number;
   sent: number;
   byStatus: Record<string, number>;
-  /** user_id → when its 202 arrived (ms since the epoch). */
-  accepted: Map<string, number>;
+  /** The user_id of every 202. */
+  accepted: string[];
   latenciesMs: number[];
   transportErrors: number;
 }
@@ -31,14 +31,14 @@ function signupBody(emailPrefix: string, n: number): string {
 }
 
 function newResult(): LoadResult {
-  return { seconds: 0, sent: 0, byStatus: {}, accepted: new Map(), latenciesMs: [], transportErrors: 0 };
+  return { seconds: 0, sent: 0, byStatus: {}, accepted: [], latenciesMs: [], transportErrors: 0 };
 }
 
 function record(result: LoadResult, status: number, body: string): void {
   result.byStatus[status] = (result.byStatus[status] ?? 0) + 1;
   if (status !== 202) return;
   try {
-    result.accepted.set((JSON.parse(body) as { user_id: string }).user_id, Date.now());
+    result.accepted.push((JSON.parse(body) as { user_id: string }).user_id);
   } catch {
     // A 202 without its body is counted by status and shows as a mismatch in the account.
   }

@@ -42,7 +42,7 @@ const ratio = (x: number | undefined) => (x !== undefined && Number.isFinite(x) 
 const mb = (x: number | undefined) => (x === undefined ? '–' : String(Math.round(x)));
 const cpuMs = (x: number | undefined) => (x === undefined ? '–' : (x * 1000).toFixed(1));
 
-export function directFor(result: BenchResult, phase: PhaseResult): PhaseResult | undefined {
+function directFor(result: BenchResult, phase: PhaseResult): PhaseResult | undefined {
   return result.phases.find((p) => p.path === 'direct' && p.mode === phase.mode && p.clients === phase.clients);
 }
 
