@@ -5,8 +5,8 @@
  * It runs its own Temporal dev server (persistent db file), API and worker processes from dist/,
  * and a database and queues of its own, against the machine's RabbitMQ and Postgres, which it
  * restarts (rabbitmqctl stop_app/start_app, pg_ctlcluster restart). Exits 1 on any loss or
- * duplicate, an unexpected 5xx, a bad body accepted, a request sent and never answered, or a
- * process that died on its own.
+ * duplicate, an unexpected 5xx, a bad body accepted, a signup accepted whose answer never reached
+ * the client, or a process that died on its own.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -352,10 +352,14 @@ async function main(): Promise<number> {
     const unexpected5xx = answers.filter((a) => a.status >= 500 && a.status !== 503).length;
     const unavailableWithoutRetryAfter = answers.filter((a) => a.status === 503 && !a.retryAfter).length;
     const badAccepted = answers.filter((a) => a.bad && a.status >= 200 && a.status < 300).length;
-    // Refused: no API listening (one API, mid-deploy), nothing sent. Cut: sent and never
-    // answered, which no fault here excuses: a deploy drains, and the other faults answer 503.
+    // A request without an answer (status 0) is harmless if the API never took it: refused while
+    // no API listened, or reset before the API read it (a connection still in the listen queue
+    // when a draining API stops listening). It is a broken promise if the API accepted it: a user
+    // row for it means the signup happened and its 2xx was lost. No fault here excuses that.
     const refusedConnections = answers.filter((a) => a.status === 0 && a.error === 'refused').length;
-    const requestsCut = answers.filter((a) => a.status === 0 && a.error !== 'refused').length;
+    const unanswered = answers.filter((a) => a.status === 0 && a.error !== 'refused');
+    const rowEmails = new Set(state.rows.map((r) => r.email));
+    const answersLost = unanswered.filter((a) => a.email !== undefined && rowEmails.has(a.email)).length;
     const rowsNotAccepted = state.rows.filter((r) => !acceptedIds.has(r.user_id)).length;
     const crashes = everything.flatMap((p) => p.crashes);
     const account = {
@@ -377,7 +381,8 @@ async function main(): Promise<number> {
       unexpected_5xx: unexpected5xx,
       unavailable_without_retry_after: unavailableWithoutRetryAfter,
       refused_connections: refusedConnections,
-      requests_cut: requestsCut,
+      unanswered_requests: unanswered.length,
+      answers_lost: answersLost,
       faults: faultsDone,
       faults_started_during_load: `${faultsDuringLoad}/${faults.length}`,
       process_crashes: crashes,
@@ -391,7 +396,7 @@ async function main(): Promise<number> {
       unavailableWithoutRetryAfter === 0 &&
       badAccepted === 0 &&
       crashes.length === 0 &&
-      requestsCut === 0 &&
+      answersLost === 0 &&
       faultsDuringLoad === faults.length &&
       accepted.length > 0 &&
       (dlqByReason.poison ?? 0) === poisonIds.length;
@@ -408,7 +413,8 @@ async function main(): Promise<number> {
         `  rows without a 2xx        ${rowsNotAccepted} (a 503 whose publish the broker confirmed late)`,
         `  bad bodies accepted       ${badAccepted}`,
         `  unexpected 5xx            ${unexpected5xx}`,
-        `  requests cut              ${requestsCut} (sent, never answered; ${refusedConnections} refused while no API listened)`,
+        `  answers lost              ${answersLost} (accepted, but the 2xx never reached the client; ` +
+          `${unanswered.length} other requests unanswered and not taken, ${refusedConnections} refused while no API listened)`,
         `  process crashes           ${crashes.length}`,
         `  faults                    ${faultsDuringLoad}/${faults.length} started during the load: ${faultsDone.join('; ')}`,
         `  503 by service            ${JSON.stringify(account.unavailable_503_by_service)}`,

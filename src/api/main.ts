@@ -1,5 +1,5 @@
 /** `npm run api`: the HTTP API. */
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { createPool, ensureDatabase, migrate } from '../db/postgres';
@@ -36,11 +36,18 @@ async function main(): Promise<void> {
   }
 
   const server = createServer(createApp({ config, logger, pool, publisher, temporal, payloadCodec, registry, metrics }));
-  // While draining, every answer says Connection: close. A keep-alive client that sends request
-  // after request would otherwise hold its connection, and the drain, open indefinitely.
+  // While draining, every answer says Connection: close, those in flight when it starts too. A
+  // keep-alive client that sends request after request would otherwise hold its connection, and
+  // the drain, open indefinitely.
   let draining = false;
+  const unanswered = new Set<ServerResponse>();
+  const closeAfterAnswer = (res: ServerResponse) => {
+    if (!res.headersSent) res.setHeader('Connection', 'close');
+  };
   server.prependListener('request', (_req, res) => {
-    if (draining) res.setHeader('Connection', 'close');
+    if (draining) return closeAfterAnswer(res);
+    unanswered.add(res);
+    res.once('close', () => unanswered.delete(res));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -53,6 +60,7 @@ async function main(): Promise<void> {
     // sending on a connection the server is about to drop; then stop accepting and let the
     // requests in flight finish (each ends after its publish confirm).
     draining = true;
+    unanswered.forEach(closeAfterAnswer);
     await new Promise((r) => setTimeout(r, DRAIN_NOTICE_MS));
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // A request takes a hash and a confirm (at most AMQP_PUBLISH_CONFIRM_TIMEOUT_MS); a

@@ -24,7 +24,7 @@ it('loses and duplicates nothing through a worker kill, a RabbitMQ restart and a
       unexpected_5xx: 0,
       bad_bodies_accepted: 0,
       unavailable_without_retry_after: 0,
-      requests_cut: 0,
+      answers_lost: 0,
       process_crashes: [],
       faults_started_during_load: '4/4',
       dlq_by_reason: { poison: 5 },
