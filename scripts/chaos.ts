@@ -60,7 +60,7 @@ const DEFAULTS: Options = {
   temporalRestarts: 1,
   deploys: 1,
   settleSeconds: 300,
-  rate: 25,
+  rate: 20,
 };
 
 function parseOptions(argv: string[]): Options {
