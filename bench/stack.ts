@@ -6,13 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import amqplib from 'amqplib';
 import { type Config, type Env, loadConfig } from '../src/config';
 import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
 import { freePort } from '../scripts/free-port';
 import { ManagedProcess, waitFor } from '../scripts/managed-process';
-import { dropRunResources } from '../scripts/run-resources';
+import { dropRunResources, queueConsumerCount } from '../scripts/run-resources';
 import { devServerArgs, ensureTemporalCli } from '../scripts/temporal-cli';
 import { findProcess, type Roles } from './proc-stats';
 
@@ -43,15 +42,6 @@ function sharedRoles(): Roles {
     rabbitmq: findProcess((comm, cmd) => comm === 'beam.smp' && cmd.includes('rabbit')),
     postgres: findProcess((comm, cmd) => comm === 'postgres' && cmd.includes('-D')) ?? findProcess((comm) => comm === 'postgres'),
   };
-}
-
-async function queueConsumers(config: Config): Promise<number> {
-  const c = await amqplib.connect(config.amqp.url);
-  try {
-    return (await (await c.createChannel()).checkQueue(config.amqp.queue)).consumerCount;
-  } finally {
-    await c.close();
-  }
 }
 
 /** A stack started elsewhere (`npm start`): its API at `url`, its database and queues from the environment. */
@@ -154,7 +144,7 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
     const started = Date.now();
     (which === 'worker' ? worker : direct).start();
     current = which;
-    await waitFor(`the ${which} to consume`, async () => (await queueConsumers(config)) >= 1, 120_000);
+    await waitFor(`the ${which} to consume`, async () => (await queueConsumerCount(config)) >= 1, 120_000);
     return (Date.now() - started) / 1000;
   }
 
@@ -177,7 +167,7 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
       // A graceful stop: the consumer settles what it holds, the rest returns to the queue.
       await Promise.all([worker.stop(), direct.stop()]);
       current = 'none';
-      await waitFor('the queue to have no consumer', async () => (await queueConsumers(config)) === 0, 30_000);
+      await waitFor('the queue to have no consumer', async () => (await queueConsumerCount(config)) === 0, 30_000);
       if (which !== 'none') await startConsumer(which);
     },
     crashes: () => [temporal, api, worker, direct].flatMap((p) => p.crashes),

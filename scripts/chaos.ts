@@ -24,7 +24,7 @@ import { createLogger } from '../src/logger';
 import { devServerArgs, ensureTemporalCli } from './temporal-cli';
 import { freePort } from './free-port';
 import { ManagedProcess, sleep, waitFor } from './managed-process';
-import { dropRunResources } from './run-resources';
+import { dropRunResources, queueConsumerCount } from './run-resources';
 
 const run = promisify(execFile);
 
@@ -168,14 +168,7 @@ async function main(): Promise<number> {
     await c.end();
     return true;
   };
-  const consumers = async () => {
-    const c = await amqplib.connect(config.amqp.url);
-    try {
-      return (await (await c.createChannel()).checkQueue(config.amqp.queue)).consumerCount;
-    } finally {
-      await c.close();
-    }
-  };
+  const consumers = () => queueConsumerCount(config);
 
   const answers: Answer[] = [];
   const faultsDone: string[] = [];

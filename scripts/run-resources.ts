@@ -16,6 +16,16 @@ export async function deleteTopology(config: Config): Promise<void> {
   await c.close();
 }
 
+/** Consumers subscribed to the signup queue now: how a harness sees that bridges are up. */
+export async function queueConsumerCount(config: Config): Promise<number> {
+  const c = await amqplib.connect(config.amqp.url);
+  try {
+    return (await (await c.createChannel()).checkQueue(config.amqp.queue)).consumerCount;
+  } finally {
+    await c.close();
+  }
+}
+
 export async function dropDatabase(config: Config): Promise<void> {
   const admin = new URL(config.postgres.url);
   const name = admin.pathname.slice(1);
