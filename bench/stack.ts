@@ -12,7 +12,7 @@ import { createLogger } from '../src/logger';
 import { freePort } from '../scripts/free-port';
 import { ManagedProcess, waitFor } from '../scripts/managed-process';
 import { dropRunResources, queueConsumerCount } from '../scripts/run-resources';
-import { devServerArgs, ensureTemporalCli } from '../scripts/temporal-cli';
+import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
 import { findProcess, type Roles } from './proc-stats';
 
 const DIST = join(__dirname, '..');

@@ -21,7 +21,7 @@ import { type Env, loadConfig } from '../src/config';
 import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
 import { classifyDeadLetter, takeAll } from '../src/dlq/dead-letters';
 import { createLogger } from '../src/logger';
-import { devServerArgs, ensureTemporalCli } from './temporal-cli';
+import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
 import { freePort } from './free-port';
 import { ManagedProcess, sleep, waitFor } from './managed-process';
 import { dropRunResources, queueConsumerCount } from './run-resources';

@@ -12,7 +12,7 @@ import { type Config, type Env, loadConfig } from '../src/config';
 import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
 import { checkDependencies } from '../src/preflight';
-import { devServerArgs, ensureTemporalCli } from './temporal-cli';
+import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = join(ROOT, '.data');

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { z } from 'zod';
-import { onboardingRunTimeoutMs } from '../workflows/retry-policy';
+import { onboardingRunTimeoutMs } from './onboarding-policy';
 import { type PayloadKey, parsePayloadKeys } from './temporal/payload-encryption';
 
 const port = z.coerce.number().int().min(0).max(65535);

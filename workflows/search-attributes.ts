@@ -1,4 +1,5 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { ONBOARDING_STATE_SEARCH_ATTRIBUTE } from '../src/onboarding-policy';
 
 /** Lets operators filter onboarding runs in the Web UI: `OnboardingState = "FAILED"`. */
-export const OnboardingStateKey = defineSearchAttributeKey('OnboardingState', SearchAttributeType.KEYWORD);
+export const OnboardingStateKey = defineSearchAttributeKey(ONBOARDING_STATE_SEARCH_ATTRIBUTE, SearchAttributeType.KEYWORD);

@@ -83,3 +83,21 @@ export async function migrate(pool: Pool, migrations: Migration[] = MIGRATIONS):
     client.release();
   }
 }
+
+/**
+ * The database sequence every process and harness runs: create the database if missing, open a
+ * pool, apply pending migrations. Returns the pool and the versions this call applied.
+ */
+export async function openDatabase(
+  postgres: { url: string; poolMax: number },
+  logger: Logger,
+): Promise<{ pool: Pool; applied: number[] }> {
+  await ensureDatabase(postgres.url);
+  const pool = createPool(postgres.url, postgres.poolMax, logger);
+  try {
+    return { pool, applied: await migrate(pool) };
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+}

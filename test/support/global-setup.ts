@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ensureTemporalCli } from '../../scripts/temporal-cli';
+import { ensureTemporalCli } from '../../src/local-stack/temporal-cli';
 
 /**
  * Once per run: resolve (and if needed build) the Temporal CLI that test files start their

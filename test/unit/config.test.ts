@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, maskUrl } from '../../src/config';
-import { backoffScheduleMs, onboardingActivityOptions, onboardingRunTimeoutMs } from '../../workflows/retry-policy';
+import { backoffScheduleMs, onboardingRunTimeoutMs } from '../../src/onboarding-policy';
+import { onboardingActivityOptions } from '../../workflows/retry-policy';
 
 const RABBITMQ_DEFAULT_CONSUMER_TIMEOUT_MS = 30 * 60 * 1000;
 // The one variable without a default: the payload encryption key.

@@ -1,0 +1,56 @@
+/**
+ * What the workflow and the rest of the service must agree on, with no dependencies at all: the
+ * failure vocabulary, the search attribute's name and the retry budget. The workflow bundle
+ * imports this file, so it must never import zod, a Node built-in or anything else.
+ */
+
+/** Failure types an onboarding run can end with. Activities throw them; the bridge and the DLQ tool read them. */
+export const FailureType = {
+  /** The message breaks the signup contract. */
+  InvalidSignup: 'InvalidSignup',
+  /** Another user already has this e-mail address. */
+  DuplicateEmail: 'DuplicateEmail',
+  /** The user row a later step expects is missing. */
+  UserNotFound: 'UserNotFound',
+  /** A step ran out of time or attempts (set by the bridge from Temporal's TimeoutFailure). */
+  Timeout: 'Timeout',
+} as const;
+export type FailureType = (typeof FailureType)[keyof typeof FailureType];
+
+/** Failure types that no retry can fix: the workflow fails at once instead of retrying. */
+export const NON_RETRYABLE_FAILURE_TYPES: readonly FailureType[] = [
+  FailureType.InvalidSignup,
+  FailureType.DuplicateEmail,
+  FailureType.UserNotFound,
+];
+
+/** The search attribute operators filter runs by in the Web UI: `OnboardingState = "FAILED"`. */
+export const ONBOARDING_STATE_SEARCH_ATTRIBUTE = 'OnboardingState';
+
+/** The steps of one onboarding run, each retried under the budget below. */
+export const ONBOARDING_STEPS = ['validateSignup', 'persistUser', 'markState'] as const;
+
+export const RETRY_INITIAL_INTERVAL_MS = 1_000;
+export const RETRY_BACKOFF_COEFFICIENT = 2;
+export const RETRY_MAXIMUM_INTERVAL_MS = 30_000;
+export const STEP_ATTEMPT_TIMEOUT_MS = 10_000;
+// Room for workflow tasks and scheduling between steps.
+const RUN_SLACK_MS = 30_000;
+
+/** The waits between attempts of one step, in ms: 1 s, 2 s, 4 s … capped at 30 s. */
+export function backoffScheduleMs(maxAttempts: number): number[] {
+  const waits: number[] = [];
+  for (let retry = 0; retry < maxAttempts - 1; retry++) {
+    waits.push(Math.min(RETRY_INITIAL_INTERVAL_MS * RETRY_BACKOFF_COEFFICIENT ** retry, RETRY_MAXIMUM_INTERVAL_MS));
+  }
+  return waits;
+}
+
+/**
+ * The longest a run can take if every step uses its whole retry budget, each attempt timing
+ * out. Used as the workflow run timeout, so a run can never outlive its message.
+ */
+export function onboardingRunTimeoutMs(maxAttempts: number): number {
+  const perStep = maxAttempts * STEP_ATTEMPT_TIMEOUT_MS + backoffScheduleMs(maxAttempts).reduce((a, b) => a + b, 0);
+  return ONBOARDING_STEPS.length * perStep + RUN_SLACK_MS;
+}
