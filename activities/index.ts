@@ -4,7 +4,8 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { SignupMessage, toFieldIssues } from '../src/contract';
 import { withoutRowData } from '../src/db/postgres';
-import { DuplicateEmailError, insertUser, markOnboardingState } from '../src/users/user-store';
+import { FailureType } from '../src/onboarding-policy';
+import { createUserRepository, DuplicateEmailError } from '../src/repositories/user-repository';
 
 export interface ActivityDeps {
   pool: Pool;
@@ -34,11 +35,19 @@ function activityLog(base: Logger | undefined, requestId: string | undefined) {
   return { info: (msg: string, extra: LogFields = {}) => sdk.info(msg, { ...fields, ...extra }), warn: (msg: string, extra: LogFields = {}) => sdk.warn(msg, { ...fields, ...extra }) };
 }
 
+/** What the workflow asks markState to record: only COMPLETED, the step that ends a run. */
+export interface MarkStateInput {
+  user_id: string;
+  onboarding_state: 'COMPLETED';
+  request_id?: string;
+}
+
 /**
  * The onboarding activities, built from their dependencies so tests can hand them a pool of
- * their own. Failure types named here are listed as non-retryable in workflows/retry-policy.ts.
+ * their own. The FailureTypes thrown here are non-retryable (NON_RETRYABLE_FAILURE_TYPES).
  */
 export function createActivities({ pool, logger }: ActivityDeps) {
+  const users = createUserRepository(pool);
   return {
     /** Re-checks the message against the contract: the workflow may be started by something other than the bridge. */
     async validateSignup(signup: SignupMessage): Promise<void> {
@@ -49,7 +58,7 @@ export function createActivities({ pool, logger }: ActivityDeps) {
         log.warn('signup breaks the contract', { issues });
         throw ApplicationFailure.nonRetryable(
           `invalid signup: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`,
-          'InvalidSignup',
+          FailureType.InvalidSignup,
           issues,
         );
       }
@@ -60,13 +69,13 @@ export function createActivities({ pool, logger }: ActivityDeps) {
     async persistUser(signup: SignupMessage): Promise<{ created: boolean }> {
       const log = activityLog(logger, signup.request_id);
       try {
-        const result = await insertUser(pool, signup);
+        const result = await users.insert(signup);
         log.info(result.created ? 'user row inserted' : 'user row already there', { user_id: signup.user_id });
         return result;
       } catch (err) {
         if (err instanceof DuplicateEmailError) {
           log.warn('email already registered', { user_id: signup.user_id, existing_user_id: err.existingUserId });
-          throw ApplicationFailure.nonRetryable('email already registered', 'DuplicateEmail', {
+          throw ApplicationFailure.nonRetryable('email already registered', FailureType.DuplicateEmail, {
             existing_user_id: err.existingUserId,
           });
         }
@@ -75,13 +84,14 @@ export function createActivities({ pool, logger }: ActivityDeps) {
       }
     },
 
-    async markState(input: { user_id: string; onboarding_state: 'PERSISTED' | 'COMPLETED'; request_id?: string }): Promise<void> {
+    /** Completes the user's onboarding; idempotent, as a retry or a replay may run it twice. */
+    async markState(input: MarkStateInput): Promise<void> {
       const log = activityLog(logger, input.request_id);
-      const found = await markOnboardingState(pool, input.user_id, input.onboarding_state).catch((err: unknown) => {
+      const found = await users.completeOnboarding(input.user_id).catch((err: unknown) => {
         throw withoutRowData(err);
       });
-      if (found) log.info('onboarding state set', { user_id: input.user_id, onboarding_state: input.onboarding_state });
-      if (!found) throw ApplicationFailure.nonRetryable(`no user ${input.user_id}`, 'UserNotFound');
+      if (!found) throw ApplicationFailure.nonRetryable(`no user ${input.user_id}`, FailureType.UserNotFound);
+      log.info('onboarding state set', { user_id: input.user_id, onboarding_state: input.onboarding_state });
     },
   };
 }

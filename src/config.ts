@@ -61,6 +61,8 @@ export const EnvSchema = z.object({
     .string()
     .regex(/^[^\s:]+:\d{1,5}$/, { error: 'must be host:port' })
     .default('127.0.0.1:9464'),
+  // Where `npm start` serves the local Temporal dev server's Web UI.
+  TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('onboarding'),
   ONBOARDING_MAX_ATTEMPTS: positiveInt.max(10).default(5),
 
@@ -100,6 +102,8 @@ export interface Config {
     /** For Connection.connect and NativeConnection.connect: address, TLS, API key, gRPC metadata. */
     connection: NativeConnectionOptions & { address: string };
     metricsBindAddress: string;
+    /** The local dev server's Web UI port (`npm start`); a deployed service never serves it. */
+    uiPort: number;
   };
   onboarding: { maxAttempts: number; runTimeoutMs: number };
   security: {
@@ -189,6 +193,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       connection: temporal.connection,
       metricsBindAddress: e.TEMPORAL_METRICS_BIND_ADDRESS,
+      uiPort: e.TEMPORAL_UI_PORT,
     },
     onboarding: { maxAttempts: e.ONBOARDING_MAX_ATTEMPTS, runTimeoutMs },
     security: {

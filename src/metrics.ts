@@ -96,4 +96,3 @@ export function createBridgeMetrics(registry: Registry, readDeadLetterDepth: () 
     }),
   };
 }
-export type BridgeMetrics = ReturnType<typeof createBridgeMetrics>;

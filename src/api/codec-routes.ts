@@ -6,9 +6,10 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import cors from 'cors';
 import express, { type Router } from 'express';
 import { CodecPayloads, toFieldIssues } from '../contract';
-import { UnsupportedMediaTypeError, ValidationError } from '../errors';
+import { ValidationError } from '../errors';
 import { PayloadDecryptionError } from '../temporal/payload-encryption';
 import { requireBearerToken } from './bearer-auth';
+import { jsonBody, requireJsonBody } from './json-body';
 
 export interface CodecRoutesDeps {
   codec: PayloadCodec;
@@ -35,11 +36,11 @@ export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Ro
     }),
   );
   router.use('/codec', requireBearerToken(tokens));
-  router.use('/codec', express.json({ limit: CODEC_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));
+  router.use('/codec', jsonBody(CODEC_BODY_LIMIT_BYTES));
 
   const handle = (operation: 'encode' | 'decode'): express.RequestHandler =>
     async (req, res) => {
-      if (!req.is(['application/json', 'application/*+json'])) throw new UnsupportedMediaTypeError('send the body as application/json');
+      requireJsonBody(req);
       const parsed = CodecPayloads.safeParse(req.body);
       if (!parsed.success) throw new ValidationError('the body must be {payloads: [...]} in proto3 JSON', toFieldIssues(parsed.error));
       let result: Payload[];

@@ -1,14 +1,14 @@
 /** `npm run api`: the HTTP API. */
 import { createServer, type ServerResponse } from 'node:http';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
-import { createPool, ensureDatabase, migrate } from '../db/postgres';
+import { openDatabase } from '../db/postgres';
 import { createLogger } from '../logger';
 import { createSignupPublisher } from '../messaging/signup-publisher';
 import { createApiMetrics, createRegistry } from '../metrics';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
-import { createEncryptionCodec, encryptedDataConverter } from '../temporal/payload-encryption';
+import { createTemporalClient } from '../temporal/client';
 import { createApp } from './app';
 
 const DRAIN_NOTICE_MS = 500;
@@ -18,19 +18,12 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: 'api', level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
 
   await checkDependencies(config, ['postgres', 'rabbitmq', 'temporal']);
-  await ensureDatabase(config.postgres.url);
-  const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
-  await migrate(pool);
+  const { pool } = await openDatabase(config.postgres, logger);
   const registry = createRegistry('api');
   const metrics = createApiMetrics(registry);
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics });
   const temporalConnection = await Connection.connect(config.temporal.connection);
-  const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
-  const temporal = new Client({
-    connection: temporalConnection,
-    namespace: config.temporal.namespace,
-    dataConverter: encryptedDataConverter(payloadCodec),
-  });
+  const { client: temporal, payloadCodec } = createTemporalClient(temporalConnection, config);
   if (!config.security.adminToken) {
     logger.warn('ADMIN_API_TOKEN is not set: PUT /users/{user_id} and /codec refuse every request');
   }

@@ -1,5 +1,7 @@
+import { types } from 'node:util';
 import { Client, DatabaseError, Pool } from 'pg';
 import type { Logger } from 'pino';
+import { ServiceUnavailableError } from '../errors';
 import { MIGRATIONS, type Migration } from './migrations';
 
 export function createPool(url: string, max: number, logger: Logger): Pool {
@@ -25,6 +27,64 @@ export function withoutRowData(err: unknown): unknown {
   safe.column = err.column;
   safe.stack = `${safe.name}: ${safe.message}\n${(err.stack ?? '').split('\n').slice(1).join('\n')}`;
   return safe;
+}
+
+// Socket errors: the server is down, restarting, or not reachable from here.
+const SOCKET_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+// SQLSTATEs of a server that is going away or refuses connections for now: admin_shutdown,
+// crash_shutdown, cannot_connect_now, too_many_connections. Class 08 (connection exception) too.
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+const CONNECTION_EXCEPTION_CLASS = /^08[0-9A-Z]{3}$/;
+// What pg and pg-pool throw, without a code, when a connection times out or drops.
+const CONNECTION_FAILURE_MESSAGES = [
+  /^timeout exceeded when trying to connect$/,
+  /^Connection terminated/,
+  /^Client has encountered a connection error and is not queryable$/,
+  /^Query read timeout$/,
+];
+
+/**
+ * True when a database call failed because Postgres could not be reached or dropped the
+ * connection: an outage, worth a retry later. False for anything else (bad SQL, a violated
+ * constraint, a missing table): a bug that no retry fixes.
+ */
+export function isConnectionFailure(err: unknown): boolean {
+  // isNativeError, not instanceof: socket errors are made in Node's own realm, which is not
+  // always the caller's (a vm context, a test runner).
+  if (!(types.isNativeError(err) || err instanceof Error)) return false;
+  const { code, errors, cause } = err as Error & { code?: unknown; errors?: unknown };
+  if (typeof code === 'string' && (SOCKET_ERROR_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || CONNECTION_EXCEPTION_CLASS.test(code))) {
+    return true;
+  }
+  if (CONNECTION_FAILURE_MESSAGES.some((pattern) => pattern.test(err.message))) return true;
+  // Node tries each address of a host name and reports every refusal in one AggregateError.
+  if (Array.isArray(errors) && errors.some(isConnectionFailure)) return true;
+  return cause !== undefined && isConnectionFailure(cause);
+}
+
+/**
+ * Runs one database call on behalf of a client. A connection failure becomes a
+ * ServiceUnavailableError (503: the client retries later); any other error is a bug and
+ * propagates as it is (500), without the row data a Postgres error may carry.
+ */
+export async function callDatabase<T>(call: () => Promise<T>, logger: Logger): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!isConnectionFailure(err)) throw withoutRowData(err);
+    logger.warn({ err: (err as Error).message }, 'postgres unavailable');
+    throw new ServiceUnavailableError('postgres', 'database unavailable');
+  }
 }
 
 /** Creates the database named in the URL if it does not exist, via the server's `postgres` database. */

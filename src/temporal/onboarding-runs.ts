@@ -7,8 +7,11 @@ import {
 import { ApplicationFailure, TemporalFailure, TimeoutFailure } from '@temporalio/common';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { SignupMessage } from '../contract';
-import type { OnboardUserInput, OnboardUserResult } from '../../workflows/onboard-user';
+import { FailureType } from '../onboarding-policy';
+// Type-only: the workflow's code runs in the worker, never in this process.
+import type { onboardUser, OnboardUserInput, OnboardUserResult } from '../../workflows/onboard-user';
 
+/** The workflow type, i.e. the name of the function workflows/ exports; the one place it is spelled. */
 export const ONBOARD_USER_WORKFLOW = 'onboardUser';
 
 /** One workflow id per signup: a redelivered message finds the run its first delivery started. */
@@ -22,9 +25,12 @@ export interface OnboardingRunOptions {
   runTimeoutMs: number;
 }
 
+/** A FailureType this service throws or maps, or the name of an error it did not expect. */
+export type RunFailureType = FailureType | (string & {});
+
 export type OnboardingOutcome =
   | { ok: true; result: OnboardUserResult }
-  | { ok: false; reason: string; failureType: string };
+  | { ok: false; reason: string; failureType: RunFailureType };
 
 /**
  * Starts the onboarding run for a signup, or attaches to the one already started for it, and
@@ -40,7 +46,7 @@ export async function runOnboarding(
   const input: OnboardUserInput = { signup, maxAttempts: opts.maxAttempts };
   try {
     try {
-      const handle = await client.workflow.start(ONBOARD_USER_WORKFLOW, {
+      const handle = await client.workflow.start<typeof onboardUser>(ONBOARD_USER_WORKFLOW, {
         taskQueue: opts.taskQueue,
         workflowId,
         args: [input],
@@ -48,11 +54,11 @@ export async function runOnboarding(
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       });
-      return { ok: true, result: (await handle.result()) as OnboardUserResult };
+      return { ok: true, result: await handle.result() };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       // It already completed: its result is the outcome of this delivery too.
-      return { ok: true, result: (await client.workflow.getHandle(workflowId).result()) as OnboardUserResult };
+      return { ok: true, result: await client.workflow.getHandle<typeof onboardUser>(workflowId).result() };
     }
   } catch (err) {
     if (err instanceof WorkflowFailedError) {
@@ -70,10 +76,11 @@ export function failureReason(err: unknown): string {
   return root instanceof Error ? root.message : String(root);
 }
 
-export function failureType(err: unknown): string {
+/** The run's failure as a FailureType where it is one; otherwise the unexpected error's name. */
+export function failureType(err: unknown): RunFailureType {
   const root = rootFailure(err);
   if (root instanceof ApplicationFailure && root.type) return root.type;
-  if (root instanceof TimeoutFailure) return 'Timeout';
+  if (root instanceof TimeoutFailure) return FailureType.Timeout;
   return root instanceof Error ? root.name : 'Unknown';
 }
 

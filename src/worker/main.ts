@@ -1,17 +1,16 @@
 /** `npm run worker`: the Temporal worker and the bridge consumer, in one process. */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { startSignupBridge } from '../bridge/signup-bridge';
 import { loadConfig } from '../config';
-import { createPool, ensureDatabase, migrate } from '../db/postgres';
+import { openDatabase } from '../db/postgres';
 import { connectedCheck, postgresCheck, temporalCheck } from '../health';
 import { createLogger } from '../logger';
 import { createRegistry } from '../metrics';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
-import { createEncryptionCodec, encryptedDataConverter } from '../temporal/payload-encryption';
+import { createTemporalClient } from '../temporal/client';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { createWorkerHttpApp } from './http';
 import { createOnboardingWorker, PREBUILT_WORKFLOW_BUNDLE } from './onboarding-worker';
@@ -33,9 +32,7 @@ async function main(): Promise<void> {
   });
 
   await checkDependencies(config, ['postgres', 'rabbitmq', 'temporal']);
-  await ensureDatabase(config.postgres.url);
-  const pool = createPool(config.postgres.url, config.postgres.poolMax, logger);
-  await migrate(pool);
+  const { pool } = await openDatabase(config.postgres, logger);
 
   // One native connection for the worker and the bridge's client; the client's gRPC then runs
   // in the SDK's Rust core as the worker's does.
@@ -50,12 +47,7 @@ async function main(): Promise<void> {
     );
   });
   // The bridge's client and the worker share one codec: what one encrypts the other must read.
-  const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
-  const client = new Client({
-    connection,
-    namespace: config.temporal.namespace,
-    dataConverter: encryptedDataConverter(payloadCodec),
-  });
+  const { client, payloadCodec } = createTemporalClient(connection, config);
   const workflowBundlePath = existsSync(PREBUILT_WORKFLOW_BUNDLE) ? PREBUILT_WORKFLOW_BUNDLE : undefined;
   if (!workflowBundlePath) logger.warn({ expected: PREBUILT_WORKFLOW_BUNDLE }, 'no pre-built workflow bundle (npm run build makes it); bundling workflows/ now');
   const worker = await createOnboardingWorker({

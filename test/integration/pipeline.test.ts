@@ -3,11 +3,13 @@
  * workflow → Postgres, and the DLQ for what cannot be onboarded.
  */
 import { randomUUID } from 'node:crypto';
+import { createPool, ensureDatabase } from '../../src/db/postgres';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
-import { signupBody } from '../support/fixtures';
+import { signupBody, unreachablePostgres } from '../support/fixtures';
+import { capturingLogger } from '../support/log-capture';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
 import { deathReason, messageCount, peekQueue, publishRaw } from '../support/queues';
-import { deleteTopology, eventually, silentLogger, TEST_ADMIN_TOKEN, testConfig, uniqueSuffix } from '../support/stack';
+import { deleteTopology, dropTestDatabase, eventually, silentLogger, TEST_ADMIN_TOKEN, testConfig, uniqueSuffix } from '../support/stack';
 
 let p: Pipeline;
 
@@ -192,6 +194,34 @@ it('answers 503 with Retry-After when the broker is unreachable, and records not
   } finally {
     await api.close();
     await publisher.close();
+  }
+});
+
+it('answers 503 naming Postgres when it is unreachable, but 500 (logged as a bug) for a database error no retry fixes', async () => {
+  const down = await unreachablePostgres();
+  // A database without the service's tables: every query is an error of the SQL, not of the connection.
+  const bare = testConfig(uniqueSuffix());
+  await ensureDatabase(bare.postgres.url);
+  const barePool = createPool(bare.postgres.url, 2, silentLogger);
+  const logs = capturingLogger('error');
+  const unreachable = await startApi(p.config, { pool: down, publisher: p.publisher, temporal: p.temporal });
+  const broken = await startApi(p.config, { pool: barePool, publisher: p.publisher, temporal: p.temporal, logger: logs.logger });
+  try {
+    const outage = await request(unreachable.baseUrl, 'GET', `/users/${randomUUID()}`);
+    expect(outage.status).toBe(503);
+    expect(outage.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(outage.body).toMatchObject({ status: 503, service: 'postgres' });
+    expect((await request(unreachable.baseUrl, 'POST', '/signup', signupBody())).status).toBe(503);
+
+    const bug = await request(broken.baseUrl, 'GET', `/users/${randomUUID()}`);
+    expect(bug.status).toBe(500);
+    expect(bug.body).toEqual({ type: 'about:blank', title: 'Internal Server Error', status: 500, request_id: expect.any(String) });
+    expect(logs.lines().find((l) => l.msg === 'unhandled error')?.err).toMatchObject({ code: '42P01' });
+  } finally {
+    await unreachable.close();
+    await broken.close();
+    await down.end();
+    await dropTestDatabase(bare, barePool);
   }
 });
 

@@ -10,10 +10,11 @@ import { temporal as proto } from '@temporalio/proto';
 import type { Payload } from '@temporalio/common';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
 import { hashPassword } from '../../src/api/password';
+import { createTemporalClient } from '../../src/temporal/client';
 import { onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
 import type { Config, Env } from '../../src/config';
 import { signupBody } from '../support/fixtures';
-import { encryptedClient, type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
+import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
 import { messageCount } from '../support/queues';
 import { deleteTopology, eventually, silentLogger, TEST_ADMIN_TOKEN, TEST_PAYLOAD_KEYS, testConfig, uniqueSuffix } from '../support/stack';
 
@@ -337,7 +338,7 @@ describe('Temporal payloads are encrypted', () => {
       expect(res.status).toBe(200);
       expect(fromJsonData(res.body.payloads[0])).toMatchObject({ signup: { email: body.email } });
       // A client with the rotated keys reads the old run's result as well.
-      const { client } = encryptedClient(rotated.config, p.temporal);
+      const { client } = createTemporalClient(p.temporal.connection, rotated.config);
       await expect(client.workflow.getHandle(onboardingWorkflowId(userId)).result()).resolves.toMatchObject({ user_id: userId });
       // New payloads carry the new key id.
       const encoded = await codec(rotated.baseUrl, 'encode', [{ metadata: {}, data: Buffer.from('{}').toString('base64') }]);

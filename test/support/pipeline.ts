@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
-import { Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -15,7 +15,7 @@ import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-br
 import { type Config, type Env, loadConfig } from '../../src/config';
 import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
-import { createEncryptionCodec, encryptedDataConverter } from '../../src/temporal/payload-encryption';
+import { createTemporalClient } from '../../src/temporal/client';
 import { type ApiMetrics, createApiMetrics, createRegistry, type Registry } from '../../src/metrics';
 import { createOnboardingWorker } from '../../src/worker/onboarding-worker';
 import {
@@ -50,18 +50,7 @@ export interface Pipeline {
 }
 
 /** What the API needs of Temporal: a test environment, or a bare (even lazy) connection. */
-export type TemporalConnection = Pick<TestWorkflowEnvironment, 'connection'> & { namespace?: string };
-
-/** A Temporal client with the codec the config's keys give, as the API and the bridge build theirs. */
-export function encryptedClient(config: Config, temporal: TemporalConnection) {
-  const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
-  const client = new Client({
-    connection: temporal.connection,
-    namespace: temporal.namespace ?? 'default',
-    dataConverter: encryptedDataConverter(payloadCodec),
-  });
-  return { client, payloadCodec };
-}
+export type TemporalConnection = Pick<TestWorkflowEnvironment, 'connection'>;
 
 export async function startApi(
   config: Config,
@@ -74,7 +63,7 @@ export async function startApi(
     metrics?: { registry: Registry; api: ApiMetrics };
   },
 ) {
-  const { client, payloadCodec } = encryptedClient(config, deps.temporal);
+  const { client, payloadCodec } = createTemporalClient(deps.temporal.connection, config);
   const registry = deps.metrics?.registry ?? createRegistry('api');
   const metrics = deps.metrics?.api ?? createApiMetrics(registry);
   const app = createApp({
@@ -115,7 +104,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
   const config = loadConfig(vars);
   const pool = await createTestDatabase(config);
   const temporal = await (opts.temporal ?? startTemporal)();
-  const { client, payloadCodec } = encryptedClient(config, temporal);
+  const { client, payloadCodec } = createTemporalClient(temporal.connection, config);
   const apiRegistry = createRegistry('api');
   const apiMetrics = createApiMetrics(apiRegistry);
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics: apiMetrics });

@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { createActivities } from '../../activities';
 import type { Config } from '../../src/config';
+import { FailureType } from '../../src/onboarding-policy';
 import { signupMessage } from '../support/fixtures';
 import { createTestDatabase, dropTestDatabase, testConfig, uniqueSuffix } from '../support/stack';
 
@@ -44,7 +45,7 @@ describe('validateSignup', () => {
   it('fails a broken message as non-retryable InvalidSignup, naming the field', async () => {
     const broken = { ...(await signupMessage()), password_hash: 'plaintext-password' };
     const failure = await failureOf(() => env.run(activities.validateSignup, broken));
-    expect(failure.type).toBe('InvalidSignup');
+    expect(failure.type).toBe(FailureType.InvalidSignup);
     expect(failure.nonRetryable).toBe(true);
     expect(failure.message).toMatch(/password_hash/);
   });
@@ -66,7 +67,7 @@ describe('persistUser', () => {
     await env.run(activities.persistUser, first);
     const second = await signupMessage({ email: first.email.toUpperCase() });
     const failure = await failureOf(() => env.run(activities.persistUser, second));
-    expect(failure.type).toBe('DuplicateEmail');
+    expect(failure.type).toBe(FailureType.DuplicateEmail);
     expect(failure.nonRetryable).toBe(true);
     expect(failure.details).toEqual([{ existing_user_id: first.user_id }]);
     expect(await rowsFor(first.email)).toHaveLength(1);
@@ -78,7 +79,7 @@ describe('persistUser', () => {
     const results = await Promise.allSettled(signups.map((s) => new MockActivityEnvironment(undefined, quiet).run(activities.persistUser, s)));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    expect(failures.map((f) => (f.reason as ApplicationFailure).type)).toEqual(Array(19).fill('DuplicateEmail'));
+    expect(failures.map((f) => (f.reason as ApplicationFailure).type)).toEqual(Array(19).fill(FailureType.DuplicateEmail));
     expect(await rowsFor(email)).toHaveLength(1);
   });
 
@@ -113,10 +114,22 @@ describe('markState', () => {
     expect((row.updated_at as Date).getTime()).toBeGreaterThanOrEqual((row.created_at as Date).getTime());
   });
 
+  it('is idempotent under retry: a second run keeps the first onboarded_at', async () => {
+    const signup = await signupMessage();
+    await env.run(activities.persistUser, signup);
+    const input = { user_id: signup.user_id, onboarding_state: 'COMPLETED' as const };
+    await env.run(activities.markState, input);
+    const [first] = await rowsFor(signup.email);
+    await env.run(activities.markState, input);
+    const [second] = await rowsFor(signup.email);
+    expect(second.onboarding_state).toBe('COMPLETED');
+    expect(second.onboarded_at).toEqual(first.onboarded_at);
+  });
+
   it('fails for an unknown user as non-retryable', async () => {
     const failure = await failureOf(() =>
       env.run(activities.markState, { user_id: '00000000-0000-4000-8000-000000000000', onboarding_state: 'COMPLETED' as const }),
     );
-    expect(failure.type).toBe('UserNotFound');
+    expect(failure.type).toBe(FailureType.UserNotFound);
   });
 });

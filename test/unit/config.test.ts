@@ -60,6 +60,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...BASE, TEMPORAL_METRICS_BIND_ADDRESS: 'nope' })).toThrow(/TEMPORAL_METRICS_BIND_ADDRESS/);
   });
 
+  it('reads the local Web UI port, 8233 unless TEMPORAL_UI_PORT says otherwise, without disturbing the connection', () => {
+    expect(loadConfig(BASE).temporal.uiPort).toBe(8233);
+    const custom = loadConfig({ ...BASE, TEMPORAL_UI_PORT: '18233' });
+    expect(custom.temporal.uiPort).toBe(18233);
+    expect(custom.temporal.connection).toEqual({ address: '127.0.0.1:7233' });
+    expect(() => loadConfig({ ...BASE, TEMPORAL_UI_PORT: '70000' })).toThrow(/TEMPORAL_UI_PORT/);
+  });
+
   it('masks passwords in URLs it prints', () => {
     expect(maskUrl('amqp://guest:secret@host:5672')).toBe('amqp://guest:***@host:5672');
     expect(maskUrl('postgres://postgres@127.0.0.1:5432/x')).toBe('postgres://postgres@127.0.0.1:5432/x');

@@ -6,7 +6,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { OnboardingActivities } from '../../activities';
 import type { SignupMessage } from '../../src/contract';
-import { onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
+import { FailureType } from '../../src/onboarding-policy';
+import { ONBOARD_USER_WORKFLOW, onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
+import * as workflows from '../../workflows';
 import { OnboardingStateKey } from '../../workflows/search-attributes';
 import { signupMessage } from '../support/fixtures';
 import { startTemporal } from '../support/stack';
@@ -60,7 +62,7 @@ afterAll(async () => {
 });
 
 function start(signup: SignupMessage, maxAttempts: number) {
-  return env.client.workflow.start('onboardUser', {
+  return env.client.workflow.start<typeof workflows.onboardUser>(ONBOARD_USER_WORKFLOW, {
     taskQueue,
     workflowId: onboardingWorkflowId(signup.user_id),
     args: [{ signup, maxAttempts }],
@@ -75,6 +77,11 @@ async function onboardingState(workflowId: string): Promise<unknown> {
   const description = await env.client.workflow.getHandle(workflowId).describe();
   return description.typedSearchAttributes.get(OnboardingStateKey);
 }
+
+it('starts runs by the name of the workflow function the worker registers', () => {
+  expect(Object.keys(workflows)).toEqual([ONBOARD_USER_WORKFLOW]);
+  expect(workflows.onboardUser.name).toBe(ONBOARD_USER_WORKFLOW);
+});
 
 it('runs validate → persist → mark COMPLETED and marks the run COMPLETED for the Web UI', async () => {
   const signup = await signupMessage();
@@ -121,11 +128,11 @@ it('does not retry a duplicate email', async () => {
   const signup = await signupMessage();
   behaviour.set(signup.user_id, {
     async persistUser() {
-      throw ApplicationFailure.nonRetryable('email already registered', 'DuplicateEmail');
+      throw ApplicationFailure.nonRetryable('email already registered', FailureType.DuplicateEmail);
     },
   });
   const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 5, runTimeoutMs: 60_000 });
-  expect(outcome).toEqual({ ok: false, reason: 'DuplicateEmail: email already registered', failureType: 'DuplicateEmail' });
+  expect(outcome).toEqual({ ok: false, reason: 'DuplicateEmail: email already registered', failureType: FailureType.DuplicateEmail });
   expect(attempts('persistUser', signup.user_id)).toBe(1);
 });
 
@@ -154,7 +161,7 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
     const signup = await signupMessage();
     behaviour.set(signup.user_id, {
       async validateSignup() {
-        if (attempts('validateSignup', signup.user_id) === 1) throw ApplicationFailure.nonRetryable('bad', 'InvalidSignup');
+        if (attempts('validateSignup', signup.user_id) === 1) throw ApplicationFailure.nonRetryable('bad', FailureType.InvalidSignup);
       },
     });
     const opts = { taskQueue, maxAttempts: 1, runTimeoutMs: 60_000 };
@@ -167,7 +174,7 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
     // Outlives the run; cancellable so the worker can shut down after.
     behaviour.set(signup.user_id, { persistUser: async () => (await Context.current().sleep(60_000), { created: true }) });
     const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 1, runTimeoutMs: 2_000 });
-    expect(outcome).toMatchObject({ ok: false, failureType: 'Timeout' });
+    expect(outcome).toMatchObject({ ok: false, failureType: FailureType.Timeout });
     const description = await env.client.workflow.getHandle(onboardingWorkflowId(signup.user_id)).describe();
     expect(description.status.name).toBe('TIMED_OUT');
     expect(description.raw.executionConfig?.workflowRunTimeout?.seconds?.toString()).toBe('2');

@@ -1,0 +1,104 @@
+/**
+ * Every SQL statement about the `users` table. Plain functions take the pool first, so the
+ * activities, the API and the tools share them without a singleton; `createUserRepository`
+ * binds them to one pool for the use cases.
+ */
+import type { Pool } from 'pg';
+import type { SignupMessage, VerificationState } from '../contract';
+
+export interface UserRecord {
+  user_id: string;
+  email: string;
+  first_name: string;
+  last_name: string;
+  verification_state: VerificationState;
+  /** PERSISTED: the row exists; COMPLETED: the onboarding run finished with it. */
+  onboarding_state: 'PERSISTED' | 'COMPLETED';
+  created_at: Date;
+  updated_at: Date;
+  onboarded_at: Date | null;
+}
+
+// password_hash is deliberately absent: nothing read through this module can leak it.
+const USER_COLUMNS =
+  'user_id, email, first_name, last_name, verification_state, onboarding_state, created_at, updated_at, onboarded_at';
+
+export async function findUserById(pool: Pool, userId: string): Promise<UserRecord | null> {
+  const { rows } = await pool.query<UserRecord>(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = $1`, [userId]);
+  return rows[0] ?? null;
+}
+
+export async function findUserByEmail(pool: Pool, email: string): Promise<UserRecord | null> {
+  const { rows } = await pool.query<UserRecord>(`SELECT ${USER_COLUMNS} FROM users WHERE lower(email) = lower($1)`, [
+    email,
+  ]);
+  return rows[0] ?? null;
+}
+
+export class DuplicateEmailError extends Error {
+  constructor(readonly existingUserId: string | null) {
+    super('email already registered');
+    this.name = 'DuplicateEmailError';
+  }
+}
+
+/**
+ * Inserts the user unless a row with this user_id exists (a retried or replayed signup).
+ * A different user with the same email raises DuplicateEmailError, never a second row.
+ */
+export async function insertUser(pool: Pool, signup: SignupMessage): Promise<{ created: boolean }> {
+  try {
+    const { rowCount } = await pool.query(
+      `INSERT INTO users (user_id, email, first_name, last_name, password_hash, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (user_id) DO NOTHING`,
+      [signup.user_id, signup.email, signup.first_name, signup.last_name, signup.password_hash, signup.requested_at],
+    );
+    return { created: rowCount === 1 };
+  } catch (err) {
+    const e = err as { code?: string; constraint?: string };
+    if (e.code === '23505' && e.constraint === 'users_email_lower_key') {
+      const existing = await findUserByEmail(pool, signup.email);
+      throw new DuplicateEmailError(existing?.user_id ?? null);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Marks the user's onboarding COMPLETED, stamping onboarded_at the first time only, so a
+ * retried step changes nothing. Returns false when no such user exists.
+ */
+export async function completeOnboarding(pool: Pool, userId: string): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE users SET onboarding_state = 'COMPLETED', updated_at = now(), onboarded_at = coalesce(onboarded_at, now())
+      WHERE user_id = $1`,
+    [userId],
+  );
+  return rowCount === 1;
+}
+
+/** Returns the updated user, or null when no such user exists. */
+export async function setVerificationState(
+  pool: Pool,
+  userId: string,
+  state: VerificationState,
+): Promise<UserRecord | null> {
+  const { rows } = await pool.query<UserRecord>(
+    `UPDATE users SET verification_state = $2, updated_at = now() WHERE user_id = $1 RETURNING ${USER_COLUMNS}`,
+    [userId, state],
+  );
+  return rows[0] ?? null;
+}
+
+/** The functions above bound to one pool. */
+export function createUserRepository(pool: Pool) {
+  return {
+    findById: (userId: string) => findUserById(pool, userId),
+    findByEmail: (email: string) => findUserByEmail(pool, email),
+    insert: (signup: SignupMessage) => insertUser(pool, signup),
+    completeOnboarding: (userId: string) => completeOnboarding(pool, userId),
+    setVerificationState: (userId: string, state: VerificationState) => setVerificationState(pool, userId, state),
+  };
+}
+export type UserRepository = ReturnType<typeof createUserRepository>;

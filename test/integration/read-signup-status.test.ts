@@ -1,0 +1,134 @@
+/**
+ * The status-read use case on the real Postgres and a real Temporal dev server, without HTTP:
+ * the user row when there is one, otherwise the recorded request merged with the run's state,
+ * and what it answers when either dependency is out of reach.
+ */
+import { randomUUID } from 'node:crypto';
+import { Connection } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ServiceUnavailableError, UserNotFoundError } from '../../src/errors';
+import { createSignupRequestRepository, recordSignupAccepted, recordSignupFailed } from '../../src/repositories/signup-request-repository';
+import { completeOnboarding, createUserRepository, insertUser } from '../../src/repositories/user-repository';
+import { createTemporalClient, type TemporalClient } from '../../src/temporal/client';
+import { ONBOARD_USER_WORKFLOW, onboardingProgress, onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
+import { createReadSignupStatus, type ReadSignupStatusDeps } from '../../src/use-cases/read-signup-status';
+import type { onboardUser } from '../../workflows';
+import { closedPort, signupMessage, unreachablePostgres, useTestDatabase } from '../support/fixtures';
+import { silentLogger, startTemporal } from '../support/stack';
+
+const db = useTestDatabase();
+let temporal: TestWorkflowEnvironment;
+let client: TemporalClient['client'];
+// No worker polls it: a run started here stays RUNNING until the test ends it.
+const idleTaskQueue = `status-test-${randomUUID()}`;
+
+beforeAll(async () => {
+  temporal = await startTemporal();
+  client = createTemporalClient(temporal.connection, db.config).client;
+});
+afterAll(() => temporal?.teardown());
+
+function readSignupStatusWith(overrides: Partial<ReadSignupStatusDeps> = {}) {
+  return createReadSignupStatus({
+    users: createUserRepository(db.pool),
+    signupRequests: createSignupRequestRepository(db.pool),
+    runProgress: (userId) => onboardingProgress(client, userId),
+    logger: silentLogger,
+    ...overrides,
+  });
+}
+
+async function startIdleRun(userId: string) {
+  return client.workflow.start<typeof onboardUser>(ONBOARD_USER_WORKFLOW, {
+    taskQueue: idleTaskQueue,
+    workflowId: onboardingWorkflowId(userId),
+    args: [{ signup: await signupMessage({ user_id: userId }), maxAttempts: 1 }],
+  });
+}
+
+it('a user row: the user as stored, never its hash, whatever Temporal says', async () => {
+  const signup = await signupMessage();
+  await insertUser(db.pool, signup);
+  await completeOnboarding(db.pool, signup.user_id);
+  const status = await readSignupStatusWith()(signup.user_id);
+  expect(status).toEqual({
+    user_id: signup.user_id,
+    email: signup.email,
+    first_name: signup.first_name,
+    last_name: signup.last_name,
+    verification_state: 'PENDING',
+    onboarding_state: 'COMPLETED',
+    created_at: expect.any(String),
+    updated_at: expect.any(String),
+  });
+  expect(JSON.stringify(status)).not.toContain(signup.password_hash);
+});
+
+it('a request the bridge recorded as failed: FAILED, with why', async () => {
+  const userId = randomUUID();
+  await recordSignupFailed(db.pool, userId, 'DuplicateEmail: email already registered');
+  await expect(readSignupStatusWith()(userId)).resolves.toEqual({
+    user_id: userId,
+    verification_state: 'PENDING',
+    onboarding_state: 'FAILED',
+    failure_reason: 'DuplicateEmail: email already registered',
+  });
+});
+
+it('a recorded request with no run yet: QUEUED', async () => {
+  const userId = randomUUID();
+  await recordSignupAccepted(db.pool, userId);
+  await expect(readSignupStatusWith()(userId)).resolves.toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED' });
+});
+
+it('a running run: PROCESSING; once it ends without a user: FAILED with the run’s reason', async () => {
+  const userId = randomUUID();
+  await recordSignupAccepted(db.pool, userId);
+  const handle = await startIdleRun(userId);
+  await expect(readSignupStatusWith()(userId)).resolves.toMatchObject({ onboarding_state: 'PROCESSING' });
+  await handle.terminate('stopped by the test');
+  const status = await readSignupStatusWith()(userId);
+  expect(status).toMatchObject({ user_id: userId, onboarding_state: 'FAILED', failure_reason: 'stopped by the test' });
+});
+
+it('an id nobody knows: UserNotFoundError', async () => {
+  const userId = randomUUID();
+  await expect(readSignupStatusWith()(userId)).rejects.toBeInstanceOf(UserNotFoundError);
+});
+
+describe('with Temporal out of reach', () => {
+  let unreachable: TemporalClient['client'];
+  beforeAll(async () => {
+    unreachable = createTemporalClient(Connection.lazy({ address: `127.0.0.1:${await closedPort()}`, connectTimeout: 500 }), db.config).client;
+  });
+  afterAll(() => unreachable.connection.close());
+  // A deadline of the test's own: the client would otherwise retry for about 20 s before giving up.
+  const readWithoutTemporal = () =>
+    readSignupStatusWith({
+      runProgress: (userId) => unreachable.connection.withDeadline(Date.now() + 1_000, () => onboardingProgress(unreachable, userId)),
+    });
+
+  it('a recorded request still reads QUEUED: it was accepted, its message is safe', async () => {
+    const userId = randomUUID();
+    await recordSignupAccepted(db.pool, userId);
+    await expect(readWithoutTemporal()(userId)).resolves.toMatchObject({ onboarding_state: 'QUEUED' });
+  });
+
+  it('an id with nothing recorded: ServiceUnavailableError naming temporal, not a 404 it cannot know', async () => {
+    const err = await readWithoutTemporal()(randomUUID()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServiceUnavailableError);
+    expect(err).toMatchObject({ service: 'temporal' });
+  });
+});
+
+it('with Postgres out of reach: ServiceUnavailableError naming postgres', async () => {
+  const down = await unreachablePostgres();
+  try {
+    const read = readSignupStatusWith({ users: createUserRepository(down), signupRequests: createSignupRequestRepository(down) });
+    const err = await read(randomUUID()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServiceUnavailableError);
+    expect(err).toMatchObject({ service: 'postgres' });
+  } finally {
+    await down.end();
+  }
+});
