@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { signupBody } from '../support/fixtures';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
-import { deathReason, messageCount, peekQueue, publishRaw } from '../support/queues';
+import { untilOnboarded } from '../support/users';
+import { deathReason, messageCount, peekQueue, publishRaw } from '../harness/queues';
 import { deleteTopology, eventually, silentLogger, TEST_ADMIN_TOKEN, testConfig, uniqueSuffix } from '../support/stack';
 
 let p: Pipeline;
@@ -25,12 +26,7 @@ async function rowsFor(email: string) {
   return rows;
 }
 
-function completed(id: string) {
-  return eventually(async () => {
-    const res = await getUser(id);
-    return res.body?.onboarding_state === 'COMPLETED' ? res : undefined;
-  }, 30_000, `user ${id} to complete onboarding`);
-}
+const completed = (id: string) => untilOnboarded(p.baseUrl, id);
 
 async function dlqIds(): Promise<string[]> {
   return (await peekQueue(p.config.amqp.url, p.config.amqp.deadLetterQueue)).map((m) => m.messageId ?? m.body);
