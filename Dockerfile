@@ -11,6 +11,8 @@ COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
 COPY scripts ./scripts
+# The chaos run's entry in scripts/ compiles against its harness library.
+COPY test/harness ./test/harness
 RUN npm run build && npm prune --omit=dev
 
 # ---- runtime: production dependencies and compiled JavaScript, run as the unprivileged `node` user.

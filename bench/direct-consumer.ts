@@ -12,7 +12,8 @@ import { createLogger } from '../src/logger';
 import { connectRabbit } from '../src/messaging/rabbit';
 import { declareTopology } from '../src/messaging/topology';
 import { exitOnStartFailure, onShutdownSignal } from '../src/process';
-import { DuplicateEmailError, insertUser, markOnboardingState, recordSignupFailed } from '../src/users/user-store';
+import { recordSignupFailed } from '../src/repositories/signup-request-repository';
+import { completeOnboarding, DuplicateEmailError, insertUser } from '../src/repositories/user-repository';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
     }
     try {
       await insertUser(pool, parsed.value);
-      await markOnboardingState(pool, parsed.value.user_id, 'COMPLETED');
+      await completeOnboarding(pool, parsed.value.user_id);
       ch.ack(msg);
     } catch (err) {
       // No retry budget here: a duplicate is dead-lettered (and recorded, as the bridge does),

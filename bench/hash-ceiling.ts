@@ -1,11 +1,12 @@
 /**
  * The hash ceiling: argon2id hashes per second with every core busy, with the API's own
  * function and parameters. No signup path on this machine can accept secure signups faster.
- * Run as a process of its own (`node dist/bench/hash-ceiling.js <seconds>`) so its thread pool
+ * Run as a process of its own (`node dist/bench/hash-ceiling.js --seconds N`) so its thread pool
  * and CPU time are its alone; prints one JSON line.
  */
 import { availableParallelism } from 'node:os';
 import { ARGON2ID_OPTIONS, hashPassword } from '../src/api/password';
+import { parseCommandLine, runCommand } from '../test/harness/command-line';
 
 export interface HashCeiling {
   hashes_per_second: number;
@@ -56,11 +57,14 @@ export async function measureHashCeiling(seconds: number): Promise<HashCeiling> 
 }
 
 if (require.main === module) {
-  measureHashCeiling(Number(process.argv[2] ?? 10)).then(
-    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
-    (err: Error) => {
-      process.stderr.write(`${err.stack ?? err.message}\n`);
-      process.exit(1);
+  const usage = 'usage: node dist/bench/hash-ceiling.js [--seconds N]   (10 s unless given; prints one JSON line)';
+  runCommand(
+    'hash-ceiling',
+    async () => {
+      const result = await measureHashCeiling(parseCommandLine(usage, { seconds: { type: 'string' } }, process.argv.slice(2)).number('seconds', 10));
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      return 0;
     },
+    (line) => process.stderr.write(`${line}\n`),
   );
 }

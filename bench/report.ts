@@ -42,6 +42,12 @@ const ratio = (x: number | undefined) => (x !== undefined && Number.isFinite(x) 
 const mb = (x: number | undefined) => (x === undefined ? '–' : String(Math.round(x)));
 const cpuMs = (x: number | undefined) => (x === undefined ? '–' : (x * 1000).toFixed(1));
 
+/** A paragraph and, under it, a table's head: the first `textColumns` columns left-aligned, the numbers after them right-aligned. */
+function tableUnder(intro: string, columns: string[], textColumns = 1): string[] {
+  const align = columns.map((_, i) => (i < textColumns ? '---' : '---:'));
+  return ['', intro, '', `| ${columns.join(' | ')} |`, `| ${align.join(' | ')} |`];
+}
+
 function directFor(result: BenchResult, phase: PhaseResult): PhaseResult | undefined {
   return result.phases.find((p) => p.path === 'direct' && p.mode === phase.mode && p.clients === phase.clients);
 }
@@ -99,12 +105,11 @@ export function renderMarkdown(result: BenchResult): string {
       `p=${hc.parameters.parallelism}; ${n1(hc.cores_busy)} cores busy; one hash alone ${n1(hc.single_hash_ms)} ms` +
       (result.hash_ceiling.after ? `; ${n1(hc.hashes_per_second)}/s before the run, ${n1(result.hash_ceiling.after.hashes_per_second)}/s after` : '') +
       ').',
-    '',
-    '**Closed loop**: each client sends its next signup as soon as the last is answered. End to end (e2e) runs from the API accepting a ' +
-      'signup (just before its 2xx) to its user row COMPLETED; end-to-end/s counts completions from the start of the load to the last one.',
-    '',
-    '| path | clients | accepted/s | HTTP p50 / p95 / p99 ms | end-to-end/s | e2e p50 / p99 ms | lost | e2e ÷ hash ceiling | e2e ÷ direct |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...tableUnder(
+      '**Closed loop**: each client sends its next signup as soon as the last is answered. End to end (e2e) runs from the API accepting a ' +
+        'signup (just before its 2xx) to its user row COMPLETED; end-to-end/s counts completions from the start of the load to the last one.',
+      ['path', 'clients', 'accepted/s', 'HTTP p50 / p95 / p99 ms', 'end-to-end/s', 'e2e p50 / p99 ms', 'lost', 'e2e ÷ hash ceiling', 'e2e ÷ direct'],
+    ),
   );
   for (const p of result.phases.filter((x) => x.mode === 'closed')) {
     const direct = p.path === 'direct' ? undefined : directFor(result, p);
@@ -117,12 +122,11 @@ export function renderMarkdown(result: BenchResult): string {
   const paced = result.phases.filter((x) => x.mode === 'paced');
   if (paced.length > 0) {
     lines.push(
-      '',
-      '**Open loop**: signups arrive at random (Poisson) at a set rate, spread over the clients; latency counts from when each was due. ' +
-        'The rate is a fraction of the end-to-end capacity (the best closed-loop end-to-end rate above) or of the hash ceiling.',
-      '',
-      '| path | clients | offered/s | accepted/s | HTTP p50 / p95 / p99 ms | end-to-end/s | e2e p50 / p99 ms | lost |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...tableUnder(
+        '**Open loop**: signups arrive at random (Poisson) at a set rate, spread over the clients; latency counts from when each was due. ' +
+          'The rate is a fraction of the end-to-end capacity (the best closed-loop end-to-end rate above) or of the hash ceiling.',
+        ['path', 'clients', 'offered/s', 'accepted/s', 'HTTP p50 / p95 / p99 ms', 'end-to-end/s', 'e2e p50 / p99 ms', 'lost'],
+      ),
     );
     for (const p of paced) {
       const basis = p.offered_basis === 'hash_ceiling' ? 'hash ceiling' : 'e2e capacity';
@@ -134,11 +138,11 @@ export function renderMarkdown(result: BenchResult): string {
     }
   }
   lines.push(
-    '',
-    '**CPU milliseconds per signup**, by process (whole trees: the postmaster and its backends, RabbitMQ\'s beam.smp), and peak RSS:',
-    '',
-    '| path | load | API | worker | Temporal | RabbitMQ | Postgres | load generator | total | API / worker peak RSS MB |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...tableUnder(
+      '**CPU milliseconds per signup**, by process (whole trees: the postmaster and its backends, RabbitMQ\'s beam.smp), and peak RSS:',
+      ['path', 'load', 'API', 'worker', 'Temporal', 'RabbitMQ', 'Postgres', 'load generator', 'total', 'API / worker peak RSS MB'],
+      2,
+    ),
   );
   for (const p of result.phases) {
     const c = p.cpu_seconds_per_signup;
@@ -151,11 +155,10 @@ export function renderMarkdown(result: BenchResult): string {
   }
   if (result.drains.length > 0) {
     lines.push(
-      '',
-      '**Backlog drain**: messages queued while no consumer runs, then drained (already hashed: this is the consumer side alone).',
-      '',
-      '| path | messages | drained/s | seconds | start → consuming s | consumer peak RSS MB | redelivered | lost | CPU ms/signup: worker / Temporal / RabbitMQ / Postgres |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...tableUnder(
+        '**Backlog drain**: messages queued while no consumer runs, then drained (already hashed: this is the consumer side alone).',
+        ['path', 'messages', 'drained/s', 'seconds', 'start → consuming s', 'consumer peak RSS MB', 'redelivered', 'lost', 'CPU ms/signup: worker / Temporal / RabbitMQ / Postgres'],
+      ),
     );
     for (const d of result.drains) {
       const c = d.cpu_seconds_per_signup;

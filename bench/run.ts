@@ -7,17 +7,13 @@
  * - a direct baseline: the same API and queue, with a plain consumer writing to Postgres instead
  *   of the bridge and Temporal;
  * - a backlog drain through each.
- * Writes bench/results/<time>.json and .md (and latest.*), prints the table, and exits 1 if any
- * accepted signup was lost or a process crashed. Targets not met are reported, not fatal.
- *
- *   npm run bench -- [--url http://127.0.0.1:5000] [--levels 10,50,200] [--seconds 20]
- *                    [--paced 0.5,0.8] [--paced-hash 0.7] [--paced-clients 50] [--backlog 10000] [--hash-seconds 10]
- * --paced: open-loop rates as fractions of the end-to-end capacity the closed loop measured;
- * --paced-hash: as fractions of the hash ceiling.
+ * Writes bench/results/<time>.json and .md, prints the table, and exits 1 if any accepted
+ * signup was lost or a process crashed. Targets not met are reported, not fatal.
+ * `npm run bench -- --help` lists the options.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
@@ -31,6 +27,7 @@ import { measurePhase, type PhaseContext, type PhaseResult } from './phase';
 import { cpuSnapshot, sampleRss } from './proc-stats';
 import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown } from './report';
 import { type BenchStack, externalStack, ownStack, workerRedeliveries } from './stack';
+import { parseCommandLine, runCommand } from '../test/harness/command-line';
 
 interface Options {
   url?: string;
@@ -47,42 +44,38 @@ interface Options {
 
 const ROOT = resolve(__dirname, '..', '..');
 
+const USAGE = `
+usage: npm run bench -- [options]
+What the service sustains on this machine, next to the machine's own limits (see bench/README.md).
+  --url URL               measure a stack someone else runs (npm start) instead of starting one
+  --levels N,N            closed-loop client counts (10,50,200)
+  --seconds N             load per phase, about (20)
+  --paced F,F             open-loop rates as fractions of the end-to-end capacity measured (0.5,0.8)
+  --paced-hash F,F        open-loop rates as fractions of the hash ceiling (0.7)
+  --paced-clients N       open-loop clients (50)
+  --backlog N             messages in each backlog drain; 0 skips the drains (10000)
+  --hash-seconds N        each hash-ceiling measurement (10)
+  --settle-seconds N      longest wait for a phase's signups to complete (300)
+  --out DIR               where the results go (bench/results)
+  -h, --help              this text
+`;
+
 function parseOptions(argv: string[]): Options {
-  const opts: Options = {
-    levels: [10, 50, 200],
-    seconds: 20,
-    paced: [0.5, 0.8],
-    pacedHash: [0.7],
-    pacedClients: 50,
-    backlog: 10_000,
-    hashSeconds: 10,
-    settleSeconds: 300,
-    out: join(ROOT, 'bench', 'results'),
+  const names = ['url', 'levels', 'seconds', 'paced', 'paced-hash', 'paced-clients', 'backlog', 'hash-seconds', 'settle-seconds', 'out'];
+  const line = parseCommandLine(USAGE, Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])), argv);
+  const out = line.string('out');
+  return {
+    url: line.string('url'),
+    levels: line.numbers('levels', [10, 50, 200]),
+    seconds: line.number('seconds', 20),
+    paced: line.numbers('paced', [0.5, 0.8]),
+    pacedHash: line.numbers('paced-hash', [0.7]),
+    pacedClients: line.number('paced-clients', 50),
+    backlog: line.number('backlog', 10_000),
+    hashSeconds: line.number('hash-seconds', 10),
+    settleSeconds: line.number('settle-seconds', 300),
+    out: out === undefined ? join(ROOT, 'bench', 'results') : resolve(out),
   };
-  const list = (v: string) => v.split(',').filter(Boolean).map(Number);
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new Error(`unexpected argument ${argv[i]}`);
-    const value = m[2] ?? argv[++i];
-    if (value === undefined) throw new Error(`--${m[1]} needs a value`);
-    switch (m[1]) {
-      case 'url': opts.url = value; break;
-      case 'levels': opts.levels = list(value); break;
-      case 'paced': opts.paced = list(value); break;
-      case 'paced-hash': opts.pacedHash = list(value); break;
-      case 'seconds': opts.seconds = Number(value); break;
-      case 'paced-clients': opts.pacedClients = Number(value); break;
-      case 'backlog': opts.backlog = Number(value); break;
-      case 'hash-seconds': opts.hashSeconds = Number(value); break;
-      case 'settle-seconds': opts.settleSeconds = Number(value); break;
-      case 'out': opts.out = resolve(value); break;
-      default: throw new Error(`unknown option --${m[1]}`);
-    }
-  }
-  for (const [k, v] of Object.entries(opts)) {
-    if ([v].flat().some((x) => typeof x === 'number' && !(Number.isFinite(x) && x >= 0))) throw new Error(`--${k} needs non-negative numbers`);
-  }
-  return opts;
 }
 
 const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -90,7 +83,7 @@ const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOStr
 /** In a process of its own, with a thread per busy lane, so nothing else shares its pool. */
 function hashCeiling(seconds: number): HashCeiling {
   const lanes = availableParallelism() * 2;
-  const out = execFileSync(process.execPath, [join(__dirname, 'hash-ceiling.js'), String(seconds)], {
+  const out = execFileSync(process.execPath, [join(__dirname, 'hash-ceiling.js'), '--seconds', String(seconds)], {
     env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, lanes)) },
   });
   return JSON.parse(out.toString()) as HashCeiling;
@@ -100,7 +93,7 @@ function hashCeiling(seconds: number): HashCeiling {
 async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: number): Promise<DrainResult> {
   const { stack, pool } = ctx;
   await stack.useConsumer('none');
-  // One real hash for all: the drain measures the consumer side, and 10,000 hashes would take minutes.
+  // One real hash for all: the drain measures the consumer side, not hashing.
   const passwordHash = await hashPassword(randomBytes(12).toString('base64url'));
   const publisher = await createSignupPublisher({ topology: stack.config.amqp, url: stack.config.amqp.url, logger: createLogger({ name: 'bench', level: 'warn' }) });
   const ids: string[] = [];
@@ -263,8 +256,6 @@ async function main(): Promise<number> {
     const markdown = renderMarkdown(result);
     writeFileSync(join(opts.out, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(join(opts.out, `${stamp}.md`), markdown);
-    copyFileSync(join(opts.out, `${stamp}.json`), join(opts.out, 'latest.json'));
-    copyFileSync(join(opts.out, `${stamp}.md`), join(opts.out, 'latest.md'));
     process.stdout.write(`\n${markdown}\n`);
     log(`results in ${join(opts.out, `${stamp}.{json,md}`)}`);
   }
@@ -283,10 +274,4 @@ function tail(file: string): string {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    log(`failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+runCommand('bench', main, log);

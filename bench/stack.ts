@@ -3,19 +3,16 @@
  * direct consumer in the worker's place), with a database, queues and a task queue of their own
  * on the machine's Postgres and RabbitMQ. Or, with --url, a stack someone else runs.
  */
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
 import { type Config, type Env, loadConfig } from '../src/config';
-import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
+import { openDatabase } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
-import { freePort } from '../scripts/free-port';
-import { ManagedProcess, waitFor } from '../scripts/managed-process';
-import { dropRunResources, queueConsumerCount } from '../scripts/run-resources';
-import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
+import { runEnv, runPayloadKeys } from '../test/harness/env';
+import { freePort } from '../test/harness/free-port';
+import { distProcess, temporalDevServer } from '../test/harness/managed-process';
+import { untilReachable } from '../test/harness/reachable';
+import { dropRunResources, queueConsumerCount } from '../test/harness/run-resources';
+import { eventually } from '../test/harness/wait';
 import { findProcess, type Roles } from './proc-stats';
-
-const DIST = join(__dirname, '..');
 
 export interface BenchStack {
   config: Config;
@@ -48,7 +45,7 @@ function sharedRoles(): Roles {
 export function externalStack(url: string, log: (line: string) => void): BenchStack {
   // The bench reads Postgres and RabbitMQ only; it never decodes a Temporal payload, so a
   // throwaway key satisfies the config when the caller has not set the real one.
-  const config = loadConfig({ PAYLOAD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`, ...process.env });
+  const config = loadConfig({ PAYLOAD_ENCRYPTION_KEYS: runPayloadKeys('bench'), ...process.env });
   log(`using the stack at ${url}; database and queues from the environment`);
   const byCmd = (part: string) => findProcess((comm, cmd) => comm.startsWith('node') && cmd.includes(part));
   // Found once: someone else's processes do not restart under the benchmark.
@@ -80,38 +77,20 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
   const [temporalPort, apiPort, workerPort, sdkMetricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const env: Env = {
     ...process.env,
-    // Production settings: JSON logs at info, an admin token, a payload key of this run's own.
-    NODE_ENV: 'production',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-    ADMIN_API_TOKEN: randomBytes(32).toString('base64url'),
-    PAYLOAD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/onboarding_bench_${opts.suffix}`,
-    AMQP_EXCHANGE: `onboarding.bench.${opts.suffix}`,
-    AMQP_QUEUE: `user_onboarding_queue.bench.${opts.suffix}`,
-    AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.bench.${opts.suffix}`,
-    AMQP_DLQ: `user_onboarding_queue_dlq.bench.${opts.suffix}`,
-    TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
-    TEMPORAL_TASK_QUEUE: `onboarding-bench-${opts.suffix}`,
-    PORT: String(apiPort),
-    WORKER_HTTP_PORT: String(workerPort),
-    TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
-    // All load comes from one address; the per-IP limit is not what is measured.
-    SIGNUP_RATE_LIMIT: '100000000',
-    ...opts.env,
+    ...runEnv('bench', opts.suffix, {
+      ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
+      TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+      PORT: String(apiPort),
+      WORKER_HTTP_PORT: String(workerPort),
+      TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
+      ...opts.env,
+    }),
   };
   const config = loadConfig(env);
-  const logFile = (name: string) => join(opts.logDir, `${name}.log`);
-  const temporal = new ManagedProcess(
-    'temporal',
-    ensureTemporalCli(log),
-    devServerArgs({ port: temporalPort, dbFile: join(opts.logDir, 'temporal.db'), logLevel: 'error' }),
-    process.env,
-    logFile('temporal'),
-  );
-  const node = (name: string, script: string) => new ManagedProcess(name, process.execPath, [join(DIST, script)], env, logFile(name));
-  const api = node('api', 'src/api/main.js');
-  const worker = node('worker', 'src/worker/main.js');
-  const direct = node('direct-consumer', 'bench/direct-consumer.js');
+  const temporal = temporalDevServer(temporalPort, opts.logDir, log);
+  const api = distProcess('api', 'src/api/main.js', env, opts.logDir);
+  const worker = distProcess('worker', 'src/worker/main.js', env, opts.logDir);
+  const direct = distProcess('direct-consumer', 'bench/direct-consumer.js', env, opts.logDir);
   let current: 'worker' | 'direct' | 'none' = 'none';
   const shared = sharedRoles();
 
@@ -123,17 +102,11 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   try {
     temporal.start();
-    await waitFor('the Temporal dev server', async () => {
-      const c = await Connection.connect({ address: config.temporal.address, connectTimeout: 1_000 });
-      await c.close();
-      return true;
-    });
-    await ensureDatabase(config.postgres.url);
-    const pool = createPool(config.postgres.url, 1, createLogger({ name: 'bench', level: 'warn' }));
-    await migrate(pool);
+    await untilReachable(config, ['temporal']);
+    const { pool } = await openDatabase({ url: config.postgres.url, poolMax: 1 }, createLogger({ name: 'bench', level: 'warn' }));
     await pool.end();
     api.start();
-    await waitFor('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
+    await eventually(async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000, 'the API to be ready');
   } catch (err) {
     // Nothing this run started may outlive it.
     await stopAll();
@@ -144,7 +117,7 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
     const started = Date.now();
     (which === 'worker' ? worker : direct).start();
     current = which;
-    await waitFor(`the ${which} to consume`, async () => (await queueConsumerCount(config)) >= 1, 120_000);
+    await eventually(async () => (await queueConsumerCount(config)) >= 1, 120_000, `the ${which} to consume`);
     return (Date.now() - started) / 1000;
   }
 
@@ -167,7 +140,7 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
       // A graceful stop: the consumer settles what it holds, the rest returns to the queue.
       await Promise.all([worker.stop(), direct.stop()]);
       current = 'none';
-      await waitFor('the queue to have no consumer', async () => (await queueConsumerCount(config)) === 0, 30_000);
+      await eventually(async () => (await queueConsumerCount(config)) === 0, 30_000, 'the queue to have no consumer');
       if (which !== 'none') await startConsumer(which);
     },
     crashes: () => [temporal, api, worker, direct].flatMap((p) => p.crashes),

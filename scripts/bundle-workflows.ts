@@ -9,7 +9,8 @@ import { PREBUILT_WORKFLOW_BUNDLE } from '../src/worker/onboarding-worker';
 async function main(): Promise<void> {
   const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
   writeFileSync(PREBUILT_WORKFLOW_BUNDLE, code);
-  process.stdout.write(`workflow bundle: ${PREBUILT_WORKFLOW_BUNDLE} (${Math.round(code.length / 1024)} KiB)\n`);
+  // On stderr: `npm run --silent dlq -- list --json` (whose pre-step builds) prints only the JSON on stdout.
+  process.stderr.write(`workflow bundle: ${PREBUILT_WORKFLOW_BUNDLE} (${Math.round(code.length / 1024)} KiB)\n`);
 }
 
 main().catch((err: Error) => {

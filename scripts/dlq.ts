@@ -1,15 +1,53 @@
 /**
- * `npm run dlq -- list | show <id> | replay <id> | replay --all | purge --yes`
+ * `npm run dlq -- list [--json] | show <id> | replay <id> | replay --all | purge --yes`
  * Explains and replays what is in the dead-letter queue.
  */
+import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { type Config, loadConfig } from '../src/config';
 import { createPool } from '../src/db/postgres';
 import { classifyDeadLetter, type DeadLetter, replayDeadLetter, takeAll } from '../src/dlq/dead-letters';
 import { createLogger } from '../src/logger';
-import { clearSignupFailure, failureReasons, findUserById } from '../src/users/user-store';
+import { clearSignupFailure, failureReasons } from '../src/repositories/signup-request-repository';
+import { findUserById } from '../src/repositories/user-repository';
 
-const USAGE = 'usage: npm run dlq -- list | show <id> | replay <id> | replay --all | purge --yes';
+const USAGE = 'usage: npm run dlq -- list [--json] | show <id> | replay <id> | replay --all | purge --yes';
+const HELP = `${USAGE}
+  list            every message in the DLQ: id, reason, masked e-mail, times dead-lettered, when, detail
+  list --json     the same as a JSON array, for scripts
+  show <id>       one message's headers and body (hash and e-mail redacted), as JSON
+  replay <id>     republish it with the broker's confirm, then remove the DLQ copy
+  replay --all    every replayable message; poison is skipped
+  purge --yes     delete every message in the DLQ for good
+The queue and database come from the same environment variables as the service.`;
+
+/** A command line that cannot run: one line on stderr, exit 2. */
+class UsageError extends Error {}
+
+/** The flags each command takes; any other flag is refused. */
+const FLAGS = new Map([['list', ['json']], ['show', []], ['replay', ['all']], ['purge', ['yes']]]);
+
+function parseCommand(argv: string[]): { command?: string; arg?: string; flags: Set<string>; help: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { json: { type: 'boolean' }, all: { type: 'boolean' }, yes: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\s*\n\s*/g, ' '));
+  }
+  const [command, arg, ...extra] = parsed.positionals;
+  const flags = new Set(Object.keys(parsed.values).filter((k) => k !== 'help' && parsed.values[k as keyof typeof parsed.values]));
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  for (const flag of flags) {
+    if (command !== undefined && FLAGS.has(command) && !FLAGS.get(command)?.includes(flag)) throw new UsageError(`--${flag} does not apply to ${command}`);
+  }
+  return { command, arg, flags, help: parsed.values.help === true };
+}
+
 const out = (line = '') => process.stdout.write(`${line}\n`);
 
 async function withDlq<T>(config: Config, work: (ctx: Awaited<ReturnType<typeof open>>) => Promise<T>): Promise<T> {
@@ -44,12 +82,30 @@ function row(l: DeadLetter): string {
   return [l.id.padEnd(36), l.reason.padEnd(15), (l.maskedEmail ?? '-').padEnd(34), String(l.deadLetterCount).padStart(3), when, l.detail].join('  ');
 }
 
+/** What `list --json` prints for each letter: everything `list` shows, the e-mail masked. */
+function listed(l: DeadLetter) {
+  return { id: l.id, reason: l.reason, detail: l.detail, email: l.maskedEmail ?? null, deadLetterCount: l.deadLetterCount, deadLetteredAt: l.deadLetteredAt?.toISOString() ?? null };
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [command, arg] = argv;
+  const { command, arg, flags, help } = parseCommand(argv);
+  if (help) {
+    out(HELP);
+    return 0;
+  }
+  if (command === undefined || !FLAGS.has(command)) {
+    out(USAGE);
+    return 2;
+  }
   const config = loadConfig();
   switch (command) {
     case 'list':
+      if (arg) break;
       return withDlq(config, async ({ letters }) => {
+        if (flags.has('json')) {
+          out(JSON.stringify(letters.map(listed), null, 2));
+          return 0;
+        }
         out(`${letters.length} message(s) in ${config.amqp.deadLetterQueue}`);
         if (letters.length > 0) out(['id'.padEnd(36), 'reason'.padEnd(15), 'email'.padEnd(34), 'dl#', 'dead-lettered at'.padEnd(24), 'detail'].join('  '));
         letters.forEach((l) => out(row(l)));
@@ -64,17 +120,18 @@ async function main(argv: string[]): Promise<number> {
           return 1;
         }
         const body = safeBody(l.message.content);
-        out(JSON.stringify({ id: l.id, reason: l.reason, detail: l.detail, workflowId: l.workflowId, email: l.maskedEmail, deadLetterCount: l.deadLetterCount, deadLetteredAt: l.deadLetteredAt, headers: l.message.properties.headers, body }, null, 2));
+        out(JSON.stringify({ ...listed(l), workflowId: l.workflowId, headers: l.message.properties.headers, body }, null, 2));
         return 0;
       });
     }
     case 'replay': {
-      if (!arg) break;
+      const all = flags.has('all');
+      if (all === Boolean(arg)) break;
       return withDlq(config, async ({ connection, channel, pool, letters }) => {
-        const chosen = arg === '--all' ? letters : letters.filter((l) => l.id === arg);
+        const chosen = all ? letters : letters.filter((l) => l.id === arg);
         if (chosen.length === 0) {
-          out(arg === '--all' ? 'the DLQ is empty' : `no message ${arg} in ${config.amqp.deadLetterQueue}`);
-          return arg === '--all' ? 0 : 1;
+          out(all ? 'the DLQ is empty' : `no message ${arg} in ${config.amqp.deadLetterQueue}`);
+          return all ? 0 : 1;
         }
         const publish = await connection.createConfirmChannel();
         let failed = 0;
@@ -102,7 +159,8 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case 'purge': {
-      if (arg !== '--yes') {
+      if (arg) break;
+      if (!flags.has('yes')) {
         out('purge deletes every message in the DLQ for good; run `npm run dlq -- purge --yes`');
         return 1;
       }
@@ -134,7 +192,7 @@ function safeBody(content: Buffer): unknown {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`dlq: ${err.message}\n`);
-    process.exit(1);
+    process.stderr.write(`dlq: ${err.message}${err instanceof UsageError ? ' (see --help)' : ''}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

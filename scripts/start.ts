@@ -7,30 +7,20 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Connection } from '@temporalio/client';
 import { type Config, type Env, loadConfig } from '../src/config';
-import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
+import { openDatabase } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
 import { checkDependencies } from '../src/preflight';
 import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = join(ROOT, '.data');
-const UI_PORT = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
 const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
 // What this script started, so a failure half-way leaves nothing running behind it.
 const started: ChildProcess[] = [];
 
-async function temporalReachable(config: Config): Promise<boolean> {
-  try {
-    // The full connection settings (TLS, API key), so a remote cluster or Cloud is recognised.
-    const conn = await Connection.connect({ ...config.temporal.connection, connectTimeout: 1_000 });
-    await conn.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
+// With the full connection settings (TLS, API key), so a remote cluster or Cloud is recognised.
+const temporalReachable = (config: Config): Promise<boolean> => checkDependencies(config, ['temporal']).then(() => true, () => false);
 
 async function startTemporal(config: Config): Promise<ChildProcess | null> {
   if (await temporalReachable(config)) {
@@ -45,7 +35,7 @@ async function startTemporal(config: Config): Promise<ChildProcess | null> {
   mkdirSync(DATA_DIR, { recursive: true });
   const args = devServerArgs({
     port: Number(port),
-    uiPort: UI_PORT,
+    uiPort: config.temporal.uiPort,
     dbFile: join(DATA_DIR, 'temporal.db'),
     namespace: config.temporal.namespace,
   });
@@ -58,7 +48,7 @@ async function startTemporal(config: Config): Promise<ChildProcess | null> {
     if (Date.now() > deadline) throw new Error('temporal server start-dev did not become ready within 60 s');
     await new Promise((r) => setTimeout(r, 500));
   }
-  say(`Temporal dev server on ${config.temporal.address}; Web UI: http://127.0.0.1:${UI_PORT}`);
+  say(`Temporal dev server on ${config.temporal.address}; Web UI: http://127.0.0.1:${config.temporal.uiPort}`);
   return child;
 }
 
@@ -104,9 +94,7 @@ async function main(): Promise<void> {
   await checkDependencies(config, ['postgres', 'rabbitmq']);
   const temporal = await startTemporal(config);
 
-  await ensureDatabase(config.postgres.url);
-  const pool = createPool(config.postgres.url, 1, createLogger({ name: 'start', level: 'warn' }));
-  const applied = await migrate(pool);
+  const { pool, applied } = await openDatabase({ url: config.postgres.url, poolMax: 1 }, createLogger({ name: 'start', level: 'warn' }));
   await pool.end();
   say(applied.length > 0 ? `applied migrations ${applied.join(', ')}` : 'database schema up to date');
 

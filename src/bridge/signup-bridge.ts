@@ -8,7 +8,7 @@ import { connectRabbit } from '../messaging/rabbit';
 import { declareTopology } from '../messaging/topology';
 import { createBridgeMetrics, type Registry } from '../metrics';
 import { onboardingWorkflowId, runOnboarding } from '../temporal/onboarding-runs';
-import { recordSignupFailed } from '../users/user-store';
+import { recordSignupFailed } from '../repositories/signup-request-repository';
 
 export interface SignupBridgeDeps {
   config: Config;

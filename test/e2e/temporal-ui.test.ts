@@ -10,7 +10,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { signupBody } from '../support/fixtures';
 import { type Pipeline, request, startPipeline } from '../support/pipeline';
 import { eventually, startTemporal } from '../support/stack';
-import { freePort } from '../../scripts/free-port';
+import { freePort } from '../harness/free-port';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');

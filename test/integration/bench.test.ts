@@ -4,7 +4,7 @@
  * counted, never how fast: performance figures come from full runs, not from tests.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -38,7 +38,12 @@ it('measures the Temporal path, the direct baseline and both drains, losing noth
     const run = await runScript('bench/run.js', args, {});
     if (run.code !== 0) throw new Error(`bench exited ${run.code}:\n${run.stderr.slice(-3000)}`);
 
-    const result = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchResult;
+    // One run writes one dated pair: <time>.json and <time>.md.
+    const written = readdirSync(out).sort();
+    expect(written).toHaveLength(2);
+    const [json, md] = written;
+    expect(md).toBe(json.replace(/\.json$/, '.md'));
+    const result = JSON.parse(readFileSync(join(out, json), 'utf8')) as BenchResult;
     expect(result.hash_ceiling.hashes_per_second).toBeGreaterThan(0);
     expect(result.hash_ceiling.after).not.toBeNull();
     expect(result.phases.map((p) => [p.path, p.mode, p.clients])).toEqual([
@@ -63,7 +68,7 @@ it('measures the Temporal path, the direct baseline and both drains, losing noth
     expect(result.process_crashes).toEqual([]);
     expect(result.targets.find((t) => t.target === 'zero loss')).toMatchObject({ pass: true });
 
-    const markdown = readFileSync(join(out, 'latest.md'), 'utf8');
+    const markdown = readFileSync(join(out, md), 'utf8');
     expect(markdown).toContain('**Hash ceiling:');
     expect(markdown).toContain('**Targets**');
     expect(run.stdout).toContain(markdown.trim().split('\n')[0]);

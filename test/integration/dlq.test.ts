@@ -7,7 +7,7 @@ import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { signupBody, signupMessage } from '../support/fixtures';
 import { type Pipeline, request, startPipeline } from '../support/pipeline';
 import { runScript } from '../support/processes';
-import { peekQueue, publishRaw } from '../support/queues';
+import { peekQueue, publishRaw } from '../harness/queues';
 import { deleteTopology, eventually, silentLogger, testConfig, testEnv, uniqueSuffix } from '../support/stack';
 
 let p: Pipeline;

@@ -15,7 +15,7 @@ import { signupBody } from '../support/fixtures';
 import { request } from '../support/pipeline';
 import { DIST } from '../support/processes';
 import { deleteTopology, dropTestDatabase, eventually, startTemporal, testConfig, testEnv, uniqueSuffix } from '../support/stack';
-import { freePort } from '../../scripts/free-port';
+import { freePort } from '../harness/free-port';
 
 interface RunningProcess {
   child: ChildProcess;

@@ -20,7 +20,8 @@ import { createWorkerHttpApp } from '../../src/worker/http';
 import { signupBody } from '../support/fixtures';
 import { capturingLogger } from '../support/log-capture';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
-import { publishRaw } from '../support/queues';
+import { untilOnboarded } from '../support/users';
+import { publishRaw } from '../harness/queues';
 import { eventually, silentLogger, TEST_ADMIN_TOKEN, testConfig, uniqueSuffix } from '../support/stack';
 
 const logs = capturingLogger('info');
@@ -59,12 +60,7 @@ function expressRoutes(app: express.Express): string[] {
   return [...new Set(found)].sort();
 }
 
-async function completed(userId: string) {
-  return eventually(async () => {
-    const res = await request(p.baseUrl, 'GET', `/users/${userId}`);
-    return res.body?.onboarding_state === 'COMPLETED' ? res : undefined;
-  }, 30_000, `user ${userId} to complete onboarding`);
-}
+const completed = (id: string) => untilOnboarded(p.baseUrl, id);
 
 async function metricValue(registry: typeof p.apiRegistry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
   // Histograms list their _count and _sum series under the histogram's own name.

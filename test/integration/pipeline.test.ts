@@ -8,7 +8,8 @@ import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { signupBody, unreachablePostgres } from '../support/fixtures';
 import { capturingLogger } from '../support/log-capture';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
-import { deathReason, messageCount, peekQueue, publishRaw } from '../support/queues';
+import { untilOnboarded } from '../support/users';
+import { deathReason, messageCount, peekQueue, publishRaw } from '../harness/queues';
 import { deleteTopology, dropTestDatabase, eventually, silentLogger, TEST_ADMIN_TOKEN, testConfig, uniqueSuffix } from '../support/stack';
 
 let p: Pipeline;
@@ -27,12 +28,7 @@ async function rowsFor(email: string) {
   return rows;
 }
 
-function completed(id: string) {
-  return eventually(async () => {
-    const res = await getUser(id);
-    return res.body?.onboarding_state === 'COMPLETED' ? res : undefined;
-  }, 30_000, `user ${id} to complete onboarding`);
-}
+const completed = (id: string) => untilOnboarded(p.baseUrl, id);
 
 async function dlqIds(): Promise<string[]> {
   return (await peekQueue(p.config.amqp.url, p.config.amqp.deadLetterQueue)).map((m) => m.messageId ?? m.body);

@@ -11,7 +11,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { createLogger } from '../../src/logger';
 import { signupBody } from '../support/fixtures';
 import { type Pipeline, request, startPipeline } from '../support/pipeline';
-import { peekQueue } from '../support/queues';
+import { peekQueue } from '../harness/queues';
 import { eventually, onTemporalRuntimeLog, TEST_ADMIN_TOKEN, uniqueSuffix } from '../support/stack';
 
 const logLines: string[] = [];

@@ -15,7 +15,8 @@ import { onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
 import type { Config, Env } from '../../src/config';
 import { signupBody } from '../support/fixtures';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
-import { messageCount } from '../support/queues';
+import { untilOnboarded } from '../support/users';
+import { messageCount } from '../harness/queues';
 import { deleteTopology, eventually, silentLogger, TEST_ADMIN_TOKEN, TEST_PAYLOAD_KEYS, testConfig, uniqueSuffix } from '../support/stack';
 
 let p: Pipeline;
@@ -30,12 +31,7 @@ const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 const signup = (body: unknown) => request(p.baseUrl, 'POST', '/signup', body);
 const getUser = (id: string) => request(p.baseUrl, 'GET', `/users/${id}`);
 
-function completed(id: string) {
-  return eventually(async () => {
-    const res = await getUser(id);
-    return res.body?.onboarding_state === 'COMPLETED' ? res : undefined;
-  }, 30_000, `user ${id} to complete onboarding`);
-}
+const completed = (id: string) => untilOnboarded(p.baseUrl, id);
 
 /**
  * An extra API on the pipeline's database and Temporal, with settings of its own and a queue

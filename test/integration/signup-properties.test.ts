@@ -8,7 +8,7 @@ import type { Pool } from 'pg';
 import { PersonName, SignupMessage, SignupRequest } from '../../src/contract';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
 import { startApi } from '../support/pipeline';
-import { peekQueue } from '../support/queues';
+import { peekQueue } from '../harness/queues';
 import { createTestDatabase, deleteTopology, dropTestDatabase, silentLogger, testConfig, uniqueSuffix } from '../support/stack';
 
 const RUNS = 5_000;

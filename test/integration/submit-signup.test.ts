@@ -12,7 +12,7 @@ import { createUserRepository, insertUser } from '../../src/repositories/user-re
 import { createSubmitSignup, type SubmitSignupDeps } from '../../src/use-cases/submit-signup';
 import { signupBody, signupMessage, unreachablePostgres, useTestDatabase } from '../support/fixtures';
 import { capturingLogger } from '../support/log-capture';
-import { messageCount, peekQueue } from '../support/queues';
+import { messageCount, peekQueue } from '../harness/queues';
 import { deleteTopology, silentLogger, uniqueSuffix } from '../support/stack';
 
 const db = useTestDatabase();

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Env } from '../../src/config';
+import { DIST } from '../harness/dist';
 
-export const DIST = join(__dirname, '..', '..', 'dist');
+export { DIST };
 
 /** Runs a compiled script to completion and returns what it printed. */
 export function runScript(script: string, args: string[], env: Env): Promise<{ code: number; stdout: string; stderr: string }> {

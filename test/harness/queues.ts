@@ -1,4 +1,6 @@
-import amqplib, { type GetMessage } from 'amqplib';
+/** Reading and writing a run's queues directly, as a test or the chaos run needs to. */
+import amqplib from 'amqplib';
+import { takeAll } from '../../src/dlq/dead-letters';
 
 export interface QueuedMessage {
   body: string;
@@ -10,14 +12,8 @@ export interface QueuedMessage {
 export async function peekQueue(url: string, queue: string): Promise<QueuedMessage[]> {
   const conn = await amqplib.connect(url);
   try {
-    const ch = await conn.createChannel();
-    const seen: GetMessage[] = [];
-    for (;;) {
-      const msg = await ch.get(queue, { noAck: false });
-      if (!msg) break;
-      seen.push(msg);
-    }
-    // Closing the channel returns them all to the queue.
+    // Closing the connection returns every message taken to the queue.
+    const seen = await takeAll(await conn.createChannel(), queue);
     return seen.map((m) => ({ body: m.content.toString('utf8'), messageId: m.properties.messageId, headers: m.properties.headers ?? {} }));
   } finally {
     await conn.close();

@@ -4,17 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `probe` until it answers true; a throwing probe counts as not yet. */
-export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
+import { join } from 'node:path';
+import type { Env } from '../../src/config';
+import { devServerArgs, ensureTemporalCli } from '../../src/local-stack/temporal-cli';
+import { DIST } from './dist';
 
 export class ManagedProcess {
   child!: ChildProcess;
@@ -61,4 +54,15 @@ export class ManagedProcess {
       child.kill(signal);
     });
   }
+}
+
+/** A Temporal dev server of the run's own, keeping its runs in `dir` across restarts; logs to dir/temporal.log. */
+export function temporalDevServer(port: number, dir: string, log: (line: string) => void): ManagedProcess {
+  const args = devServerArgs({ port, dbFile: join(dir, 'temporal.db'), logLevel: 'error' });
+  return new ManagedProcess('temporal', ensureTemporalCli(log), args, process.env, join(dir, 'temporal.log'));
+}
+
+/** A compiled entry point (`script` relative to dist/, e.g. src/api/main.js) run by this Node; logs to dir/<name>.log. */
+export function distProcess(name: string, script: string, env: Env, dir: string): ManagedProcess {
+  return new ManagedProcess(name, process.execPath, [join(DIST, script)], env, join(dir, `${name}.log`));
 }

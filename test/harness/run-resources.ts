@@ -1,6 +1,6 @@
 import amqplib from 'amqplib';
 import { Client } from 'pg';
-import type { Config } from '../src/config';
+import type { Config } from '../../src/config';
 
 /**
  * What a harness (tests, the chaos run, the benchmark) makes for itself on the shared RabbitMQ

@@ -1,0 +1,91 @@
+/**
+ * The chaos run: signups through the real HTTP API while the planned faults are injected one at
+ * a time, spread evenly over the load; then, once everything has settled, the exact account.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { uniqueSuffix } from '../env';
+import { sleep } from '../wait';
+import { account, type RunRecord, settle } from './account';
+import { type Fault, planFaults, poisonMessages } from './faults';
+import { type Answer, runSignupLoad } from './load';
+import { chaosStack } from './stack';
+
+export interface ChaosOptions {
+  signups: number;
+  concurrency: number;
+  badEvery: number;
+  poison: number;
+  apis: number;
+  workers: number;
+  /** How many times each fault is injected. */
+  faultCounts: Map<Fault, number>;
+  settleSeconds: number;
+  /** Signups started per second, so the load outlasts the faults injected into it. */
+  rate: number;
+  /** Where to write the account as JSON too. */
+  json?: string;
+}
+
+/** Runs it all and returns the exit code: 0 only if the account is exact and nothing else went wrong. */
+export async function runChaos(opts: ChaosOptions, log: (line: string) => void): Promise<number> {
+  const suffix = uniqueSuffix();
+  const dir = mkdtempSync(join(tmpdir(), 'onboarding-chaos-'));
+  const stack = await chaosStack({ suffix, apis: opts.apis, workers: opts.workers, dir }, log);
+  log(`run ${suffix}: ${opts.signups} signups at ${opts.concurrency} concurrent, ${opts.apis} API + ${opts.workers} worker processes; logs in ${dir}`);
+  const poisonIds = Array.from({ length: opts.poison }, (_, k) => `chaos-poison-${suffix}-${k}`);
+  const plan = planFaults(opts.faultCounts, poisonMessages(poisonIds));
+  const answers: Answer[] = [];
+  const faultsDone: string[] = [];
+  let faultsDuringLoad = 0;
+  let loadFinished = false;
+  let exitCode = 1;
+  try {
+    await stack.start();
+    log('stack ready');
+
+    // Fault k of n starts once (k / (n + 1)) of the signups are answered.
+    const faultsInjected = (async () => {
+      for (const [k, fault] of plan.entries()) {
+        const at = Math.floor(((k + 1) / (plan.length + 1)) * opts.signups);
+        while (answers.length < at) await sleep(50);
+        log(`fault ${k + 1}/${plan.length} at ${answers.length} answered: ${fault.name}`);
+        const duringLoad = !loadFinished;
+        if (duringLoad) faultsDuringLoad++;
+        await fault.run(stack);
+        faultsDone.push(`${fault.name} (at ${at} answered${duringLoad ? '' : ', AFTER the load'})`);
+        log(`fault ${k + 1} done`);
+      }
+    })();
+    const loadSeconds = await runSignupLoad({ ...opts, suffix, apiPorts: stack.apiPorts }, answers);
+    loadFinished = true;
+    await faultsInjected;
+    log(`load done in ${loadSeconds.toFixed(1)} s; ${faultsDone.length} faults injected; settling`);
+
+    const acceptedIds = new Set(answers.flatMap((a) => (a.status === 202 && a.userId ? [a.userId] : [])));
+    const outcome = await settle(stack.config, { acceptedIds, poisonIds, seconds: opts.settleSeconds }, log);
+    const record: RunRecord = {
+      run: suffix,
+      answers,
+      loadSeconds,
+      poisonIds,
+      faultsDone,
+      faultsDuringLoad,
+      faultsPlanned: plan.length,
+      processCrashes: stack.everything.flatMap((p) => p.crashes),
+    };
+    const result = account(record, outcome);
+    process.stdout.write(result.text);
+    if (opts.json) writeFileSync(opts.json, JSON.stringify(result.account, null, 2));
+    exitCode = result.ok ? 0 : 1;
+    if (!result.ok) for (const tail of stack.logTails()) log(tail);
+  } finally {
+    await stack.stopProcesses();
+    // Leave the shared services as we found them, whatever happened.
+    for (const [fault, count] of opts.faultCounts) if (count > 0) await fault.restore?.().catch(() => undefined);
+    await stack.dropResources(log);
+    if (exitCode === 0) rmSync(dir, { recursive: true, force: true });
+  }
+  return exitCode;
+}

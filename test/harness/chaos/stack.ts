@@ -1,0 +1,84 @@
+/**
+ * The chaos run's own stack: a Temporal dev server (persistent db file), API and worker
+ * processes from dist/, a database and queues of its own on the machine's Postgres and RabbitMQ.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { type Config, loadConfig } from '../../../src/config';
+import { openDatabase } from '../../../src/db/postgres';
+import { createLogger } from '../../../src/logger';
+import { runEnv } from '../env';
+import { freePort } from '../free-port';
+import { distProcess, type ManagedProcess, temporalDevServer } from '../managed-process';
+import { untilReachable } from '../reachable';
+import { dropRunResources, queueConsumerCount } from '../run-resources';
+import { eventually } from '../wait';
+import type { ChaosContext } from './faults';
+
+export interface ChaosStack extends ChaosContext {
+  apiPorts: number[];
+  everything: ManagedProcess[];
+  /** Starts everything and resolves once each API answers and every bridge consumes. */
+  start(): Promise<void>;
+  /** Stops every process that runs; the Temporal server last. */
+  stopProcesses(): Promise<void>;
+  /** Removes the run's database and queues. */
+  dropResources(log: (line: string) => void): Promise<void>;
+  /** The last lines each process logged. */
+  logTails(): string[];
+}
+
+export async function chaosStack(opts: { suffix: string; apis: number; workers: number; dir: string }, log: (line: string) => void): Promise<ChaosStack> {
+  const temporalPort = await freePort();
+  const apiPorts = await Promise.all(Array.from({ length: opts.apis }, freePort));
+  // Each worker serves health/metrics and the Temporal SDK's metrics on ports of its own.
+  const workerPorts = await Promise.all(
+    Array.from({ length: opts.workers }, async () => ({ http: await freePort(), sdkMetrics: await freePort() })),
+  );
+  const env = { ...process.env, ...runEnv('chaos', opts.suffix, { TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}` }) };
+  const config: Config = loadConfig(env);
+  const temporal = temporalDevServer(temporalPort, opts.dir, log);
+  const apis = apiPorts.map((port, n) => distProcess(`api-${n}`, 'src/api/main.js', { ...env, PORT: String(port) }, opts.dir));
+  const workers = workerPorts.map((ports, n) =>
+    distProcess(
+      `worker-${n}`,
+      'src/worker/main.js',
+      { ...env, WORKER_HTTP_PORT: String(ports.http), TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${ports.sdkMetrics}` },
+      opts.dir,
+    ),
+  );
+  const everything = [temporal, ...apis, ...workers];
+  const untilBridgesConsume = async (what: string) => {
+    await eventually(async () => (await queueConsumerCount(config)) >= opts.workers, 90_000, what);
+  };
+
+  return {
+    config,
+    temporal,
+    apis,
+    workers,
+    apiPorts,
+    everything,
+    untilBridgesConsume,
+    async start() {
+      temporal.start();
+      await untilReachable(config, ['temporal']);
+      const { pool } = await openDatabase({ url: config.postgres.url, poolMax: 1 }, createLogger({ name: 'chaos', level: 'warn' }));
+      await pool.end();
+      for (const p of [...apis, ...workers]) p.start();
+      for (const [n, port] of apiPorts.entries()) {
+        await eventually(async () => (await fetch(`http://127.0.0.1:${port}/users/${randomUUID()}`)).status === 404, 60_000, `api-${n}`);
+      }
+      await untilBridgesConsume('the bridges to consume');
+    },
+    async stopProcesses() {
+      await Promise.all([...apis, ...workers].map((p) => (p.child ? p.stop() : undefined)));
+      if (temporal.child) await temporal.stop('SIGTERM', 10_000);
+    },
+    async dropResources(log) {
+      await dropRunResources(config).catch((err: Error) => log(`cleanup: ${err.message}`));
+    },
+    logTails: () =>
+      everything.map((p) => `--- last lines of ${p.name} ---\n${readFileSync(p.logFile, 'utf8').split('\n').slice(-15).join('\n')}`),
+  };
+}

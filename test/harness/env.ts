@@ -1,0 +1,49 @@
+/**
+ * The environment of one run (a test file, a chaos run, a benchmark): a database, AMQP names and
+ * a Temporal task queue of its own on the shared Postgres and RabbitMQ, so runs side by side
+ * never meet, and run-resources.ts can remove exactly what the run made.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Env } from '../../src/config';
+
+export type RunKind = 'test' | 'chaos' | 'bench';
+
+/** Short, sortable by time, and unique enough for runs started in the same millisecond. */
+export function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}
+
+// One admin token and one payload key per process, so every API and worker a process starts
+// agrees on them; a key made for the run alone, whose Temporal history is thrown away with it.
+export const RUN_ADMIN_TOKEN = randomBytes(32).toString('base64url');
+const RUN_PAYLOAD_KEY = randomBytes(32).toString('base64');
+
+/** The payload key list a run of `kind` encrypts with; the key id is `<kind>1`. */
+export const runPayloadKeys = (kind: RunKind) => `${kind}1:${RUN_PAYLOAD_KEY}`;
+
+// Tests and the chaos run keep development's lenient settings, quiet; the benchmark measures
+// the production settings (JSON logs at info, an admin token required).
+const SETTINGS: Record<RunKind, Env> = {
+  test: { NODE_ENV: 'test', LOG_LEVEL: 'silent' },
+  chaos: { NODE_ENV: 'test', LOG_LEVEL: 'warn' },
+  bench: { NODE_ENV: 'production', LOG_LEVEL: 'info' },
+};
+
+/** The variables that make a run's resources its own; `overrides` win (ports, Temporal address, limits). */
+export function runEnv(kind: RunKind, suffix: string, overrides: Env = {}): Env {
+  return {
+    ...SETTINGS[kind],
+    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/onboarding_${kind}_${suffix}`,
+    AMQP_EXCHANGE: `onboarding.${kind}.${suffix}`,
+    AMQP_QUEUE: `user_onboarding_queue.${kind}.${suffix}`,
+    AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.${kind}.${suffix}`,
+    AMQP_DLQ: `user_onboarding_queue_dlq.${kind}.${suffix}`,
+    TEMPORAL_TASK_QUEUE: `onboarding-${kind}-${suffix}`,
+    ADMIN_API_TOKEN: RUN_ADMIN_TOKEN,
+    PAYLOAD_ENCRYPTION_KEYS: runPayloadKeys(kind),
+    // All of a run's load comes from one address: the per-IP limit is not what it tests (the
+    // tests of the limit set their own).
+    SIGNUP_RATE_LIMIT: '100000000',
+    ...overrides,
+  };
+}
