@@ -176,7 +176,9 @@ it('serves readiness, onboards a signup, exports our metrics and the SDK’s, tr
   stopLoad = true;
   await Promise.all(clients);
   expect({ api: apiCode, worker: workerCode }).toEqual({ api: 0, worker: 0 });
-  expect(outcomes.filter((o) => o.error && !/^(ECONNREFUSED|ECONNRESET) /.test(o.error))).toEqual([]);
+  // A reset or a socket closed under a request the API never read (an idle keep-alive connection
+  // closed by server.close() as the client reuses it) is judged by the API's own account below.
+  expect(outcomes.filter((o) => o.error && !/^(ECONNREFUSED|ECONNRESET|UND_ERR_SOCKET) /.test(o.error))).toEqual([]);
   expect(outcomes.filter((o) => !o.error && o.status !== 202)).toEqual([]);
   // The API's own account: each 202 it sent reached its client, and no request was cut short.
   expect(signupsAnswered() - answeredBeforeLoad).toBe(outcomes.filter((o) => o.status === 202).length);
