@@ -1,4 +1,17 @@
 import type { Pool, PoolClient } from 'pg';
+import { ServiceUnavailableError } from '../errors';
 
 /** What a repository function runs its statements on: the pool, or one client (inside a transaction or an advisory lock). */
 export type Queryable = Pool | PoolClient;
+
+/**
+ * Runs a repository call; a failure (Postgres down, slow or refusing) becomes a 503 the client
+ * may retry, never a 500, and never the driver's text (it can quote row data).
+ */
+export async function orUnavailable<T>(query: () => Promise<T>, message = 'database unavailable'): Promise<T> {
+  try {
+    return await query();
+  } catch {
+    throw new ServiceUnavailableError('postgres', message);
+  }
+}

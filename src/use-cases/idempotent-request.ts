@@ -17,8 +17,9 @@
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Pool } from 'pg';
-import { IdempotencyKeyReusedError, IdempotentRequestInFlightError, InvalidIdempotencyKeyError, ServiceUnavailableError } from '../errors';
+import { IdempotencyKeyReusedError, IdempotentRequestInFlightError, InvalidIdempotencyKeyError } from '../errors';
 import { claimIdempotencyKey, type ClaimResult, releaseIdempotencyKey, type StoredAnswer, storeIdempotentAnswer } from '../repositories/idempotency-key-repository';
+import { orUnavailable } from '../repositories/queryable';
 import { keyedHash } from '../security/keyed-hash';
 
 export type IdempotentAnswer = StoredAnswer;
@@ -99,7 +100,7 @@ export async function runIdempotently(
   const claimToken = randomUUID();
 
   for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-    const claim: ClaimResult = await postgres(() =>
+    const claim: ClaimResult = await orUnavailable(() =>
       claimIdempotencyKey(pool, { scope, key, fingerprint, userId: randomUUID(), claimToken, leaseMs: deps.leaseMs, ttlMs: deps.ttlMs }),
     );
     if (claim.claimed) return runClaimed(claim.userId);
@@ -135,12 +136,4 @@ function sameFingerprint(a: string, b: string): boolean {
   const left = Buffer.from(a, 'hex');
   const right = Buffer.from(b, 'hex');
   return left.length === right.length && timingSafeEqual(left, right);
-}
-
-async function postgres<T>(query: () => Promise<T>): Promise<T> {
-  try {
-    return await query();
-  } catch {
-    throw new ServiceUnavailableError('postgres', 'database unavailable');
-  }
 }
