@@ -4,7 +4,7 @@
  * 5xx or crashed; the next request with the key claims it again under the same user_id).
  * Times are Postgres's now(), so every API process agrees on them.
  */
-import type { Queryable } from './queryable';
+import { deleteExpiredBatch, type Queryable } from './queryable';
 
 /** An answer as it is replayed: status, the headers that matter (Location) and the body as sent. */
 export interface StoredAnswer {
@@ -101,13 +101,8 @@ export async function releaseIdempotencyKey(db: Queryable, scope: string, key: s
 }
 
 /** Deletes up to `batchSize` expired keys; returns how many. */
-export async function purgeExpiredIdempotencyKeys(db: Queryable, batchSize: number): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM idempotency_keys WHERE ctid IN (
-       SELECT ctid FROM idempotency_keys WHERE expires_at <= now() LIMIT $1)`,
-    [batchSize],
-  );
-  return rowCount ?? 0;
+export function purgeExpiredIdempotencyKeys(db: Queryable, batchSize: number): Promise<number> {
+  return deleteExpiredBatch(db, 'idempotency_keys', 'expires_at', batchSize);
 }
 
 /** Erasure: forgets every key that reserved this user_id (its answer names the id). */

@@ -3,7 +3,7 @@
  * shared by every API process. `keyHash` is always an HMAC (see PostgresRateLimitStore).
  * Times are Postgres's now(), so every process agrees on when a window ends.
  */
-import type { Queryable } from './queryable';
+import { deleteExpiredBatch, type Queryable } from './queryable';
 
 export interface Counter {
   hits: number;
@@ -53,11 +53,6 @@ export async function deleteCountersOfLimiter(db: Queryable, limiter: string): P
 }
 
 /** Deletes up to `batchSize` counters whose window has ended; returns how many. */
-export async function purgeExpiredCounters(db: Queryable, batchSize: number): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM rate_limit_counters WHERE ctid IN (
-       SELECT ctid FROM rate_limit_counters WHERE reset_at <= now() LIMIT $1)`,
-    [batchSize],
-  );
-  return rowCount ?? 0;
+export function purgeExpiredCounters(db: Queryable, batchSize: number): Promise<number> {
+  return deleteExpiredBatch(db, 'rate_limit_counters', 'reset_at', batchSize);
 }

@@ -4,7 +4,8 @@
  * among concurrent claims from two pools (two API processes), and a fingerprint that is an HMAC.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
+import { createPool } from '../../src/db/postgres';
 import { IdempotencyKeyReusedError, IdempotentRequestInFlightError, InvalidIdempotencyKeyError, ServiceUnavailableError } from '../../src/errors';
 import { claimIdempotencyKey, deleteIdempotencyKeysOfUser } from '../../src/repositories/idempotency-key-repository';
 import { keyedHash } from '../../src/security/keyed-hash';
@@ -15,7 +16,7 @@ import {
   requestFingerprint,
   runIdempotently,
 } from '../../src/use-cases/idempotent-request';
-import { createTestDatabase, dropTestDatabase, eventually, testConfig, uniqueSuffix } from '../support/stack';
+import { createTestDatabase, dropTestDatabase, eventually, silentLogger, testConfig, uniqueSuffix } from '../support/stack';
 
 const config = testConfig(uniqueSuffix());
 const SCOPE = 'POST /signup';
@@ -25,7 +26,8 @@ let deps: IdempotencyDeps;
 
 beforeAll(async () => {
   pool = await createTestDatabase(config);
-  secondPool = new Pool({ connectionString: config.postgres.url, max: 10 });
+  // A second process's pool; like every pool of ours it survives a connection Postgres closes.
+  secondPool = createPool(config.postgres.url, 10, silentLogger);
   deps = { pool, fingerprintKey: config.idempotency.fingerprintKey, ttlMs: config.idempotency.ttlMs, leaseMs: config.idempotency.leaseMs };
 });
 afterAll(async () => {
@@ -250,7 +252,7 @@ describe('runIdempotently', () => {
   });
 
   it('answers 503 (ServiceUnavailableError) when Postgres cannot be reached, without running the work', async () => {
-    const unreachable = new Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 2_000 });
+    const unreachable = createPool('postgres://postgres@127.0.0.1:1/none', 2, silentLogger);
     const { runs, work } = recordingWork();
     try {
       await expect(runIdempotently({ ...deps, pool: unreachable }, { scope: SCOPE, key: newKey(), body: body() }, work)).rejects.toThrow(

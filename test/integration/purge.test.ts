@@ -3,7 +3,8 @@
  * works in bounded batches; one process at a time (advisory lock), freed even when a task fails.
  */
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
+import { createPool } from '../../src/db/postgres';
 import { PURGE_LOCK_ID, type PurgeTask, purgeExpired, startPurgeSchedule } from '../../src/maintenance/purge';
 import { createTestDatabase, dropTestDatabase, eventually, silentLogger, testConfig, uniqueSuffix } from '../support/stack';
 
@@ -13,7 +14,8 @@ let secondPool: Pool;
 
 beforeAll(async () => {
   pool = await createTestDatabase(config);
-  secondPool = new Pool({ connectionString: config.postgres.url, max: 4 });
+  // A second process's pool; like every pool of ours it survives a connection Postgres closes.
+  secondPool = createPool(config.postgres.url, 4, silentLogger);
 });
 afterAll(async () => {
   await secondPool?.end();

@@ -7,7 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
+import { createPool } from '../../src/db/postgres';
 import { errorHandler } from '../../src/api/problem';
 import { sharedRateLimit, type SharedRateLimitOptions } from '../../src/api/shared-rate-limit';
 import { addressRateLimitKey, PostgresRateLimitStore } from '../../src/security/postgres-rate-limit-store';
@@ -20,7 +21,8 @@ const servers: Server[] = [];
 
 beforeAll(async () => {
   pool = await createTestDatabase(config);
-  secondPool = new Pool({ connectionString: config.postgres.url, max: 10 });
+  // A second process's pool; like every pool of ours it survives a connection Postgres closes.
+  secondPool = createPool(config.postgres.url, 10, silentLogger);
 });
 afterAll(async () => {
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
@@ -148,7 +150,7 @@ describe('PostgresRateLimitStore', () => {
   });
 
   it('fails closed: with Postgres unreachable the request is answered 503, not let through', async () => {
-    const unreachable = new Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 2_000 });
+    const unreachable = createPool('postgres://postgres@127.0.0.1:1/none', 2, silentLogger);
     try {
       const baseUrl = await startApp({ pool: unreachable, limiter: limiterName(), limit: 100, windowMs: 60_000 });
       const res = await post(baseUrl);
