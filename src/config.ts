@@ -6,6 +6,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { z } from 'zod';
 import { onboardingRunTimeoutMs } from './onboarding-policy';
+import { deriveHmacKey } from './security/keyed-hash';
 import { type PayloadKey, parsePayloadKeys } from './temporal/payload-encryption';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -20,6 +21,16 @@ const bearerToken = z
   .max(512)
   .regex(/^[A-Za-z0-9\-._~+/]+=*$/, { error: 'must be a bearer token: letters, digits and -._~+/ (RFC 6750)' });
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+/**
+ * Bounds on TRUST_PROXY, past which it would trust (nearly) every address, so any client could
+ * write its own X-Forwarded-For and pick its own rate-limit key. Real chains are CDN, WAF, load
+ * balancer, ingress, sidecar: five hops at most; a larger count only ever reaches entries the
+ * client wrote. No proxy fleet spans more than an IPv4 /8 (10.0.0.0/8, the largest private
+ * block, is the broadest legitimate entry) or an IPv6 /16 (the largest single allocations are
+ * around /19; ULA is written `uniquelocal`).
+ */
+const MAX_PROXY_HOPS = 5;
+const MIN_PROXY_PREFIX = { 4: 8, 6: 16 } as const;
 
 /** Every variable the service reads; exported so tests (e.g. the compose check) derive the list from here. */
 export const EnvSchema = z.object({
@@ -74,6 +85,20 @@ export const EnvSchema = z.object({
   SIGNUP_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   TRUST_PROXY: z.string().default('false'),
   DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('conflict'),
+
+  // ---- Password policy, idempotent signup, limits shared across processes, purging (issue 12).
+  // The secret behind every keyed hash (idempotency fingerprints, address-derived rate-limit
+  // keys), base64 of at least 32 bytes. Unset: derived from the first PAYLOAD_ENCRYPTION_KEYS key,
+  // so set it before rotating that key, or in-window idempotency retries answer 422.
+  HMAC_KEY: optional(z.string()),
+  // zxcvbn score (0-4) a new password must reach; see src/security/password-policy.ts.
+  PASSWORD_MIN_SCORE: z.coerce.number().int().min(0).max(4).default(3),
+  // How long an Idempotency-Key is remembered (the IETF draft's 24 h), and how long one run may
+  // hold it before a retry may take over (a crashed process's claim lapses).
+  IDEMPOTENCY_KEY_TTL_MS: positiveInt.min(60_000).default(24 * 60 * 60 * 1000),
+  IDEMPOTENCY_LEASE_MS: positiveInt.min(1_000).default(60_000),
+  // How often the API purges expired rate-limit counters and idempotency keys.
+  PURGE_INTERVAL_MS: positiveInt.min(10_000).default(10 * 60 * 1000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -120,6 +145,24 @@ export interface Config {
     /** `accepted` answers a duplicate signup exactly like a new one, so the API does not reveal registered e-mails. */
     duplicateSignupResponse: 'conflict' | 'accepted';
   };
+  passwordPolicy: {
+    /** zxcvbn score (0-4) a password must reach; common passwords and personal data are refused at any setting. */
+    minScore: number;
+  };
+  idempotency: {
+    /** HMAC key for request-body fingerprints: a body holds a password, so never a plain hash. */
+    fingerprintKey: Buffer;
+    ttlMs: number;
+    leaseMs: number;
+  };
+  limits: {
+    /** HMAC key for rate-limit keys, so no address (e-mail or IP) is stored in the counters. */
+    keyHmacKey: Buffer;
+    /** IPv6 clients share one counter per /56: one customer's allocation, as express-rate-limit assumes. */
+    ipv6Subnet: number;
+    /** Period of the purge of expired counters, idempotency keys (and verification tokens). */
+    purgeIntervalMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -152,14 +195,22 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     else problems.push(`PAYLOAD_ENCRYPTION_KEYS: ${keys.problem}`);
   }
   const trustProxy = parseTrustProxy(e.TRUST_PROXY);
-  if (trustProxy === null) {
-    problems.push('TRUST_PROXY: must be false, a hop count, or a comma-separated list of proxy addresses/subnets (not true: any client could then pick its own rate-limit key)');
+  if (!trustProxy.ok) problems.push(`TRUST_PROXY: ${trustProxy.problem}`);
+  const hmacSecret = e.HMAC_KEY === undefined ? payloadKeys[0]?.key : parseHmacSecret(e.HMAC_KEY);
+  if (e.HMAC_KEY !== undefined && !hmacSecret) {
+    problems.push('HMAC_KEY: must be at least 32 bytes in standard base64 (openssl rand -base64 32)');
+  }
+  // A run holds its key for one publish (up to the confirm timeout) plus a few bounded queries
+  // and one argon2id hash; a shorter lease would let a retry run while the first still does.
+  if (e.IDEMPOTENCY_LEASE_MS < e.AMQP_PUBLISH_CONFIRM_TIMEOUT_MS + 30_000) {
+    problems.push('IDEMPOTENCY_LEASE_MS: must be at least AMQP_PUBLISH_CONFIRM_TIMEOUT_MS + 30000');
   }
   const codecCorsOrigins = e.CODEC_CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean);
   if (codecCorsOrigins.some((o) => !/^https?:\/\/[^/]+$/.test(o))) {
     problems.push('CODEC_CORS_ORIGINS: must be comma-separated origins like http://127.0.0.1:8233');
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  // (hmacSecret and trustProxy are only checked again for the type checker: a problem is listed for each.)
+  if (problems.length > 0 || !hmacSecret || !trustProxy.ok) throw new ConfigError(problems);
   const temporal = temporalConnection(env, e.TEMPORAL_ADDRESS, e.TEMPORAL_NAMESPACE);
   const runTimeoutMs = onboardingRunTimeoutMs(e.ONBOARDING_MAX_ATTEMPTS);
   // The bridge holds each message unacked until its workflow ends, so the whole retry
@@ -202,25 +253,72 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       codecCorsOrigins,
       payloadKeys,
       signupRateLimit: { limit: e.SIGNUP_RATE_LIMIT, windowMs: e.SIGNUP_RATE_LIMIT_WINDOW_MS },
-      trustProxy: trustProxy as false | number | string[],
+      trustProxy: trustProxy.value,
       duplicateSignupResponse: e.DUPLICATE_SIGNUP_RESPONSE,
+    },
+    passwordPolicy: { minScore: e.PASSWORD_MIN_SCORE },
+    idempotency: {
+      fingerprintKey: deriveHmacKey(hmacSecret, 'idempotency-fingerprint'),
+      ttlMs: e.IDEMPOTENCY_KEY_TTL_MS,
+      leaseMs: e.IDEMPOTENCY_LEASE_MS,
+    },
+    limits: {
+      keyHmacKey: deriveHmacKey(hmacSecret, 'rate-limit-key'),
+      ipv6Subnet: 56,
+      purgeIntervalMs: e.PURGE_INTERVAL_MS,
     },
   };
 }
 
-function parseTrustProxy(raw: string): false | number | string[] | null {
+function parseHmacSecret(raw: string): Buffer | undefined {
+  const secret = Buffer.from(raw, 'base64');
+  // Buffer.from ignores bad characters; the round trip catches them.
+  return secret.length >= 32 && secret.toString('base64') === raw ? secret : undefined;
+}
+
+type TrustProxy = Config['security']['trustProxy'];
+
+/** Express's `trust proxy` from TRUST_PROXY, refusing every value that would trust all (or nearly all) addresses. */
+function parseTrustProxy(raw: string): { ok: true; value: TrustProxy } | { ok: false; problem: string } {
   const value = raw.trim();
-  if (value === 'false' || value === '') return false;
-  if (/^\d+$/.test(value)) return Number(value);
+  if (value === 'false' || value === '' || value === '0') return { ok: true, value: false };
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    return hops <= MAX_PROXY_HOPS
+      ? { ok: true, value: hops }
+      : { ok: false, problem: `a hop count must be at most ${MAX_PROXY_HOPS}: more only ever counts entries the client wrote itself` };
+  }
   const entries = value.split(',').map((s) => s.trim()).filter(Boolean);
-  const valid = entries.every((entry) => {
-    if (PROXY_NAMES.includes(entry)) return true;
-    const [address, bits, ...rest] = entry.split('/');
-    const family = isIP(address);
-    if (family === 0 || rest.length > 0) return false;
-    return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
-  });
-  return valid && entries.length > 0 ? entries : null;
+  if (entries.length === 0 || value === 'true') {
+    return { ok: false, problem: 'must be false, a hop count, or a comma-separated list of proxy addresses/subnets (not true: any client could then pick its own rate-limit key)' };
+  }
+  for (const entry of entries) {
+    const problem = proxyEntryProblem(entry);
+    if (problem) return { ok: false, problem: `${entry}: ${problem}` };
+  }
+  return { ok: true, value: entries };
+}
+
+function proxyEntryProblem(entry: string): string | undefined {
+  if (PROXY_NAMES.includes(entry)) return undefined;
+  const [address, bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0 || (bits !== undefined && !/^\d+$/.test(bits))) {
+    return `must be ${PROXY_NAMES.join(', ')}, an IP address or a subnet in CIDR notation`;
+  }
+  if (bits === undefined) return undefined;
+  let prefix = Number(bits);
+  let effectiveFamily: 4 | 6 = family === 4 ? 4 : 6;
+  if (prefix > (family === 4 ? 32 : 128)) return 'has a prefix longer than the address';
+  // ::ffff:a.b.c.d/n with n >= 96 matches IPv4 clients (proxy-addr maps them), so it is an IPv4 /(n-96).
+  if (family === 6 && prefix >= 96 && /^\[::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}\]$/.test(new URL(`http://[${address}]`).hostname)) {
+    prefix -= 96;
+    effectiveFamily = 4;
+  }
+  const minimum = MIN_PROXY_PREFIX[effectiveFamily];
+  return prefix < minimum
+    ? `trusts too many addresses: an IPv${effectiveFamily} subnet must be /${minimum} or narrower (any client inside could set X-Forwarded-For)`
+    : undefined;
 }
 
 /**

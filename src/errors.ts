@@ -66,3 +66,20 @@ export class TooManyRequestsError extends AppError {
     super('too many requests from this client; retry later');
   }
 }
+
+/** The Idempotency-Key header is malformed (400). */
+export class InvalidIdempotencyKeyError extends AppError {}
+
+/** The Idempotency-Key was first used with a different request body (422, as the IETF draft says). */
+export class IdempotencyKeyReusedError extends AppError {
+  constructor() {
+    super('this Idempotency-Key was used with a different request body; use a new key for a new request');
+  }
+}
+
+/** The first request with this Idempotency-Key is still being processed (409); retry later. */
+export class IdempotentRequestInFlightError extends AppError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('a request with this Idempotency-Key is still being processed; retry later');
+  }
+}

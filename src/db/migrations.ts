@@ -45,4 +45,41 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  // Version 3 is the e-mail verification work's (src/mail/).
+  {
+    version: 4,
+    name: 'idempotency_keys_and_rate_limit_counters',
+    sql: `
+      -- One row per Idempotency-Key (IETF httpapi draft) for 24 h. No personal data: the body is
+      -- kept only as an HMAC (it holds a password), the stored answer is the 202 (an id).
+      CREATE TABLE idempotency_keys (
+        scope            text NOT NULL,        -- the operation, e.g. 'POST /signup'
+        idempotency_key  text NOT NULL,
+        fingerprint      text NOT NULL,        -- HMAC-SHA256 of the request body, server-side key
+        user_id          uuid NOT NULL,        -- reserved at first claim; every run under the key uses it
+        claim_token      uuid,                 -- the run holding the key, if any
+        locked_until     timestamptz,          -- that run's lease: a crashed run's claim lapses
+        response_status  smallint,             -- the stored answer; null until one is stored
+        response_headers jsonb,
+        response_body    text,                 -- as sent, byte for byte (jsonb would reorder keys)
+        created_at       timestamptz NOT NULL DEFAULT now(),
+        expires_at       timestamptz NOT NULL,
+        PRIMARY KEY (scope, idempotency_key),
+        CHECK ((response_status IS NULL) = (response_body IS NULL))
+      );
+      CREATE INDEX idempotency_keys_expires_at_idx ON idempotency_keys (expires_at);
+      CREATE INDEX idempotency_keys_user_id_idx ON idempotency_keys (user_id);
+
+      -- express-rate-limit counters shared by every API process (fixed windows). The key is an
+      -- HMAC of what the limiter counts by (an IP prefix, an e-mail address), never the value.
+      CREATE TABLE rate_limit_counters (
+        limiter   text NOT NULL,
+        key_hash  text NOT NULL,
+        hits      integer NOT NULL CHECK (hits >= 0),
+        reset_at  timestamptz NOT NULL,
+        PRIMARY KEY (limiter, key_hash)
+      );
+      CREATE INDEX rate_limit_counters_reset_at_idx ON rate_limit_counters (reset_at);
+    `,
+  },
 ];

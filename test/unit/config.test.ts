@@ -139,3 +139,70 @@ describe('retry policy', () => {
     expect(loadConfig(BASE).onboarding.runTimeoutMs).toBe(onboardingRunTimeoutMs(5));
   });
 });
+
+describe('issue 12: TRUST_PROXY never trusts all addresses; keyed-hash secret; policy, idempotency and purge settings', () => {
+  it.each([
+    ['true', /not true/],
+    ['TRUE', /TRUST_PROXY: TRUE: must be loopback/],
+    ['*', /must be loopback/],
+    ['0.0.0.0/0', /IPv4 subnet must be \/8 or narrower/],
+    ['1.0.0.0/7', /IPv4 subnet must be \/8 or narrower/],
+    ['::/0', /IPv6 subnet must be \/16 or narrower/],
+    ['0:0:0:0:0:0:0:0/0', /IPv6 subnet must be \/16 or narrower/],
+    ['2000::/3', /IPv6 subnet must be \/16 or narrower/],
+    // IPv4-mapped subnets match IPv4 clients: ::ffff:0:0/96 is every IPv4 address.
+    ['::ffff:0:0/96', /IPv4 subnet must be \/8 or narrower/],
+    ['::ffff:0.0.0.0/96', /IPv4 subnet must be \/8 or narrower/],
+    ['0:0:0:0:0:ffff:0:0/100', /IPv4 subnet must be \/8 or narrower/],
+    ['loopback, 0.0.0.0/0', /0\.0\.0\.0\/0: trusts too many/],
+    ['10.0.0.0/255.0.0.0', /must be loopback/],
+    ['10.0.0.0/33', /prefix longer than the address/],
+    ['6', /hop count must be at most 5/],
+    ['99999999999999999999', /hop count must be at most 5/],
+  ])('refuses TRUST_PROXY=%s', (value, problem) => {
+    expect(() => loadConfig({ ...BASE, TRUST_PROXY: value })).toThrow(problem);
+  });
+
+  it.each([
+    ['0', false],
+    ['5', 5],
+    ['loopback', ['loopback']],
+    ['203.0.113.7', ['203.0.113.7']],
+    ['10.0.0.0/8, uniquelocal', ['10.0.0.0/8', 'uniquelocal']],
+    ['::ffff:10.0.0.0/104', ['::ffff:10.0.0.0/104']],
+    ['2606:4700::/32', ['2606:4700::/32']],
+    ['fd00::/16', ['fd00::/16']],
+  ])('accepts TRUST_PROXY=%s', (value, expected) => {
+    expect(loadConfig({ ...BASE, TRUST_PROXY: value }).security.trustProxy).toEqual(expected);
+  });
+
+  it('derives one HMAC key per purpose, the same in every process, from HMAC_KEY or else the first payload key', () => {
+    const derived = loadConfig(BASE);
+    expect(derived.idempotency.fingerprintKey).toHaveLength(32);
+    expect(derived.limits.keyHmacKey).toHaveLength(32);
+    expect(derived.idempotency.fingerprintKey.equals(derived.limits.keyHmacKey)).toBe(false);
+    expect(derived.idempotency.fingerprintKey.equals(Buffer.alloc(32, 7))).toBe(false);
+    expect(loadConfig(BASE).idempotency.fingerprintKey.equals(derived.idempotency.fingerprintKey)).toBe(true);
+    const explicit = loadConfig({ ...BASE, HMAC_KEY: Buffer.alloc(32, 1).toString('base64') });
+    expect(explicit.idempotency.fingerprintKey.equals(derived.idempotency.fingerprintKey)).toBe(false);
+    expect(explicit.limits.keyHmacKey.equals(derived.limits.keyHmacKey)).toBe(false);
+    expect(() => loadConfig({ ...BASE, HMAC_KEY: Buffer.alloc(31, 1).toString('base64') })).toThrow(/HMAC_KEY: must be at least 32 bytes/);
+    expect(() => loadConfig({ ...BASE, HMAC_KEY: 'not base64!' })).toThrow(/HMAC_KEY/);
+  });
+
+  it('defaults: score 3, keys kept 24 h with a 60 s lease, IPv6 /56, purge every 10 minutes', () => {
+    const c = loadConfig(BASE);
+    expect(c.passwordPolicy).toEqual({ minScore: 3 });
+    expect(c.idempotency).toMatchObject({ ttlMs: 86_400_000, leaseMs: 60_000 });
+    expect(c.limits).toMatchObject({ ipv6Subnet: 56, purgeIntervalMs: 600_000 });
+    expect(loadConfig({ ...BASE, PASSWORD_MIN_SCORE: '0' }).passwordPolicy.minScore).toBe(0);
+    expect(() => loadConfig({ ...BASE, PASSWORD_MIN_SCORE: '5' })).toThrow(/PASSWORD_MIN_SCORE/);
+    expect(() => loadConfig({ ...BASE, PURGE_INTERVAL_MS: '1000' })).toThrow(/PURGE_INTERVAL_MS/);
+  });
+
+  it('refuses a lease shorter than one publish could take, so a retry never overlaps a live run', () => {
+    expect(() => loadConfig({ ...BASE, IDEMPOTENCY_LEASE_MS: '20000' })).toThrow(/IDEMPOTENCY_LEASE_MS: must be at least/);
+    expect(() => loadConfig({ ...BASE, IDEMPOTENCY_LEASE_MS: '60000', AMQP_PUBLISH_CONFIRM_TIMEOUT_MS: '40000' })).toThrow(/IDEMPOTENCY_LEASE_MS/);
+    expect(loadConfig({ ...BASE, IDEMPOTENCY_LEASE_MS: '35000' }).idempotency.leaseMs).toBe(35_000);
+  });
+});
