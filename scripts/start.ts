@@ -2,6 +2,8 @@
  * `npm start`: the whole stack on local defaults. Checks Postgres and RabbitMQ, starts a Temporal
  * dev server (persistent, Web UI on :8233) unless one is already listening, migrates, then runs
  * the API and the worker. Ctrl-C stops them in order: API and worker drain first, Temporal last.
+ * TEMPORAL_MODE=cluster starts the real Temporal server on Postgres and the Web UI server instead
+ * of the dev server; the API and the worker are the same.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +15,7 @@ import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
 import { checkDependencies } from '../src/preflight';
 import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
+import { DEFAULT_CLUSTER_PORTS, startTemporalCluster, type TemporalCluster } from '../src/local-stack/temporal-cluster';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = join(ROOT, '.data');
@@ -62,6 +65,29 @@ async function startTemporal(config: Config): Promise<ChildProcess | null> {
   return child;
 }
 
+async function startCluster(config: Config): Promise<TemporalCluster> {
+  const [host, port] = config.temporal.address.split(':');
+  if (!['127.0.0.1', 'localhost'].includes(host)) {
+    throw new Error(`TEMPORAL_MODE=cluster starts a local cluster, but TEMPORAL_ADDRESS is ${config.temporal.address}`);
+  }
+  if (await temporalReachable(config)) {
+    throw new Error(`TEMPORAL_MODE=cluster: a Temporal server already answers at ${config.temporal.address}; stop it first`);
+  }
+  const startedAt = Date.now();
+  const cluster = await startTemporalCluster({
+    postgresUrl: config.postgres.url,
+    databases: { temporal: 'onboarding_temporal', visibility: 'onboarding_temporal_visibility' },
+    ports: { ...DEFAULT_CLUSTER_PORTS, frontend: Number(port) },
+    namespace: config.temporal.namespace,
+    runDir: join(DATA_DIR, 'temporal-cluster'),
+    uiPort: UI_PORT,
+    log: say,
+  });
+  started.push(...cluster.processes);
+  say(`Temporal cluster on ${cluster.address}, ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (logs in .data/temporal-cluster/); Web UI: ${cluster.uiUrl}`);
+  return cluster;
+}
+
 /**
  * A random payload key for development, made once and kept (0600) beside the dev server's
  * database: runs recorded there stay readable across restarts. Never a well-known key.
@@ -102,7 +128,8 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(env);
   await checkDependencies(config, ['postgres', 'rabbitmq']);
-  const temporal = await startTemporal(config);
+  const cluster = config.localStack.temporalMode === 'cluster' ? await startCluster(config) : null;
+  const temporal = cluster ? null : await startTemporal(config);
 
   await ensureDatabase(config.postgres.url);
   const pool = createPool(config.postgres.url, 1, createLogger({ name: 'start', level: 'warn' }));
@@ -120,15 +147,15 @@ async function main(): Promise<void> {
     stopping = true;
     say('stopping API and worker ...');
     await Promise.all([stop(api, 20_000), stop(worker, 20_000)]);
-    if (temporal) {
+    if (temporal || cluster) {
       say('stopping Temporal ...');
-      await stop(temporal, 10_000);
+      await (cluster ? cluster.stop() : stop(temporal, 10_000));
     }
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
-  for (const child of [api, worker, temporal]) {
+  for (const child of [api, worker, temporal, ...(cluster?.processes ?? [])]) {
     child?.on('exit', () => {
       if (!stopping) {
         say('a process stopped unexpectedly; stopping the rest');

@@ -72,6 +72,11 @@ export const EnvSchema = z.object({
   SIGNUP_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   TRUST_PROXY: z.string().default('false'),
   DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('conflict'),
+
+  // Read by `npm start` only, not by the API or the worker: which local Temporal it starts when
+  // none answers at TEMPORAL_ADDRESS. `dev` is the CLI's dev server (SQLite); `cluster` is the
+  // real Temporal server on Postgres with the Web UI server (src/local-stack/temporal-cluster.ts).
+  TEMPORAL_MODE: z.enum(['dev', 'cluster']).default('dev'),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -116,6 +121,8 @@ export interface Config {
     /** `accepted` answers a duplicate signup exactly like a new one, so the API does not reveal registered e-mails. */
     duplicateSignupResponse: 'conflict' | 'accepted';
   };
+  /** What `npm start` runs beside the service. */
+  localStack: { temporalMode: 'dev' | 'cluster' };
 }
 
 export class ConfigError extends Error {
@@ -200,6 +207,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       trustProxy: trustProxy as false | number | string[],
       duplicateSignupResponse: e.DUPLICATE_SIGNUP_RESPONSE,
     },
+    localStack: { temporalMode: e.TEMPORAL_MODE },
   };
 }
 
