@@ -111,14 +111,14 @@ function configTemplatePath(): string {
   }
 }
 
-export const CONFIG_TEMPLATE = configTemplatePath();
-
 /**
  * The server's configuration: temporal-cluster.yaml with each ${NAME} replaced. Strings are
  * written as JSON strings, which YAML reads as double-quoted scalars. A name without a value,
  * or a value without a name, is an error rather than a silently broken file.
  */
-export function renderClusterConfig(o: Pick<ClusterOptions, 'postgresUrl' | 'databases' | 'ports' | 'logLevel'>, template = readFileSync(CONFIG_TEMPLATE, 'utf8')): string {
+export function renderClusterConfig(o: Pick<ClusterOptions, 'postgresUrl' | 'databases' | 'ports' | 'logLevel'>): string {
+  const templatePath = configTemplatePath();
+  const template = readFileSync(templatePath, 'utf8');
   const pg = new URL(o.postgresUrl);
   const values: Record<string, string | number> = {
     LOG_LEVEL: JSON.stringify(o.logLevel ?? 'warn'),
@@ -139,11 +139,11 @@ export function renderClusterConfig(o: Pick<ClusterOptions, 'postgresUrl' | 'dat
   };
   const unused = new Set(Object.keys(values));
   const rendered = template.replace(/\$\{([A-Z_]+)\}/g, (_, name: string) => {
-    if (!(name in values)) throw new Error(`${CONFIG_TEMPLATE}: no value for \${${name}}`);
+    if (!(name in values)) throw new Error(`${templatePath}: no value for \${${name}}`);
     unused.delete(name);
     return String(values[name]);
   });
-  if (unused.size > 0) throw new Error(`${CONFIG_TEMPLATE} does not use ${[...unused].join(', ')}`);
+  if (unused.size > 0) throw new Error(`${templatePath} does not use ${[...unused].join(', ')}`);
   return rendered;
 }
 
