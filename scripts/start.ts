@@ -15,6 +15,7 @@ import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
 import { checkDependencies } from '../src/preflight';
 import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
+import { stopChild } from '../src/local-stack/child-process';
 import { DEFAULT_CLUSTER_PORTS, startTemporalCluster, type TemporalCluster } from '../src/local-stack/temporal-cluster';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -109,18 +110,6 @@ function startNode(name: string, script: string, env: Env): ChildProcess {
   return child.on('exit', (code, signal) => say(`${name} exited (${signal ?? code})`));
 }
 
-function stop(child: ChildProcess | null, graceMs: number): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 async function main(): Promise<void> {
   const env: Env = { ...process.env };
   if (!env.PAYLOAD_ENCRYPTION_KEYS && (env.NODE_ENV ?? 'development') === 'development') {
@@ -146,10 +135,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     say('stopping API and worker ...');
-    await Promise.all([stop(api, 20_000), stop(worker, 20_000)]);
+    await Promise.all([stopChild(api, 20_000), stopChild(worker, 20_000)]);
     if (temporal || cluster) {
       say('stopping Temporal ...');
-      await (cluster ? cluster.stop() : stop(temporal, 10_000));
+      await (cluster ? cluster.stop() : stopChild(temporal, 10_000));
     }
     process.exit(code);
   };
@@ -167,6 +156,6 @@ async function main(): Promise<void> {
 
 main().catch(async (err: Error) => {
   process.stderr.write(`npm start failed: ${err.message}\n`);
-  await Promise.all(started.map((child) => stop(child, 5_000)));
+  await Promise.all(started.map((child) => stopChild(child, 5_000)));
   process.exit(1);
 });

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
+import { stopChild } from './child-process';
 import { ensureGoTool, type GoTool, onPath } from './go-tools';
 
 const SERVER_VERSION = 'v1.29.1';
@@ -232,18 +233,6 @@ function startProcess(binary: string, args: string[], logFile: string): ChildPro
   }
 }
 
-function stopProcess(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 /** Retries `attempt` until it resolves, failing with `what` and the server log if `child` exits or time runs out. */
 async function until<T>(what: string, child: ChildProcess, logFile: string, attempt: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -298,7 +287,7 @@ export async function startTemporalCluster(o: ClusterOptions): Promise<TemporalC
   const processes: ChildProcess[] = [];
   const stop = async (graceMs = 10_000) => {
     // The UI first: it only talks to the server.
-    for (const child of [...processes].reverse()) await stopProcess(child, graceMs);
+    for (const child of [...processes].reverse()) await stopChild(child, graceMs);
   };
 
   try {
