@@ -73,9 +73,9 @@ export const EnvSchema = z.object({
   TRUST_PROXY: z.string().default('false'),
   DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('conflict'),
 
-  // Read by `npm start` only, not by the API or the worker: which local Temporal it starts when
-  // none answers at TEMPORAL_ADDRESS. `dev` is the CLI's dev server (SQLite); `cluster` is the
-  // real Temporal server on Postgres with the Web UI server (src/local-stack/temporal-cluster.ts).
+  // Read by `npm start` only, not by the API or the worker: which Temporal it runs locally. `dev`:
+  // the CLI's dev server (SQLite), unless a server already answers at TEMPORAL_ADDRESS; `cluster`:
+  // the real Temporal server on Postgres with the Web UI server (src/local-stack/temporal-cluster.ts).
   TEMPORAL_MODE: z.enum(['dev', 'cluster']).default('dev'),
 });
 

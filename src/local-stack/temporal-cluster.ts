@@ -275,6 +275,7 @@ export async function startTemporalCluster(o: ClusterOptions): Promise<TemporalC
   const sqlTool = ensureGoTool(TEMPORAL_SQL_TOOL, log);
   const uiServer = o.uiPort !== undefined ? ensureGoTool(TEMPORAL_UI_SERVER, log) : undefined;
 
+  log(`setting up Temporal's schema in ${o.databases.temporal} and ${o.databases.visibility} ...`);
   const schema = join(temporalServerModuleDir(), 'schema', 'postgresql', 'v12');
   setupSchema({ sqlTool, postgresUrl: o.postgresUrl, database: o.databases.temporal, versionedDir: join(schema, 'temporal', 'versioned') });
   setupSchema({ sqlTool, postgresUrl: o.postgresUrl, database: o.databases.visibility, versionedDir: join(schema, 'visibility', 'versioned') });
@@ -291,6 +292,7 @@ export async function startTemporalCluster(o: ClusterOptions): Promise<TemporalC
   };
 
   try {
+    log(`starting the Temporal server (log: ${serverLog}) ...`);
     const serverProcess = startProcess(server, ['--root', o.runDir, '--config', 'server', '--env', 'cluster', '--allow-no-auth', 'start'], serverLog);
     processes.push(serverProcess);
     const connection = await until('Temporal frontend', serverProcess, serverLog, () => Connection.connect({ address, connectTimeout: 2_000 }));
