@@ -2,6 +2,8 @@
  * `npm start`: the whole stack on local defaults. Checks Postgres and RabbitMQ, starts a Temporal
  * dev server (persistent, Web UI on :8233) unless one is already listening, migrates, then runs
  * the API and the worker. Ctrl-C stops them in order: API and worker drain first, Temporal last.
+ * TEMPORAL_MODE=cluster starts the real Temporal server on Postgres and the Web UI server instead
+ * of the dev server; the API and the worker are the same.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +14,8 @@ import { openDatabase } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
 import { checkDependencies } from '../src/preflight';
 import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
+import { stopChild } from '../src/local-stack/child-process';
+import { DEFAULT_CLUSTER_PORTS, startTemporalCluster, type TemporalCluster } from '../src/local-stack/temporal-cluster';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = join(ROOT, '.data');
@@ -52,6 +56,29 @@ async function startTemporal(config: Config): Promise<ChildProcess | null> {
   return child;
 }
 
+async function startCluster(config: Config): Promise<TemporalCluster> {
+  const [host, port] = config.temporal.address.split(':');
+  if (!['127.0.0.1', 'localhost'].includes(host)) {
+    throw new Error(`TEMPORAL_MODE=cluster starts a local cluster, but TEMPORAL_ADDRESS is ${config.temporal.address}`);
+  }
+  if (await temporalReachable(config)) {
+    throw new Error(`TEMPORAL_MODE=cluster: a Temporal server already answers at ${config.temporal.address}; stop it first`);
+  }
+  const startedAt = Date.now();
+  const cluster = await startTemporalCluster({
+    postgresUrl: config.postgres.url,
+    databases: { temporal: 'onboarding_temporal', visibility: 'onboarding_temporal_visibility' },
+    ports: { ...DEFAULT_CLUSTER_PORTS, frontend: Number(port) },
+    namespace: config.temporal.namespace,
+    runDir: join(DATA_DIR, 'temporal-cluster'),
+    uiPort: config.temporal.uiPort,
+    log: say,
+  });
+  started.push(...cluster.processes);
+  say(`Temporal cluster on ${cluster.address}, ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (logs in .data/temporal-cluster/); Web UI: ${cluster.uiUrl}`);
+  return cluster;
+}
+
 /**
  * A random payload key for development, made once and kept (0600) beside the dev server's
  * database: runs recorded there stay readable across restarts. Never a well-known key.
@@ -73,18 +100,6 @@ function startNode(name: string, script: string, env: Env): ChildProcess {
   return child.on('exit', (code, signal) => say(`${name} exited (${signal ?? code})`));
 }
 
-function stop(child: ChildProcess | null, graceMs: number): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 async function main(): Promise<void> {
   const env: Env = { ...process.env };
   if (!env.PAYLOAD_ENCRYPTION_KEYS && (env.NODE_ENV ?? 'development') === 'development') {
@@ -92,7 +107,8 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(env);
   await checkDependencies(config, ['postgres', 'rabbitmq']);
-  const temporal = await startTemporal(config);
+  const cluster = config.localStack.temporalMode === 'cluster' ? await startCluster(config) : null;
+  const temporal = cluster ? null : await startTemporal(config);
 
   const { pool, applied } = await openDatabase({ url: config.postgres.url, poolMax: 1 }, createLogger({ name: 'start', level: 'warn' }));
   await pool.end();
@@ -107,16 +123,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     say('stopping API and worker ...');
-    await Promise.all([stop(api, 20_000), stop(worker, 20_000)]);
-    if (temporal) {
+    await Promise.all([stopChild(api, 20_000), stopChild(worker, 20_000)]);
+    if (temporal || cluster) {
       say('stopping Temporal ...');
-      await stop(temporal, 10_000);
+      await (cluster ? cluster.stop() : stopChild(temporal, 10_000));
     }
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
-  for (const child of [api, worker, temporal]) {
+  for (const child of [api, worker, temporal, ...(cluster?.processes ?? [])]) {
     child?.on('exit', () => {
       if (!stopping) {
         say('a process stopped unexpectedly; stopping the rest');
@@ -128,6 +144,6 @@ async function main(): Promise<void> {
 
 main().catch(async (err: Error) => {
   process.stderr.write(`npm start failed: ${err.message}\n`);
-  await Promise.all(started.map((child) => stop(child, 5_000)));
+  await Promise.all(started.map((child) => stopChild(child, 5_000)));
   process.exit(1);
 });

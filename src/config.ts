@@ -99,6 +99,10 @@ export const EnvSchema = z.object({
   IDEMPOTENCY_LEASE_MS: positiveInt.min(1_000).default(60_000),
   // How often the API purges expired rate-limit counters and idempotency keys.
   PURGE_INTERVAL_MS: positiveInt.min(10_000).default(10 * 60 * 1000),
+  // Read by `npm start` only, not by the API or the worker: which Temporal it runs locally. `dev`:
+  // the CLI's dev server (SQLite), unless a server already answers at TEMPORAL_ADDRESS; `cluster`:
+  // the real Temporal server on Postgres with the Web UI server (src/local-stack/temporal-cluster.ts).
+  TEMPORAL_MODE: z.enum(['dev', 'cluster']).default('dev'),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -163,6 +167,8 @@ export interface Config {
     /** Period of the purge of expired counters, idempotency keys (and verification tokens). */
     purgeIntervalMs: number;
   };
+  /** What `npm start` runs beside the service. */
+  localStack: { temporalMode: 'dev' | 'cluster' };
 }
 
 export class ConfigError extends Error {
@@ -267,6 +273,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       ipv6Subnet: 56,
       purgeIntervalMs: e.PURGE_INTERVAL_MS,
     },
+    localStack: { temporalMode: e.TEMPORAL_MODE },
   };
 }
 

@@ -61,11 +61,21 @@ export async function dropTestDatabase(config: Config, pool?: Pool): Promise<voi
   await dropDatabase(config);
 }
 
+
+export type TemporalServerFactory = (opts: { uiPort?: number }) => Promise<TestWorkflowEnvironment>;
+let temporalServerFactory: TemporalServerFactory | undefined;
+
+/** From now on in this test file, startTemporal() starts its servers with `factory` (e.g. a real cluster, test/support/cluster.ts). */
+export function useTemporalServer(factory: TemporalServerFactory): void {
+  temporalServerFactory = factory;
+}
+
 /**
  * A real Temporal dev server (not the time-skipping test server) with our search attributes;
- * with `uiPort`, its Web UI too.
+ * with `uiPort`, its Web UI too. Or whatever server useTemporalServer chose.
  */
 export function startTemporal(opts: { uiPort?: number } = {}): Promise<TestWorkflowEnvironment> {
+  if (temporalServerFactory) return temporalServerFactory(opts);
   const path = process.env.TEMPORAL_CLI;
   if (!path) throw new Error('TEMPORAL_CLI is not set; the jest global setup resolves it');
   return TestWorkflowEnvironment.createLocal({

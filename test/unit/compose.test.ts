@@ -1,13 +1,17 @@
 /**
  * No Docker engine runs here, so the compose file is checked against the config module it
- * feeds: every variable src/config.ts reads is set for api and worker and validates, ports
- * agree with the config, and each service waits for its dependencies to be healthy.
+ * feeds: every variable src/config.ts reads is set for api and worker and validates, and is in
+ * the configuration reference; ports agree with the config and only the API's leaves
+ * 127.0.0.1; each service waits for its dependencies. The Temporal part is checked against
+ * cluster mode (src/local-stack/temporal-cluster.ts): the same versions, databases, history
+ * shard count and pool sizes.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { EnvSchema, loadConfig } from '../../src/config';
+import { DEFAULT_CLUSTER_PORTS, renderClusterConfig, TEMPORAL_SERVER, TEMPORAL_UI_SERVER } from '../../src/local-stack/temporal-cluster';
 
 const ROOT = join(__dirname, '..', '..');
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'));
@@ -44,13 +48,61 @@ function publishedContainerPorts(service: string): number[] {
   return (compose.services[service].ports as string[]).map((p) => Number(String(p).split(':').pop()));
 }
 
+/** The services built from our image. */
+const OUR_SERVICES = ['migrate', 'api', 'worker'];
+
+/**
+ * The variables the configuration reference names: the tables under "Configuration reference"
+ * in docs/operations.md, or, where that file does not exist, the README's `| variable |` tables.
+ * A name ending in `*` stands for every variable it begins.
+ */
+function configurationReference(): string[] {
+  const operations = join(ROOT, 'docs', 'operations.md');
+  let text: string;
+  if (existsSync(operations)) {
+    const doc = readFileSync(operations, 'utf8');
+    const heading = /^(#+) Configuration reference\s*$/m.exec(doc);
+    if (!heading) throw new Error('docs/operations.md has no "Configuration reference" heading');
+    const rest = doc.slice(heading.index + heading[0].length);
+    const next = new RegExp(`^#{1,${heading[1].length}} `, 'm').exec(rest);
+    text = next ? rest.slice(0, next.index) : rest;
+  } else {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    text = readme.split(/\n(?=\| variable \|)/).slice(1).map((table) => table.split(/\n(?!\|)/)[0]).join('\n');
+  }
+  const firstCells = text.split('\n').filter((line) => line.startsWith('| `')).map((line) => line.split('|')[1]);
+  return firstCells.flatMap((cell) => [...cell.matchAll(/`([A-Z][A-Z0-9_]*\*?)`/g)].map((m) => m[1]));
+}
+
+function inReference(name: string, reference: string[]): boolean {
+  return reference.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : name === entry));
+}
+
 describe('docker-compose.yml', () => {
-  it('has postgres, rabbitmq (management), temporal, api and worker; the infrastructure has healthchecks', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'rabbitmq', 'temporal', 'worker']);
+  it('has postgres, rabbitmq (management), the Temporal cluster and its jobs, the migration job, api and worker; long-running infrastructure has healthchecks', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(
+      ['api', 'migrate', 'postgres', 'rabbitmq', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'worker'].sort(),
+    );
     expect(compose.services.rabbitmq.image).toMatch(/^rabbitmq:.*management/);
     for (const name of ['postgres', 'rabbitmq', 'temporal', 'api', 'worker']) {
       expect(compose.services[name].healthcheck?.test).toEqual(expect.arrayContaining(['CMD']));
     }
+    expect(compose.services.postgres.volumes).toEqual(['postgres-data:/var/lib/postgresql/data']);
+  });
+
+  it('binds every published port to 127.0.0.1 except the API’s', () => {
+    for (const [name, service] of Object.entries<{ ports?: string[] }>(compose.services)) {
+      for (const mapping of service.ports ?? []) {
+        if (name === 'api') expect(mapping).not.toMatch(/^127\.0\.0\.1:/);
+        else expect(mapping).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+      }
+    }
+  });
+
+  it.each(OUR_SERVICES)('%s sets only variables the configuration reference documents', (service) => {
+    const reference = configurationReference();
+    expect(reference.length).toBeGreaterThan(20);
+    expect(Object.keys(environment(service)).filter((name) => !inReference(name, reference))).toEqual([]);
   });
 
   it.each(['api', 'worker'])('%s sets every variable src/config.ts reads, and they validate', (service) => {
@@ -69,6 +121,10 @@ describe('docker-compose.yml', () => {
     const dependsOn = compose.services[service].depends_on;
     for (const dependency of ['postgres', 'rabbitmq', 'temporal']) {
       expect(dependsOn[dependency]).toEqual({ condition: 'service_healthy' });
+    }
+    // The schema is migrated, and the namespace and search attribute exist, before either starts.
+    for (const job of ['migrate', 'temporal-namespace']) {
+      expect(dependsOn[job]).toEqual({ condition: 'service_completed_successfully' });
     }
     // The credentials the app uses are the ones the containers are created with.
     const pg = new URL(config.postgres.url);
@@ -96,7 +152,60 @@ describe('docker-compose.yml', () => {
     expect(publishedContainerPorts('worker').sort()).toEqual([worker.http.workerPort, sdkMetricsPort].sort());
     expect(compose.services.api.healthcheck.test.join(' ')).toContain(`127.0.0.1:${api.http.port}/readyz`);
     expect(compose.services.worker.healthcheck.test.join(' ')).toContain(`127.0.0.1:${worker.http.workerPort}/readyz`);
-    expect(publishedContainerPorts('temporal')).toEqual([7233, 8233]);
+    expect(publishedContainerPorts('temporal')).toEqual([DEFAULT_CLUSTER_PORTS.frontend]);
+    // The Web UI where npm start serves it, so CODEC_CORS_ORIGINS holds for both.
+    expect(publishedContainerPorts('temporal-ui')).toEqual([8233]);
+    expect(compose.services['temporal-ui'].environment.TEMPORAL_UI_PORT).toBe('8233');
+    expect(environment('api').CODEC_CORS_ORIGINS).toContain('http://127.0.0.1:8233');
+  });
+
+  it('migrates our schema in a one-off job from our image, with the services’ environment', () => {
+    const migrate = compose.services.migrate;
+    expect(migrate.build).toEqual(compose.services.api.build);
+    expect(migrate.command).toEqual(['node', 'dist/scripts/migrate.js']);
+    expect(migrate.environment).toEqual(compose.services.api.environment);
+    expect(migrate.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(migrate.restart).toBe('no');
+  });
+
+  it('runs the Temporal cluster as cluster mode does: same versions, databases, shard count and pools', () => {
+    const [schema, server, namespace, ui] = ['temporal-schema', 'temporal', 'temporal-namespace', 'temporal-ui'].map((name) => compose.services[name]);
+    const version = TEMPORAL_SERVER.version.replace(/^v/, '');
+    expect(server.image).toBe(`temporalio/server:${version}`);
+    expect(schema.image).toMatch(new RegExp(`^temporalio/admin-tools:${version.replace(/\./g, '\\.')}(-|$)`));
+    expect(namespace.image).toBe(schema.image);
+    expect(ui.image).toBe(`temporalio/ui:${TEMPORAL_UI_SERVER.version.replace(/^v/, '')}`);
+
+    // The schema job sets up and updates exactly the two databases the server uses.
+    const env = server.environment;
+    expect(env.DB).toBe('postgres12');
+    const script: string = schema.command.join('\n');
+    for (const [database, store] of [[env.DBNAME, 'temporal'], [env.VISIBILITY_DBNAME, 'visibility']]) {
+      for (const step of ['create-database', 'setup-schema -v 0.0', `update-schema -d $$schema/${store}/versioned`]) {
+        expect(script).toContain(`temporal-sql-tool --database ${database} ${step}`);
+      }
+    }
+    expect(schema.environment).toMatchObject({ SQL_PLUGIN: env.DB, SQL_HOST: env.POSTGRES_SEEDS, SQL_USER: env.POSTGRES_USER, SQL_PASSWORD: env.POSTGRES_PWD });
+    expect([env.POSTGRES_USER, env.POSTGRES_PWD]).toEqual([compose.services.postgres.environment.POSTGRES_USER, compose.services.postgres.environment.POSTGRES_PASSWORD]);
+    expect(server.depends_on).toEqual({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+
+    const ours = parse(
+      renderClusterConfig({
+        postgresUrl: 'postgres://u:p@db:5432/x',
+        databases: { temporal: 't', visibility: 'v' },
+        ports: DEFAULT_CLUSTER_PORTS,
+      }),
+    );
+    const [store, visibility] = [ours.persistence.datastores['postgres-default'].sql, ours.persistence.datastores['postgres-visibility'].sql];
+    expect(Number(env.NUM_HISTORY_SHARDS)).toBe(ours.persistence.numHistoryShards);
+    expect([env.SQL_MAX_CONNS, env.SQL_MAX_IDLE_CONNS].map(Number)).toEqual([store.maxConns, store.maxIdleConns]);
+    expect([env.SQL_VIS_MAX_CONNS, env.SQL_VIS_MAX_IDLE_CONNS].map(Number)).toEqual([visibility.maxConns, visibility.maxIdleConns]);
+    expect(Object.keys(ours.services).sort()).toEqual(['frontend', 'history', 'matching', 'worker']);
+
+    // The namespace job makes the namespace the services use, with the search attribute the workflow sets.
+    expect(interpolate(namespace.environment.NAMESPACE)).toBe(environment('api').TEMPORAL_NAMESPACE);
+    expect(namespace.command.join('\n')).toMatch(/search-attribute create --namespace "\$\$NAMESPACE" --name OnboardingState --type Keyword/);
+    expect(namespace.depends_on).toEqual({ temporal: { condition: 'service_healthy' } });
   });
 
   it('builds api and worker from the multi-stage Dockerfile, running as a non-root user', () => {
