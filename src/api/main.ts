@@ -23,7 +23,13 @@ async function main(): Promise<void> {
   await migrate(pool);
   const registry = createRegistry('api');
   const metrics = createApiMetrics(registry);
-  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics });
+  const publisher = await createSignupPublisher({
+    topology: config.amqp,
+    url: config.amqp.url,
+    confirmTimeoutMs: config.amqp.publishConfirmTimeoutMs,
+    logger,
+    metrics,
+  });
   const temporalConnection = await Connection.connect(config.temporal.connection);
   const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
   const temporal = new Client({

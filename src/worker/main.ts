@@ -6,7 +6,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { startSignupBridge } from '../bridge/signup-bridge';
 import { loadConfig } from '../config';
 import { createPool, ensureDatabase, migrate } from '../db/postgres';
-import { connectedCheck, postgresCheck, temporalCheck } from '../health';
+import { connectedCheck, postgresCheck, problemCheck, temporalCheck } from '../health';
 import { createLogger } from '../logger';
 import { createRegistry } from '../metrics';
 import { checkDependencies } from '../preflight';
@@ -75,10 +75,12 @@ async function main(): Promise<void> {
       registry,
       checks: {
         postgres: postgresCheck(pool),
-        rabbitmq: connectedCheck('bridge consumer', () => bridge.isConsuming()),
+        rabbitmq: problemCheck(() => bridge.consumerProblem()),
         temporal: temporalCheck(client),
         temporal_worker: connectedCheck('temporal worker', () => worker.getState() === 'RUNNING'),
+        bridge: problemCheck(() => bridge.deliveryProblem()),
       },
+      liveness: () => bridge.livenessProblem(),
     }),
   );
   await new Promise<void>((resolve, reject) => {

@@ -20,6 +20,7 @@ import { createWorkerHttpApp } from '../../src/worker/http';
 import { signupBody } from '../support/fixtures';
 import { capturingLogger } from '../support/log-capture';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
+import { metricValue } from '../support/metrics';
 import { publishRaw } from '../support/queues';
 import { eventually, silentLogger, TEST_ADMIN_TOKEN, testConfig, uniqueSuffix } from '../support/stack';
 
@@ -64,17 +65,6 @@ async function completed(userId: string) {
     const res = await request(p.baseUrl, 'GET', `/users/${userId}`);
     return res.body?.onboarding_state === 'COMPLETED' ? res : undefined;
   }, 30_000, `user ${userId} to complete onboarding`);
-}
-
-async function metricValue(registry: typeof p.apiRegistry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  // Histograms list their _count and _sum series under the histogram's own name.
-  const values = (await registry.getMetricsAsJSON()).flatMap((m) =>
-    m.values.map((v) => ({ ...v, name: (v as { metricName?: string }).metricName ?? m.name })),
-  );
-  const value = values.find(
-    (v) => v.name === name && Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
-  );
-  return value?.value;
 }
 
 describe('OpenAPI document', () => {
