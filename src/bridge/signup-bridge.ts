@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { temporalCheck } from '../health';
+import { type DependencyCheck, problemCheck, temporalCheck } from '../health';
 import { backoffDelayMs, sleep } from '../messaging/backoff';
 import { type Delivery, type QueueConsumer, startQueueConsumer } from '../messaging/queue-consumer';
 import { createBridgeMetrics, type Registry } from '../metrics';
@@ -42,6 +42,17 @@ export interface SignupBridge {
   deliveryProblem(): string | null;
   /** For liveness: set once the consumer has been down past BRIDGE_CONSUMER_DOWN_LIVENESS_MS. */
   livenessProblem(): string | null;
+}
+
+/**
+ * The bridge's part of the worker's readiness: `rabbitmq` (is it consuming; a pause for Temporal
+ * is not RabbitMQ's fault) and `bridge` (paused, or deliveries it could not handle, and why).
+ */
+export function bridgeReadinessChecks(bridge: SignupBridge): Record<'rabbitmq' | 'bridge', DependencyCheck> {
+  return {
+    rabbitmq: problemCheck(() => bridge.consumerProblem()),
+    bridge: problemCheck(() => bridge.deliveryProblem()),
+  };
 }
 
 type Release = 'hold_limit' | 'temporal_unreachable' | 'stopping' | 'channel_lost';

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { startSignupBridge } from '../bridge/signup-bridge';
+import { bridgeReadinessChecks, startSignupBridge } from '../bridge/signup-bridge';
 import { loadConfig } from '../config';
 import { createPool, ensureDatabase, migrate } from '../db/postgres';
-import { connectedCheck, postgresCheck, problemCheck, temporalCheck } from '../health';
+import { connectedCheck, postgresCheck, temporalCheck } from '../health';
 import { createLogger } from '../logger';
 import { createRegistry } from '../metrics';
 import { checkDependencies } from '../preflight';
@@ -75,10 +75,9 @@ async function main(): Promise<void> {
       registry,
       checks: {
         postgres: postgresCheck(pool),
-        rabbitmq: problemCheck(() => bridge.consumerProblem()),
+        ...bridgeReadinessChecks(bridge),
         temporal: temporalCheck(client),
         temporal_worker: connectedCheck('temporal worker', () => worker.getState() === 'RUNNING'),
-        bridge: problemCheck(() => bridge.deliveryProblem()),
       },
       liveness: () => bridge.livenessProblem(),
     }),
