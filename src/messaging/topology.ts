@@ -1,19 +1,13 @@
 import type { Channel } from 'amqplib';
+import type { Config } from '../config';
 
 /**
  * The names and arguments of the exchanges and queues, and nothing else: where the broker is
  * (a URL) and how long to wait for it (timeouts) are passed separately. `config.amqp` has these
- * fields and more, so it can be passed where a Topology is asked for.
+ * fields and more, so it can be passed where a Topology is asked for. `messageTtlMs` is the
+ * queue's x-message-ttl: a signup not consumed within it expires into the DLQ.
  */
-export interface Topology {
-  exchange: string;
-  routingKey: string;
-  queue: string;
-  deadLetterExchange: string;
-  deadLetterQueue: string;
-  /** The queue's x-message-ttl: a signup not consumed within it expires into the DLQ. */
-  messageTtlMs: number;
-}
+export type Topology = Pick<Config['amqp'], 'exchange' | 'routingKey' | 'queue' | 'deadLetterExchange' | 'deadLetterQueue' | 'messageTtlMs'>;
 
 /**
  * Declares exchanges and queues; idempotent, so every process runs it on every channel it
