@@ -136,7 +136,10 @@ export async function startSignupBridge(deps: SignupBridgeDeps): Promise<SignupB
       return;
     }
     const work = handle(d)
-      .catch((err: Error) => logger.error({ err: err.message, messageId: d.message.properties.messageId }, 'delivery handling failed; handing it back'))
+      .catch((err: Error) => {
+        logger.error({ err: err.message, messageId: d.message.properties.messageId }, 'delivery handling failed; handing it back');
+        handBack(d, 'unexpected');
+      })
       .finally(() => inFlight.delete(work));
     inFlight.add(work);
   }
