@@ -103,6 +103,17 @@ export const EnvSchema = z.object({
   // the CLI's dev server (SQLite), unless a server already answers at TEMPORAL_ADDRESS; `cluster`:
   // the real Temporal server on Postgres with the Web UI server (src/local-stack/temporal-cluster.ts).
   TEMPORAL_MODE: z.enum(['dev', 'cluster']).default('dev'),
+  // The bridge's recovery (docs/reliability-recovery.md).
+  // The longest the bridge holds one delivery before handing it back; default half of AMQP_CONSUMER_TIMEOUT_MS.
+  BRIDGE_MAX_HOLD_MS: optional(positiveInt),
+  // A consumer down (not merely paused for Temporal) this long fails the worker's liveness.
+  BRIDGE_CONSUMER_DOWN_LIVENESS_MS: positiveInt.default(5 * 60_000),
+  // How often the bridge asks Temporal while it holds deliveries, and the cap of its probes while paused.
+  BRIDGE_TEMPORAL_PROBE_INTERVAL_MS: positiveInt.min(100).default(5_000),
+  // Deliveries of a message no process could handle (undecodable, unknown version) before it is dead-lettered.
+  BRIDGE_MAX_DELIVERIES: positiveInt.max(1000).default(5),
+  // How long such a delivery waits before it is handed back, so one process does not spin on it.
+  BRIDGE_HAND_BACK_DELAY_MS: positiveInt.default(2_000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -169,6 +180,19 @@ export interface Config {
   };
   /** What `npm start` runs beside the service. */
   localStack: { temporalMode: 'dev' | 'cluster' };
+  /** How the bridge recovers and what it hands back (docs/reliability-recovery.md). */
+  bridge: {
+    /** The longest one delivery is held unsettled; at most half of amqp.consumerTimeoutMs. */
+    maxHoldMs: number;
+    /** Liveness fails once the consumer has been down (not paused) this long. */
+    consumerDownLivenessMs: number;
+    /** Probe period while deliveries are held, and the cap of the probe backoff while paused. */
+    temporalProbeIntervalMs: number;
+    /** Deliveries of a message no process could handle before it is dead-lettered. */
+    maxDeliveries: number;
+    /** How long a delivery this process cannot handle waits before it is handed back. */
+    handBackDelayMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -227,6 +251,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
         `more than half of AMQP_CONSUMER_TIMEOUT_MS (${Math.round(e.AMQP_CONSUMER_TIMEOUT_MS / 1000)} s); lower the attempts`,
     ]);
   }
+  const bridge = bridgeSettings(e);
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
@@ -274,6 +299,30 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       purgeIntervalMs: e.PURGE_INTERVAL_MS,
     },
     localStack: { temporalMode: e.TEMPORAL_MODE },
+    bridge,
+  };
+}
+
+/**
+ * The bridge must hand back what it holds well before the broker's consumer timeout would close
+ * its channel; its own hand-back delay has to fit inside that hold.
+ */
+function bridgeSettings(e: z.infer<typeof EnvSchema>): Config['bridge'] {
+  const maxHoldMs = e.BRIDGE_MAX_HOLD_MS ?? Math.floor(e.AMQP_CONSUMER_TIMEOUT_MS / 2);
+  const problems: string[] = [];
+  if (maxHoldMs > e.AMQP_CONSUMER_TIMEOUT_MS / 2) {
+    problems.push(`BRIDGE_MAX_HOLD_MS: must be at most half of AMQP_CONSUMER_TIMEOUT_MS (${Math.floor(e.AMQP_CONSUMER_TIMEOUT_MS / 2)} ms)`);
+  }
+  if (e.BRIDGE_HAND_BACK_DELAY_MS >= maxHoldMs) {
+    problems.push(`BRIDGE_HAND_BACK_DELAY_MS: must be less than the longest hold (${maxHoldMs} ms)`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    maxHoldMs,
+    consumerDownLivenessMs: e.BRIDGE_CONSUMER_DOWN_LIVENESS_MS,
+    temporalProbeIntervalMs: e.BRIDGE_TEMPORAL_PROBE_INTERVAL_MS,
+    maxDeliveries: e.BRIDGE_MAX_DELIVERIES,
+    handBackDelayMs: e.BRIDGE_HAND_BACK_DELAY_MS,
   };
 }
 

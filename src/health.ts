@@ -1,7 +1,8 @@
 /**
- * Liveness and readiness. Liveness says only that the process answers; readiness checks each
- * dependency with a time limit and reports its status and latency, so one slow dependency
- * shows as itself rather than as a hung probe.
+ * Liveness and readiness. Liveness says that the process answers and, where a process gives one,
+ * that it is not stuck in a state only a restart heals (the bridge's consumer down too long);
+ * readiness checks each dependency with a time limit and reports its status and latency, so one
+ * slow dependency shows as itself rather than as a hung probe.
  */
 import type { Client } from '@temporalio/client';
 import express from 'express';
@@ -25,6 +26,15 @@ export const temporalCheck = (client: Client, timeoutMs = 1_500): DependencyChec
 export const connectedCheck = (what: string, isConnected: () => boolean): DependencyCheck => async () => {
   if (!isConnected()) throw new Error(`${what} not connected`);
 };
+
+/** Up while `problem` says nothing; down with its words otherwise (e.g. "payload key k2 missing"). */
+export const problemCheck = (problem: () => string | null): DependencyCheck => async () => {
+  const found = problem();
+  if (found !== null) throw new Error(found);
+};
+
+/** Why the process should be restarted, or null while it is alive and well. */
+export type LivenessProblem = () => string | null;
 
 export async function checkReadiness(checks: Record<string, DependencyCheck>, timeoutMs = 2_000): Promise<Readiness> {
   const entries = await Promise.all(
@@ -55,11 +65,17 @@ function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 10) / 10;
 }
 
-/** GET /healthz and GET /readyz: the same in the API and the worker. */
-export function healthRouter(checks: Record<string, DependencyCheck>): express.Router {
+/**
+ * GET /healthz and GET /readyz: the same in the API and the worker. /healthz answers 503
+ * `{status: "failing", reason}` while `liveness` names a problem, so an orchestrator restarts the process.
+ */
+export function healthRouter(checks: Record<string, DependencyCheck>, liveness?: LivenessProblem): express.Router {
   const router = express.Router();
   router.get('/healthz', (_req, res) => {
-    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+    const problem = liveness?.() ?? null;
+    res.set('Cache-Control', 'no-store');
+    if (problem === null) res.json({ status: 'ok' });
+    else res.status(503).json({ status: 'failing', reason: problem });
   });
   router.get('/readyz', async (_req, res) => {
     const readiness = await checkReadiness(checks);

@@ -49,8 +49,16 @@ export function createApiMetrics(registry: Registry) {
 }
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;
 
-/** What the worker's bridge records. `readDeadLetterDepth` is asked at every scrape. */
-export function createBridgeMetrics(registry: Registry, readDeadLetterDepth: () => Promise<number>) {
+/** What the bridge's metrics read at scrape time. */
+export interface BridgeMetricSources {
+  /** Messages in the DLQ, asked of the broker. */
+  deadLetterDepth: () => Promise<number>;
+  consuming: () => boolean;
+  temporalCircuitOpen: () => boolean;
+}
+
+/** What the worker's bridge records. The gauges are read from `sources` at every scrape. */
+export function createBridgeMetrics(registry: Registry, sources: BridgeMetricSources) {
   return {
     deliveries: new Counter({
       name: 'onboarding_bridge_deliveries_total',
@@ -65,9 +73,43 @@ export function createBridgeMetrics(registry: Registry, readDeadLetterDepth: () 
     }),
     nacks: new Counter({
       name: 'onboarding_bridge_nacks_total',
-      help: 'Messages nacked into the DLQ, by reason (contract_violation or the run failure type)',
+      help: 'Messages nacked into the DLQ, by reason (contract_violation, the run failure type, or what no process could handle)',
       labelNames: ['reason'] as const,
       registers: [registry],
+    }),
+    handBacks: new Counter({
+      name: 'onboarding_bridge_hand_backs_total',
+      help: 'Deliveries handed back to the queue (nack with requeue) for a later or another consumer, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    deliveryErrors: new Counter({
+      name: 'onboarding_bridge_delivery_errors_total',
+      help: 'Errors handling a delivery, by kind: transport, undecodable_result, unknown_contract_version, unexpected',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    consumerLost: new Counter({
+      name: 'onboarding_bridge_consumer_lost_total',
+      help: 'Times the consumer channel closed or the broker cancelled the consumer (each is recovered by itself)',
+      labelNames: ['what'] as const,
+      registers: [registry],
+    }),
+    consuming: new Gauge({
+      name: 'onboarding_bridge_consuming',
+      help: '1 while the bridge is subscribed to the signup queue, 0 while it is down or paused',
+      registers: [registry],
+      collect() {
+        this.set(sources.consuming() ? 1 : 0);
+      },
+    }),
+    temporalCircuitOpen: new Gauge({
+      name: 'onboarding_bridge_temporal_circuit_open',
+      help: '1 while the bridge has paused consuming because Temporal does not answer',
+      registers: [registry],
+      collect() {
+        this.set(sources.temporalCircuitOpen() ? 1 : 0);
+      },
     }),
     workflowOutcomes: new Counter({
       name: 'onboarding_workflow_outcomes_total',
@@ -87,7 +129,7 @@ export function createBridgeMetrics(registry: Registry, readDeadLetterDepth: () 
       registers: [registry],
       async collect() {
         try {
-          this.set(await readDeadLetterDepth());
+          this.set(await sources.deadLetterDepth());
         } catch {
           // Broker unreachable: NaN says "unknown"; a stale count or a 0 would mislead an alert.
           this.set(Number.NaN);

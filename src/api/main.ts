@@ -21,7 +21,13 @@ async function main(): Promise<void> {
   const { pool } = await openDatabase(config.postgres, logger);
   const registry = createRegistry('api');
   const metrics = createApiMetrics(registry);
-  const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics });
+  const publisher = await createSignupPublisher({
+    topology: config.amqp,
+    url: config.amqp.url,
+    confirmTimeoutMs: config.amqp.publishConfirmTimeoutMs,
+    logger,
+    metrics,
+  });
   const temporalConnection = await Connection.connect(config.temporal.connection);
   const { client: temporal, payloadCodec } = createTemporalClient(temporalConnection, config);
   if (!config.security.adminToken) {

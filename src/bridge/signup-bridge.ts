@@ -1,169 +1,353 @@
-import type { Channel, ConsumeMessage, RecoveringChannelModel } from 'amqplib';
+import { setMaxListeners } from 'node:events';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { parseSignupMessage } from '../contract';
-import { connectRabbit } from '../messaging/rabbit';
-import { declareTopology } from '../messaging/topology';
+import { type DependencyCheck, problemCheck, temporalCheck } from '../health';
+import { backoffDelayMs, sleep } from '../messaging/backoff';
+import { type Delivery, type QueueConsumer, startQueueConsumer } from '../messaging/queue-consumer';
 import { createBridgeMetrics, type Registry } from '../metrics';
-import { onboardingWorkflowId, runOnboarding } from '../temporal/onboarding-runs';
+import { type OnboardingOutcome, onboardingWorkflowId, runOnboarding } from '../temporal/onboarding-runs';
 import { recordSignupFailed } from '../repositories/signup-request-repository';
+import { readDelivery, type SortedRunError, sortRunError, Unhandleable } from './delivery-errors';
+import { createTemporalCircuit } from './temporal-circuit';
+
+/** Calls of one run on transport errors before the circuit opens; the SDK retries inside each call too. */
+const TRANSPORT_ATTEMPTS = 3;
+const TRANSPORT_BACKOFF = { initialMs: 500, maxMs: 4_000 };
+const TEMPORAL_PROBE_TIMEOUT_MS = 2_000;
+/** How long readiness keeps naming a kind of delivery this process could not handle. */
+const PROBLEM_REPORT_WINDOW_MS = 10 * 60_000;
 
 export interface SignupBridgeDeps {
   config: Config;
   client: Client;
   pool: Pool;
   logger: Logger;
-  /** The worker process's registry; the bridge registers its counters and the DLQ depth gauge on it. */
+  /** The worker process's registry; the bridge registers its counters and gauges on it. */
   registry: Registry;
 }
 
 export interface SignupBridge {
-  /** Stops consuming, waits up to `graceMs` for runs in flight to settle, then closes. */
+  /** Stops consuming, waits up to `graceMs` for runs in flight to settle, hands back the rest, then closes. */
   stop(graceMs?: number): Promise<void>;
   inFlight(): number;
-  /** True while a consumer is subscribed on an open channel: what readiness reports for RabbitMQ. */
+  /** True while a consumer is subscribed on an open channel. */
   isConsuming(): boolean;
   /** Messages in the DLQ, asked of the broker now. */
   deadLetterDepth(): Promise<number>;
+  /** For readiness (RabbitMQ): why the consumer is down, or null while it consumes or is merely paused. */
+  consumerProblem(): string | null;
+  /** For readiness (the bridge): paused for Temporal, or deliveries it could not handle lately, and why. */
+  deliveryProblem(): string | null;
+  /** For liveness: set once the consumer has been down past BRIDGE_CONSUMER_DOWN_LIVENESS_MS. */
+  livenessProblem(): string | null;
 }
 
 /**
+ * The bridge's part of the worker's readiness: `rabbitmq` (is it consuming; a pause for Temporal
+ * is not RabbitMQ's fault) and `bridge` (paused, or deliveries it could not handle, and why).
+ */
+export function bridgeReadinessChecks(bridge: SignupBridge): Record<'rabbitmq' | 'bridge', DependencyCheck> {
+  return {
+    rabbitmq: problemCheck(() => bridge.consumerProblem()),
+    bridge: problemCheck(() => bridge.deliveryProblem()),
+  };
+}
+
+type Release = 'hold_limit' | 'temporal_unreachable' | 'stopping' | 'channel_lost';
+type HandBackReason = Exclude<Release, 'channel_lost'> | Unhandleable | 'unexpected';
+type HeldResult = { kind: 'outcome'; outcome: OnboardingOutcome } | { kind: 'released'; why: Release } | SortedRunError;
+
+/**
  * Consumes signups and runs one onboarding workflow per message. A message is acked when its
- * run completes and nacked into the DLQ when its run fails or it breaks the contract; on any
- * other trouble it stays unacked, so the broker redelivers it and the run is found by its id.
+ * run completes and nacked into the DLQ when its run fails or it breaks the contract. Anything
+ * else hands it back to the queue (nack with requeue), never later than BRIDGE_MAX_HOLD_MS, so
+ * the broker's consumer timeout never fires; a redelivery finds its run by the workflow id.
+ * While Temporal does not answer, the consumer is paused instead of taking what it cannot run.
  */
 export async function startSignupBridge(deps: SignupBridgeDeps): Promise<SignupBridge> {
   const { config, client, pool, logger } = deps;
+  const settings = config.bridge;
   const inFlight = new Set<Promise<void>>();
-  let consumer: { channel: Channel; tag: string; liveness: { open: boolean } } | null = null;
-  // A channel of its own for checkQueue: a failed check closes its channel, never the consumer's.
-  let inspectChannel: Channel | null = null;
+  // What each held delivery would be released for, to hand it back before its run ends.
+  const held = new Map<Delivery, AbortController>();
+  const problems = new Map<string, { reason: string; count: number; last: number }>();
+  const stopSignal = new AbortController();
+  let stopped: Promise<void> | undefined;
+  // Every delivery waiting to be handed back listens for the stop.
+  setMaxListeners(0, stopSignal.signal);
   let stopping = false;
-  const metrics = createBridgeMetrics(deps.registry, deadLetterDepth);
+  const runOptions = {
+    taskQueue: config.temporal.taskQueue,
+    maxAttempts: config.onboarding.maxAttempts,
+    runTimeoutMs: config.onboarding.runTimeoutMs,
+  };
+
+  // Assigned once subscribed; deliveries and scrapes may come before, so nothing here reads it eagerly.
+  let consumer: QueueConsumer | undefined;
+  const metrics = createBridgeMetrics(deps.registry, {
+    deadLetterDepth,
+    consuming: () => isConsuming(),
+    temporalCircuitOpen: () => circuit.isOpen(),
+  });
+  const circuit = createTemporalCircuit({
+    probe: temporalCheck(client, TEMPORAL_PROBE_TIMEOUT_MS),
+    probeIntervalMs: settings.temporalProbeIntervalMs,
+    busy: () => held.size > 0,
+    logger,
+    onOpen: (reason) => {
+      void consumer?.pause(`Temporal unreachable: ${reason}`);
+      for (const release of held.values()) release.abort('temporal_unreachable');
+    },
+    onClose: () => consumer?.resume(),
+  });
+  try {
+    consumer = await startQueueConsumer({
+      url: config.amqp.url,
+      // The queue in the name tells bridges on one broker apart in its connection list.
+      connectionName: `onboarding-bridge ${config.amqp.queue}`,
+      topology: config.amqp,
+      prefetch: config.amqp.prefetch,
+      logger,
+      onDelivery,
+      onLost: (what) => metrics.consumerLost.inc({ what }),
+    });
+  } catch (err) {
+    circuit.stop();
+    throw err;
+  }
+  const subscribed: QueueConsumer = consumer;
 
   async function deadLetterDepth(): Promise<number> {
-    if (!inspectChannel) throw new Error('rabbitmq not connected');
-    return (await inspectChannel.checkQueue(config.amqp.deadLetterQueue)).messageCount;
+    if (!consumer) throw new Error('rabbitmq not connected');
+    return consumer.messageCount(config.amqp.deadLetterQueue);
   }
 
-  const connection: RecoveringChannelModel = await connectRabbit({
-    url: config.amqp.url,
-    name: 'onboarding-bridge',
-    logger,
-    onConnect: async (model) => {
-      const channel = await model.createChannel();
-      const liveness = { open: true };
-      channel.on('close', () => {
-        liveness.open = false;
-      });
-      channel.on('error', (err: Error) => logger.warn({ err: err.message }, 'consumer channel error'));
-      await declareTopology(channel, config.amqp);
-      const inspect = await model.createChannel();
-      inspect.on('error', (err: Error) => logger.warn({ err: err.message }, 'inspection channel error'));
-      inspect.on('close', () => {
-        if (inspectChannel === inspect) inspectChannel = null;
-      });
-      inspectChannel = inspect;
-      await channel.prefetch(config.amqp.prefetch);
-      if (stopping) return;
-      const { consumerTag } = await channel.consume(
-        config.amqp.queue,
-        (msg) => {
-          if (!msg) {
-            logger.warn('consumer cancelled by the broker');
-            return;
-          }
-          const work = handleDelivery(channel, liveness, msg).finally(() => inFlight.delete(work));
-          inFlight.add(work);
-        },
-        { noAck: false },
-      );
-      consumer = { channel, tag: consumerTag, liveness };
-      logger.info({ queue: config.amqp.queue, prefetch: config.amqp.prefetch }, 'bridge consuming');
-    },
-  });
+  function isConsuming(): boolean {
+    return !stopping && consumer?.state().state === 'consuming';
+  }
 
-  async function handleDelivery(channel: Channel, liveness: { open: boolean }, msg: ConsumeMessage): Promise<void> {
-    metrics.deliveries.inc({ redelivered: String(msg.fields.redelivered) });
-    const parsed = parseSignupMessage(msg.content);
-    if (!parsed.ok) {
-      logger.warn(
-        { messageId: msg.properties.messageId, request_id: msg.properties.headers?.['x-request-id'], issues: parsed.issues },
-        'poison message: breaks the signup contract; dead-lettered',
-      );
-      settle(channel, msg, 'dead-letter', 'contract_violation');
+  function onDelivery(d: Delivery): void {
+    metrics.deliveries.inc({ redelivered: String(d.message.fields.redelivered) });
+    // Sent by the broker before it saw our pause or stop: not ours to start now.
+    if (stopping || circuit.isOpen()) {
+      handBack(d, stopping ? 'stopping' : 'temporal_unreachable');
       return;
     }
-    const signup = parsed.value;
+    const work = handle(d)
+      .catch((err: Error) => {
+        logger.error({ err: err.message, messageId: d.message.properties.messageId }, 'delivery handling failed; handing it back');
+        handBack(d, 'unexpected');
+      })
+      .finally(() => inFlight.delete(work));
+    inFlight.add(work);
+  }
+
+  async function handle(d: Delivery): Promise<void> {
+    const { properties, fields } = d.message;
+    const read = readDelivery(d.message.content);
+    if (read.kind === 'invalid') {
+      logger.warn(
+        { messageId: properties.messageId, request_id: properties.headers?.['x-request-id'], issues: read.issues },
+        'poison message: breaks the signup contract; dead-lettered',
+      );
+      if (d.deadLetter()) metrics.nacks.inc({ reason: 'contract_violation' });
+      return;
+    }
+    if (read.kind === Unhandleable.UnknownContractVersion) {
+      const log = logger.child({ messageId: properties.messageId, request_id: properties.headers?.['x-request-id'] });
+      return cannotHandle(d, { kind: read.kind, reason: read.reason }, read.userId, log);
+    }
+    const { signup } = read;
     const log = logger.child({ user_id: signup.user_id, workflowId: onboardingWorkflowId(signup.user_id), request_id: signup.request_id });
-    log.info({ redelivered: msg.fields.redelivered }, 'signup received; starting or attaching to its onboarding run');
-    // Transport errors (Temporal unreachable, restarting) are retried here while the delivery is ours.
-    for (let attempt = 1; liveness.open && !stopping; attempt++) {
-      try {
-        const outcome = await runOnboarding(client, signup, {
-          taskQueue: config.temporal.taskQueue,
-          maxAttempts: config.onboarding.maxAttempts,
-          runTimeoutMs: config.onboarding.runTimeoutMs,
-        });
-        if (outcome.ok) {
-          const seconds = (Date.now() - Date.parse(signup.requested_at)) / 1000;
-          metrics.workflowOutcomes.inc({ outcome: 'completed', failure_type: '' });
-          metrics.endToEndSeconds.observe(Math.max(0, seconds));
-          log.info({ created: outcome.result.created, end_to_end_ms: Math.round(seconds * 1000) }, 'onboarding completed');
-          settle(channel, msg, 'ack');
-        } else {
-          metrics.workflowOutcomes.inc({ outcome: 'failed', failure_type: outcome.failureType });
-          log.warn({ reason: outcome.reason }, 'onboarding failed; dead-lettered');
-          await recordSignupFailed(pool, signup.user_id, outcome.reason).catch((err: Error) =>
-            log.warn({ err: err.message }, 'could not record the failure; it is still in Temporal and the DLQ'),
-          );
-          settle(channel, msg, 'dead-letter', outcome.failureType);
+    log.info({ redelivered: fields.redelivered, delivery: d.deliveryCount }, 'signup received; starting or attaching to its onboarding run');
+    const result = await holdWhileRunning(d, signup, log);
+    switch (result.kind) {
+      case 'outcome':
+        return settleOutcome(d, signup.user_id, signup.requested_at, result.outcome, log);
+      case 'released':
+        if (result.why === 'channel_lost') {
+          log.info('consumer channel lost while the run was going; the broker redelivers it and the run is found by its id');
+          return;
         }
+        if (result.why === 'hold_limit') log.warn({ max_hold_ms: settings.maxHoldMs }, 'held as long as allowed; handing it back');
+        handBack(d, result.why);
         return;
-      } catch (err) {
-        const delay = Math.min(500 * 2 ** (attempt - 1), 10_000);
-        log.warn({ err: (err as Error).message, attempt, delay }, 'cannot reach Temporal; retrying');
-        await new Promise((r) => setTimeout(r, delay));
-      }
+      case 'transport':
+        circuit.open(result.reason);
+        handBack(d, 'temporal_unreachable');
+        return;
+      case 'unexpected':
+        return cannotHandleNow(d, result.reason, log);
+      default:
+        return cannotHandle(d, result, signup.user_id, log);
     }
   }
 
-  function settle(channel: Channel, msg: ConsumeMessage, action: 'ack' | 'dead-letter', reason = ''): void {
+  /**
+   * Runs (or attaches to) the onboarding run while holding the delivery: transport errors are
+   * retried a bounded number of times; the hold ends early at BRIDGE_MAX_HOLD_MS, when the circuit
+   * opens, when the bridge stops, or when the delivering channel is lost.
+   */
+  async function holdWhileRunning(d: Delivery, signup: Parameters<typeof runOnboarding>[1], log: Logger): Promise<HeldResult> {
+    const release = new AbortController();
+    const onChannelLost = () => release.abort('channel_lost');
+    d.channelLost.addEventListener('abort', onChannelLost, { once: true });
+    const holdTimer = setTimeout(() => release.abort('hold_limit'), settings.maxHoldMs);
+    held.set(d, release);
     try {
-      // Always on the channel that delivered it: a delivery tag means nothing on another channel.
-      if (action === 'ack') {
-        channel.ack(msg);
-        metrics.acks.inc();
-      } else {
-        channel.nack(msg, false, false);
-        metrics.nacks.inc({ reason });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const run = client.withAbortSignal(release.signal, () => runOnboarding(client, signup, runOptions));
+          return { kind: 'outcome', outcome: await untilAborted(run, release.signal) };
+        } catch (err) {
+          if (release.signal.aborted) return { kind: 'released', why: release.signal.reason as Release };
+          const sorted = sortRunError(err);
+          metrics.deliveryErrors.inc({ kind: sorted.kind });
+          if (sorted.kind !== 'transport' || attempt >= TRANSPORT_ATTEMPTS) return sorted;
+          const delay = backoffDelayMs(attempt, TRANSPORT_BACKOFF);
+          log.warn({ err: sorted.reason, attempt, delay }, 'cannot reach Temporal; retrying');
+          await sleep(delay, release.signal);
+        }
       }
-    } catch (err) {
-      logger.warn({ err: (err as Error).message, messageId: msg.properties.messageId }, 'channel closed before settling; the broker will redeliver');
+    } finally {
+      clearTimeout(holdTimer);
+      held.delete(d);
+      d.channelLost.removeEventListener('abort', onChannelLost);
     }
+  }
+
+  async function settleOutcome(d: Delivery, userId: string, requestedAt: string, outcome: OnboardingOutcome, log: Logger): Promise<void> {
+    if (outcome.ok) {
+      const seconds = (Date.now() - Date.parse(requestedAt)) / 1000;
+      metrics.workflowOutcomes.inc({ outcome: 'completed', failure_type: '' });
+      metrics.endToEndSeconds.observe(Math.max(0, seconds));
+      log.info({ created: outcome.result.created, end_to_end_ms: Math.round(seconds * 1000) }, 'onboarding completed');
+      if (d.ack()) metrics.acks.inc();
+      return;
+    }
+    metrics.workflowOutcomes.inc({ outcome: 'failed', failure_type: outcome.failureType });
+    log.warn({ reason: outcome.reason }, 'onboarding failed; dead-lettered');
+    await recordSignupFailed(pool, userId, outcome.reason).catch((err: Error) =>
+      log.warn({ err: err.message }, 'could not record the failure; it is still in Temporal and the DLQ'),
+    );
+    if (d.deadLetter()) metrics.nacks.inc({ reason: outcome.failureType });
+  }
+
+  /**
+   * A delivery no wait in this process can heal: handed back after a short delay (so this process
+   * does not spin on it) for a process that can handle it, and dead-lettered with the reason once
+   * the broker has delivered it BRIDGE_MAX_DELIVERIES times.
+   */
+  async function cannotHandle(d: Delivery, problem: { kind: Unhandleable; reason: string }, userId: string | undefined, log: Logger): Promise<void> {
+    const { kind, reason } = problem;
+    if (kind === Unhandleable.UnknownContractVersion) metrics.deliveryErrors.inc({ kind });
+    noteProblem(kind, reason);
+    if (d.deliveryCount >= settings.maxDeliveries) {
+      const explained = `${reason}; dead-lettered after ${d.deliveryCount} deliveries that no process could handle`;
+      log.error({ reason, kind, deliveries: d.deliveryCount }, 'no process could handle this delivery; dead-lettered');
+      if (userId) {
+        await recordSignupFailed(pool, userId, explained).catch((err: Error) =>
+          log.warn({ err: err.message }, 'could not record the reason; the DLQ letter still has the message'),
+        );
+      }
+      if (d.deadLetter()) metrics.nacks.inc({ reason: kind });
+      return;
+    }
+    log.warn(
+      { reason, kind, delivery: d.deliveryCount, max_deliveries: settings.maxDeliveries, hand_back_in_ms: settings.handBackDelayMs },
+      'this process cannot handle the delivery; handing it back for one that can',
+    );
+    await sleep(settings.handBackDelayMs, AbortSignal.any([d.channelLost, stopSignal.signal]));
+    handBack(d, kind);
+  }
+
+  /** An error of no known kind: handed back after the same delay, but never dead-lettered on its account. */
+  async function cannotHandleNow(d: Delivery, reason: string, log: Logger): Promise<void> {
+    noteProblem('unexpected', `unexpected error: ${reason}`);
+    log.error({ err: reason }, 'unexpected error running the signup; handing it back');
+    await sleep(settings.handBackDelayMs, AbortSignal.any([d.channelLost, stopSignal.signal]));
+    handBack(d, 'unexpected');
+  }
+
+  function handBack(d: Delivery, reason: HandBackReason): void {
+    if (d.requeue()) metrics.handBacks.inc({ reason });
+  }
+
+  function noteProblem(kind: string, reason: string): void {
+    const known = problems.get(kind);
+    const recent = known && Date.now() - known.last < PROBLEM_REPORT_WINDOW_MS;
+    problems.set(kind, { reason, count: recent ? known.count + 1 : 1, last: Date.now() });
+  }
+
+  function consumerProblem(): string | null {
+    const s = subscribed.state();
+    if (s.state === 'consuming' || s.state === 'paused') return null;
+    if (s.state === 'stopped') return 'not consuming: the bridge is stopping';
+    return `not consuming for ${Math.round((Date.now() - s.since) / 1000)} s: ${s.reason}`;
+  }
+
+  function deliveryProblem(): string | null {
+    const parts: string[] = [];
+    const open = circuit.openState();
+    if (open) parts.push(`not consuming: paused since ${new Date(open.since).toISOString()} because ${open.reason}`);
+    for (const p of problems.values()) {
+      if (Date.now() - p.last < PROBLEM_REPORT_WINDOW_MS) {
+        parts.push(`${p.reason} (${p.count} deliveries this process could not handle, last at ${new Date(p.last).toISOString()})`);
+      }
+    }
+    return parts.length > 0 ? parts.join('; ') : null;
+  }
+
+  function livenessProblem(): string | null {
+    const s = subscribed.state();
+    if (s.state !== 'down') return null;
+    const downMs = Date.now() - s.since;
+    if (downMs < settings.consumerDownLivenessMs) return null;
+    return `consumer down for ${Math.round(downMs / 1000)} s (limit ${Math.round(settings.consumerDownLivenessMs / 1000)} s): ${s.reason}`;
+  }
+
+  async function stop(graceMs: number): Promise<void> {
+    stopping = true;
+    circuit.stop();
+    await subscribed.cancel();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...inFlight]),
+      new Promise((r) => {
+        timer = setTimeout(r, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    // What is still running is handed back: its run goes on, and a redelivery finds it by its id.
+    stopSignal.abort();
+    for (const release of held.values()) release.abort('stopping');
+    await Promise.allSettled([...inFlight]);
+    await subscribed.close();
   }
 
   return {
     inFlight: () => inFlight.size,
-    isConsuming: () => consumer !== null && consumer.liveness.open && !stopping,
+    isConsuming,
     deadLetterDepth,
-    async stop(graceMs = 10_000) {
-      stopping = true;
-      if (consumer) await consumer.channel.cancel(consumer.tag).catch(() => undefined);
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...inFlight]),
-        new Promise((r) => {
-          timer = setTimeout(r, graceMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      // Closing the channel first flushes its acks (a connection close could overtake them);
-      // whatever is still unacked goes back to the queue.
-      if (consumer) await consumer.channel.close().catch(() => undefined);
-      await connection.close().catch(() => undefined);
+    consumerProblem,
+    deliveryProblem,
+    livenessProblem,
+    stop(graceMs = 10_000) {
+      stopped ??= stop(graceMs);
+      return stopped;
     },
   };
+}
+
+/** Settles with `promise`, or rejects as soon as `signal` aborts, whether or not the promise heeds it. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  promise.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -7,23 +7,30 @@ export interface RabbitConnectOptions {
   /** Shown in the RabbitMQ management UI's connection list. */
   name: string;
   logger: Logger;
-  /** Runs after every (re)connect: create channels, declare topology, subscribe. */
-  onConnect: (model: ChannelModel) => Promise<void>;
+  /**
+   * Runs after every (re)connect. The service's own processes leave it out and keep their channels
+   * with superviseChannel, which also reopens a channel the broker closed on a live connection.
+   */
+  onConnect?: (model: ChannelModel) => Promise<void>;
   /** False returns at once and keeps trying in the background (e.g. to serve 503s while the broker is down). */
   waitForConnect?: boolean;
 }
 
+/** How soon a lost connection or channel is tried again: from 200 ms, doubling, at most 5 s. */
+export const RECOVERY_BACKOFF = { initialMs: 200, maxMs: 5_000 };
+
 /**
  * Opens a connection with amqplib's own recovery: exponential backoff with jitter, forever once
  * connected, but only a few tries at start so a missing broker fails the start within seconds.
+ * amqplib recovers the connection only; channels are kept by superviseChannel.
  */
 export async function connectRabbit(opts: RabbitConnectOptions): Promise<RecoveringChannelModel> {
   const { logger } = opts;
   const connection = await amqplib.connect(opts.url, {
     clientProperties: { connection_name: opts.name },
     recovery: {
-      initialDelay: 200,
-      maxDelay: 5_000,
+      initialDelay: RECOVERY_BACKOFF.initialMs,
+      maxDelay: RECOVERY_BACKOFF.maxMs,
       initialMaxRetries: opts.waitForConnect === false ? Infinity : 3,
       maxRetries: Infinity,
       waitForConnect: opts.waitForConnect ?? true,

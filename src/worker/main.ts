@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { startSignupBridge } from '../bridge/signup-bridge';
+import { bridgeReadinessChecks, startSignupBridge } from '../bridge/signup-bridge';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/postgres';
 import { connectedCheck, postgresCheck, temporalCheck } from '../health';
@@ -67,10 +67,11 @@ async function main(): Promise<void> {
       registry,
       checks: {
         postgres: postgresCheck(pool),
-        rabbitmq: connectedCheck('bridge consumer', () => bridge.isConsuming()),
+        ...bridgeReadinessChecks(bridge),
         temporal: temporalCheck(client),
         temporal_worker: connectedCheck('temporal worker', () => worker.getState() === 'RUNNING'),
       },
+      liveness: () => bridge.livenessProblem(),
     }),
   );
   await new Promise<void>((resolve, reject) => {

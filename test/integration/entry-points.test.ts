@@ -100,7 +100,7 @@ it('serves readiness, onboards a signup, exports our metrics and the SDK’s, tr
   const apiReady = await request(apiBase, 'GET', '/readyz');
   expect(Object.keys(apiReady.body.dependencies).sort()).toEqual(['postgres', 'rabbitmq', 'temporal']);
   const workerReady = await request(workerBase, 'GET', '/readyz');
-  expect(Object.keys(workerReady.body.dependencies).sort()).toEqual(['postgres', 'rabbitmq', 'temporal', 'temporal_worker']);
+  expect(Object.keys(workerReady.body.dependencies).sort()).toEqual(['bridge', 'postgres', 'rabbitmq', 'temporal', 'temporal_worker']);
   expect((await request(workerBase, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
   expect((await request(apiBase, 'GET', '/openapi.json')).body.openapi).toBe('3.1.0');
 

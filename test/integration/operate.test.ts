@@ -21,6 +21,7 @@ import { signupBody } from '../support/fixtures';
 import { capturingLogger } from '../support/log-capture';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
 import { untilOnboarded } from '../support/users';
+import { metricValue } from '../support/metrics';
 import { publishRaw } from '../harness/queues';
 import { eventually, silentLogger, TEST_ADMIN_TOKEN, testConfig, uniqueSuffix } from '../support/stack';
 
@@ -61,17 +62,6 @@ function expressRoutes(app: express.Express): string[] {
 }
 
 const completed = (id: string) => untilOnboarded(p.baseUrl, id);
-
-async function metricValue(registry: typeof p.apiRegistry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  // Histograms list their _count and _sum series under the histogram's own name.
-  const values = (await registry.getMetricsAsJSON()).flatMap((m) =>
-    m.values.map((v) => ({ ...v, name: (v as { metricName?: string }).metricName ?? m.name })),
-  );
-  const value = values.find(
-    (v) => v.name === name && Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
-  );
-  return value?.value;
-}
 
 describe('OpenAPI document', () => {
   let doc: any;

@@ -1,0 +1,169 @@
+/**
+ * Issue 10, point 1: every channel, consumer and publisher comes back by itself after a consumer
+ * cancel, a channel closed by the broker and a connection loss; while the consumer is down,
+ * readiness says why, and liveness fails once it stays down past BRIDGE_CONSUMER_DOWN_LIVENESS_MS.
+ * Everything here acts on this file's own queue, exchange and connections only.
+ * (The broker's 406 consumer-timeout close is in test/chaos/consumer-timeout-close.test.ts.)
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import amqplib, { type Channel, type ChannelModel } from 'amqplib';
+import { bridgeReadinessChecks } from '../../src/bridge/signup-bridge';
+import { createSignupPublisher } from '../../src/messaging/signup-publisher';
+import { declareTopology } from '../../src/messaging/topology';
+import { createWorkerHttpApp } from '../../src/worker/http';
+import { queueConsumerCount } from '../harness/run-resources';
+import { signupBody } from '../support/fixtures';
+import { metricValue } from '../support/metrics';
+import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
+import { closeConnectionsNamed, connectionPids } from '../support/rabbit-admin';
+import { eventually, silentLogger, uniqueSuffix } from '../support/stack';
+
+const LIVENESS_LIMIT_MS = 3_000;
+
+let p: Pipeline;
+let admin: ChannelModel;
+let workerHttp: Server;
+let workerBase: string;
+
+beforeAll(async () => {
+  p = await startPipeline({ BRIDGE_CONSUMER_DOWN_LIVENESS_MS: String(LIVENESS_LIMIT_MS) });
+  admin = await amqplib.connect(p.config.amqp.url);
+  // The worker's HTTP surface wired as src/worker/main.ts wires it.
+  workerHttp = createServer(
+    createWorkerHttpApp({ registry: p.workerRegistry, checks: bridgeReadinessChecks(p.bridge), liveness: () => p.bridge.livenessProblem() }),
+  );
+  await new Promise<void>((resolve) => workerHttp.listen(0, '127.0.0.1', resolve));
+  workerBase = `http://127.0.0.1:${(workerHttp.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  workerHttp?.close();
+  await admin?.close();
+  await p?.stop();
+});
+
+/** A channel of the test's own for one operator action; a 406/404 closes only it. */
+async function withChannel<T>(work: (ch: Channel) => Promise<T>): Promise<T> {
+  const ch = await admin.createChannel();
+  ch.on('error', () => undefined);
+  try {
+    return await work(ch);
+  } finally {
+    await ch.close().catch(() => undefined);
+  }
+}
+
+async function onboarded(userId: string): Promise<void> {
+  await eventually(async () => {
+    const { rows } = await p.pool.query('SELECT onboarding_state FROM users WHERE user_id = $1', [userId]);
+    return rows[0]?.onboarding_state === 'COMPLETED' ? true : undefined;
+  }, 60_000, `user ${userId} onboarded`);
+  const { rows } = await p.pool.query('SELECT count(*)::int AS n FROM users WHERE user_id = $1', [userId]);
+  expect(rows[0].n).toBe(1);
+}
+
+async function consumingAgain(): Promise<void> {
+  await eventually(async () => (p.bridge.isConsuming() && (await queueConsumerCount(p.config)) === 1 ? true : undefined), 30_000, 'the bridge consuming again');
+  expect(p.bridge.consumerProblem()).toBeNull();
+}
+
+async function signupOnboarded(baseUrl = p.baseUrl): Promise<void> {
+  const res = await request(baseUrl, 'POST', '/signup', signupBody());
+  expect(res.status).toBe(202);
+  await onboarded(res.body.user_id);
+}
+
+it('consumer cancelled by the broker (its queue deleted): subscribes again; a signup after it is onboarded', async () => {
+  await signupOnboarded();
+  const cancels = (await metricValue(p.workerRegistry, 'onboarding_bridge_consumer_lost_total', { what: 'consumer' })) ?? 0;
+  // What the deleted queue held is gone with it and not counted; this queue is empty here.
+  await withChannel((ch) => ch.deleteQueue(p.config.amqp.queue));
+  await eventually(
+    async () => ((await metricValue(p.workerRegistry, 'onboarding_bridge_consumer_lost_total', { what: 'consumer' })) === cancels + 1 ? true : undefined),
+    10_000,
+    'the bridge to see the cancel',
+  );
+  // An operator declares it again (the bridge's fresh channel declares it too; both are idempotent).
+  await withChannel((ch) => declareTopology(ch, p.config.amqp));
+  await consumingAgain();
+  await signupOnboarded();
+});
+
+it('connection closed by the broker: the bridge reconnects, resubscribes and onboards', async () => {
+  const name = `onboarding-bridge ${p.config.amqp.queue}`;
+  const [before] = await connectionPids(name);
+  const lost = (await metricValue(p.workerRegistry, 'onboarding_bridge_consumer_lost_total', { what: 'channel' })) ?? 0;
+  expect(await closeConnectionsNamed(name, 'test: connection loss')).toBe(1);
+  await eventually(async () => {
+    const pids = await connectionPids(name);
+    return pids.length === 1 && pids[0] !== before ? true : undefined;
+  }, 30_000, 'a new bridge connection');
+  await consumingAgain();
+  expect(await metricValue(p.workerRegistry, 'onboarding_bridge_consumer_lost_total', { what: 'channel' })).toBeGreaterThan(lost);
+  await signupOnboarded();
+});
+
+it('publisher: its confirm channel closed by the broker (404, exchange deleted) comes back; a 2xx only after a confirm', async () => {
+  await withChannel((ch) => ch.deleteExchange(p.config.amqp.exchange));
+  // The publish that meets the missing exchange is refused, never answered 2xx.
+  const refused = await request(p.baseUrl, 'POST', '/signup', signupBody());
+  expect(refused.status).toBe(503);
+  expect(refused.body.service).toBe('rabbitmq');
+  // The fresh channel declares the exchange and its binding again.
+  await eventually(async () => (p.publisher.isConnected() ? true : undefined), 30_000, 'the publish channel open again');
+  const accepted = await eventually(async () => {
+    const res = await request(p.baseUrl, 'POST', '/signup', signupBody());
+    return res.status === 202 ? res : undefined;
+  }, 30_000, 'a signup accepted again');
+  await onboarded(accepted.body.user_id);
+});
+
+it('publisher: its connection closed by the broker comes back by itself', async () => {
+  const name = `onboarding-api ${uniqueSuffix()}`;
+  const publisher = await createSignupPublisher({ topology: p.config.amqp, url: p.config.amqp.url, logger: silentLogger, connectionName: name });
+  const api = await startApi(p.config, { pool: p.pool, publisher, temporal: p.temporal });
+  try {
+    await signupOnboarded(api.baseUrl);
+    const [before] = await connectionPids(name);
+    expect(await closeConnectionsNamed(name, 'test: connection loss')).toBe(1);
+    await eventually(async () => {
+      const pids = await connectionPids(name);
+      return pids.length === 1 && pids[0] !== before && publisher.isConnected() ? true : undefined;
+    }, 30_000, 'the publisher reconnected');
+    await signupOnboarded(api.baseUrl);
+  } finally {
+    await api.close();
+    await publisher.close();
+  }
+});
+
+it('a consumer that cannot come back says why in readiness, fails liveness past the limit, and heals when it can', async () => {
+  // An impostor: a classic queue under the bridge's name, so the bridge's quorum declaration is refused.
+  await eventually(async () => {
+    await withChannel(async (ch) => {
+      await ch.deleteQueue(p.config.amqp.queue);
+      await ch.assertQueue(p.config.amqp.queue, { durable: true, arguments: { 'x-queue-type': 'classic' } });
+    });
+    return true;
+  }, 30_000, 'the impostor queue in place');
+  try {
+    const ready = await eventually(async () => {
+      const res = await request(workerBase, 'GET', '/readyz');
+      return res.status === 503 && /inequivalent arg/.test(res.body.dependencies.rabbitmq.error ?? '') ? res : undefined;
+    }, 30_000, 'readiness to name the refused declaration');
+    expect(ready.body.dependencies.rabbitmq.error).toMatch(/^not consuming for \d+ s: consumer channel cannot be opened: .*PRECONDITION_FAILED/);
+    const live = await eventually(async () => {
+      const res = await request(workerBase, 'GET', '/healthz');
+      return res.status === 503 ? res : undefined;
+    }, 30_000, 'liveness to fail past the limit');
+    expect(live.body).toEqual({ status: 'failing', reason: expect.stringMatching(/^consumer down for \d+ s \(limit 3 s\): .*inequivalent arg/) });
+  } finally {
+    await withChannel((ch) => ch.deleteQueue(p.config.amqp.queue));
+  }
+  await consumingAgain();
+  expect((await request(workerBase, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
+  const ready = await request(workerBase, 'GET', '/readyz');
+  expect(ready.body.dependencies.rabbitmq.status).toBe('up');
+  await signupOnboarded();
+});
