@@ -19,7 +19,6 @@ import {
   toFieldIssues,
   UserId,
   type UserView,
-  type VerificationUpdated,
   VerificationUpdate,
 } from '../contract';
 import {
@@ -33,14 +32,16 @@ import {
 } from '../errors';
 import { connectedCheck, healthRouter, postgresCheck, temporalCheck } from '../health';
 import type { SignupPublisher } from '../messaging/signup-publisher';
+import { redactedRequest } from '../logger';
 import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { onboardingProgress } from '../temporal/onboarding-runs';
+import { createVerificationRuns } from '../temporal/verification-runs';
+import { setVerificationState } from '../use-cases/set-verification-state';
 import {
   findSignupRequest,
   findUserByEmail,
   findUserById,
   recordSignupAccepted,
-  setVerificationState,
   type UserRecord,
 } from '../users/user-store';
 import { requireBearerToken } from './bearer-auth';
@@ -48,6 +49,7 @@ import { codecRoutes } from './codec-routes';
 import { hashPassword as argon2idHash } from './password';
 import { openApiDocument } from './openapi';
 import { errorHandler } from './problem';
+import { verificationRoutes } from './verification-routes';
 
 export interface ApiDeps {
   config: Config;
@@ -112,6 +114,8 @@ export function createApp(deps: ApiDeps): express.Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
+      // Query strings carry verification tokens: never logged.
+      serializers: { req: redactedRequest },
       // A 503 is a dependency outage already logged where it happened, not a bug.
       customLogLevel: (_req, res, err) => (res.statusCode === 503 ? 'warn' : err || res.statusCode >= 500 ? 'error' : 'info'),
     }),
@@ -138,6 +142,9 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(
     codecRoutes({ codec: deps.payloadCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }),
   );
+
+  const verificationRuns = createVerificationRuns(temporal, { taskQueue: config.temporal.taskQueue });
+  app.use(verificationRoutes({ config, logger, pool, runs: verificationRuns }));
 
   app.use(express.json({ limit: config.http.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
 
@@ -235,14 +242,7 @@ export function createApp(deps: ApiDeps): express.Express {
     if (hasBody) requireJsonBody(req);
     const parsed = VerificationUpdate.safeParse(req.body ?? {});
     if (!parsed.success) throw new ValidationError('invalid verification state', toFieldIssues(parsed.error));
-    const user = await db(() => setVerificationState(pool, userId, parsed.data.verification_state));
-    if (!user) throw new UserNotFoundError(userId);
-    const updated: VerificationUpdated = {
-      user_id: user.user_id,
-      verification_state: user.verification_state,
-      updated_at: user.updated_at.toISOString(),
-    };
-    res.json(updated);
+    res.json(await setVerificationState({ pool, runs: verificationRuns, logger: req.log }, userId, parsed.data.verification_state));
   });
 
   app.use((req) => {
