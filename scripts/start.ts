@@ -13,6 +13,7 @@ import { createPool, ensureDatabase, migrate } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
 import { checkDependencies } from '../src/preflight';
 import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
+import { startLocalMailpit } from '../src/local-stack/mailpit';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = join(ROOT, '.data');
@@ -102,6 +103,9 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(env);
   await checkDependencies(config, ['postgres', 'rabbitmq']);
+  // Without SMTP_URL, a local Mailpit catches the verification mails (docs/verification.md).
+  const mailpit = env.SMTP_URL ? null : await startLocalMailpit(DATA_DIR, env, say);
+  if (mailpit) started.push(mailpit);
   const temporal = await startTemporal(config);
 
   await ensureDatabase(config.postgres.url);
@@ -124,11 +128,12 @@ async function main(): Promise<void> {
       say('stopping Temporal ...');
       await stop(temporal, 10_000);
     }
+    await stop(mailpit, 5_000);
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
-  for (const child of [api, worker, temporal]) {
+  for (const child of [api, worker, temporal, mailpit]) {
     child?.on('exit', () => {
       if (!stopping) {
         say('a process stopped unexpectedly; stopping the rest');

@@ -45,10 +45,10 @@ function publishedContainerPorts(service: string): number[] {
 }
 
 describe('docker-compose.yml', () => {
-  it('has postgres, rabbitmq (management), temporal, api and worker; the infrastructure has healthchecks', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'rabbitmq', 'temporal', 'worker']);
+  it('has postgres, rabbitmq (management), temporal, mailpit, api and worker; the infrastructure has healthchecks', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'mailpit', 'postgres', 'rabbitmq', 'temporal', 'worker']);
     expect(compose.services.rabbitmq.image).toMatch(/^rabbitmq:.*management/);
-    for (const name of ['postgres', 'rabbitmq', 'temporal', 'api', 'worker']) {
+    for (const name of ['postgres', 'rabbitmq', 'temporal', 'mailpit', 'api', 'worker']) {
       expect(compose.services[name].healthcheck?.test).toEqual(expect.arrayContaining(['CMD']));
     }
   });
