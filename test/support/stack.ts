@@ -9,7 +9,7 @@ import type { Pool } from 'pg';
 import { type Config, type Env, loadConfig } from '../../src/config';
 import { createPool, ensureDatabase, migrate } from '../../src/db/postgres';
 import { createLogger, type Logger } from '../../src/logger';
-import { OnboardingStateKey } from '../../workflows/search-attributes';
+import { OnboardingStateKey, VerificationStateKey } from '../../workflows/search-attributes';
 import { deleteTopology, dropDatabase } from '../../scripts/run-resources';
 
 // Tests provoke failures on purpose; the SDK would log each at WARN, so only ERROR reaches the
@@ -52,6 +52,9 @@ export function testEnv(suffix: string, env: Env = {}): Env {
     AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.test.${suffix}`,
     AMQP_DLQ: `user_onboarding_queue_dlq.test.${suffix}`,
     TEMPORAL_TASK_QUEUE: `onboarding-test-${suffix}`,
+    EVENTS_EXCHANGE: `onboarding.events.test.${suffix}`,
+    // No mail leaves a test unless it starts a Mailpit of its own and points SMTP_URL at it.
+    SMTP_URL: 'smtp://127.0.0.1:1',
     ADMIN_API_TOKEN: TEST_ADMIN_TOKEN,
     PAYLOAD_ENCRYPTION_KEYS: TEST_PAYLOAD_KEYS,
     // Every request of a test comes from 127.0.0.1; tests of the limit set their own.
@@ -89,7 +92,7 @@ export function startTemporal(opts: { uiPort?: number } = {}): Promise<TestWorkf
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path },
-      searchAttributes: [OnboardingStateKey],
+      searchAttributes: [OnboardingStateKey, VerificationStateKey],
       ui: opts.uiPort !== undefined,
       ...(opts.uiPort !== undefined ? { uiPort: opts.uiPort } : {}),
       log: { format: 'pretty', level: 'error' },
