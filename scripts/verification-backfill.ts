@@ -52,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const pool = createPool(config.postgres.url, 2, createLogger({ name: 'verification-backfill', level: 'warn' }));
   const connection = await Connection.connect(config.temporal.connection);
-  const runs = createVerificationRuns(createTemporalClient(connection, config).client, { taskQueue: config.temporal.taskQueue });
+  const runs = createVerificationRuns(createTemporalClient(connection, config).client, { taskQueue: config.temporal.taskQueue, timeoutMs: 10_000 });
   const counts = { started: 0, alreadyOpen: 0, failed: 0, seen: 0 };
   try {
     for (let after: string | null = null; ; ) {

@@ -20,7 +20,7 @@ export interface VerificationRuns {
 }
 
 export function createVerificationRuns(client: Client, opts: { taskQueue: string; timeoutMs?: number }): VerificationRuns {
-  const timeoutMs = opts.timeoutMs ?? 5_000;
+  const timeoutMs = opts.timeoutMs ?? 2_000;
   // A deadline, so an unreachable Temporal fails the call instead of holding the request.
   const withDeadline = <T>(call: () => Promise<T>) => client.connection.withDeadline(Date.now() + timeoutMs, call);
   return {
