@@ -49,22 +49,24 @@ const steps = proxyActivities<VerificationActivities>({
 export async function verifyEmail(input: VerifyEmailInput): Promise<VerifyEmailResult> {
   const userId = input.user_id;
   let rowMayHaveChanged = false;
-  let resendRequested = false;
+  let outbox: VerificationOutbox | undefined;
   setHandler(verificationStateChanged, () => {
     rowMayHaveChanged = true;
   });
-  setHandler(verificationResendRequested, () => {
-    resendRequested = true;
-  });
+  // Decided in the handler, which runs before an activity result in the same activation, so a
+  // resend that arrives while a mail is on its way is seen as such. Before the first mail is
+  // queued there is nothing to do: that mail will carry a fresh link.
+  setHandler(verificationResendRequested, () => outbox?.enqueue('resend'));
 
   const plan = await steps.beginVerification({ user_id: userId, announce: input.announce ?? false, reopenExpired: input.reopenExpired ?? false });
   if (plan.verification_state !== 'PENDING') return finish(userId, false);
   setVerificationState('PENDING');
 
-  const outbox = new VerificationOutbox(userId, plan, () => {
+  const mails = new VerificationOutbox(userId, plan, () => {
     rowMayHaveChanged = true;
   });
-  outbox.enqueue('verification');
+  outbox = mails;
+  mails.enqueue('verification');
   const reminderAt = Date.now() + plan.reminderAfterMs;
   const expiresAt = Date.now() + plan.expiresAfterMs;
   let reminderQueued = false;
@@ -73,29 +75,23 @@ export async function verifyEmail(input: VerifyEmailInput): Promise<VerifyEmailR
     const now = Date.now();
     if (now >= expiresAt) break;
     const wakeAt = Math.min(reminderQueued ? expiresAt : reminderAt, expiresAt, now + plan.recheckEveryMs);
-    const woken = await condition(() => rowMayHaveChanged || resendRequested || outbox.failure !== undefined, Math.max(1, wakeAt - now));
-    if (outbox.failure !== undefined) throw outbox.failure;
-    if (resendRequested) {
-      resendRequested = false;
-      outbox.enqueue('resend');
-    }
+    const woken = await condition(() => rowMayHaveChanged || mails.failure !== undefined, Math.max(1, wakeAt - now));
+    if (mails.failure !== undefined) throw mails.failure;
     // A signal, or a timer: either way the row decides.
-    if (rowMayHaveChanged || !woken) {
-      rowMayHaveChanged = false;
-      const state = await steps.readVerificationState(userId);
-      if (state !== 'PENDING') {
-        outbox.close();
-        log.info('verification decided', { user_id: userId, verification_state: state });
-        return finish(userId, false);
-      }
+    rowMayHaveChanged = false;
+    const state = await steps.readVerificationState(userId);
+    if (state !== 'PENDING') {
+      mails.close();
+      log.info('verification decided', { user_id: userId, verification_state: state, signalled: woken });
+      return finish(userId, false);
     }
     if (!reminderQueued && Date.now() >= reminderAt && Date.now() < expiresAt) {
       reminderQueued = true;
-      outbox.enqueue('reminder');
+      mails.enqueue('reminder');
     }
   }
   // On time whatever the mail is doing: a reminder still retrying against a dead SMTP server is dropped.
-  outbox.close();
+  mails.close();
   log.info('verification expired', { user_id: userId });
   return finish(userId, true);
 }
