@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Connection } from '@temporalio/client';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { capturingLogger } from '../support/log-capture';
+import { runScript } from '../support/processes';
 import { type MailMessage, linkIn, tokenIn } from '../support/mailpit';
 import { request, startApi } from '../support/pipeline';
 import { eventually, silentLogger, TEST_ADMIN_TOKEN } from '../support/stack';
@@ -336,4 +337,51 @@ it('counts the mails sent, and never logs a token or an address', async () => {
   for (const token of tokensSeen) expect(raw).not.toContain(token);
   expect(raw).toContain('/verify?[redacted]');
   expect(raw).not.toMatch(/user-[0-9a-f-]{36}@example\.com/);
+});
+
+describe('npm run verification:backfill', () => {
+  /** A user as the service left them before verification existed: a row, PENDING, and no run. */
+  async function legacyUser(): Promise<{ userId: string; email: string }> {
+    const userId = randomUUID();
+    const email = `legacy-${userId}@example.com`;
+    await s.p.pool.query(
+      `INSERT INTO users (user_id, email, first_name, last_name, password_hash, onboarding_state, onboarded_at)
+       VALUES ($1, $2, 'Ada', 'Lovelace', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA', 'COMPLETED', now())`,
+      [userId, email],
+    );
+    return { userId, email };
+  }
+
+  const backfill = (args: string[] = []) =>
+    runScript('scripts/verification-backfill.js', args, { ...s.p.env, TEMPORAL_ADDRESS: s.p.temporal.address });
+
+  it('says how it is used, and refuses unknown flags with exit code 2', async () => {
+    const help = await backfill(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('usage: npm run verification:backfill');
+    const unknown = await backfill(['--everyone']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("Unknown option '--everyone'");
+  });
+
+  it('starts one run per PENDING user without one, and nothing the second time', async () => {
+    const legacy = [await legacyUser(), await legacyUser()];
+    const dry = await backfill(['--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/\d+ PENDING user\(s\) would be checked; nothing started/);
+
+    const first = await backfill(['--batch-size', '1']);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/: 2 run\(s\) started, \d+ already open, 0 failed/);
+    for (const user of legacy) {
+      await firstMail(user.email);
+      expect(await runStatus(s.p, user.userId)).toBe('RUNNING');
+      await s.events.waitFor(user.userId, 'user.onboarded');
+    }
+    const second = await backfill();
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/: 0 run\(s\) started, \d+ already open, 0 failed/);
+    await new Promise((r) => setTimeout(r, 1_000));
+    for (const user of legacy) expect(await s.mailpit.messagesTo(user.email)).toHaveLength(1);
+  });
 });
