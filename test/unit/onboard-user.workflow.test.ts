@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { OnboardingActivities } from '../../activities';
+import type { VerificationActivities } from '../../activities/verification';
 import type { SignupMessage } from '../../src/contract';
 import { onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
 import { OnboardingStateKey } from '../../workflows/search-attributes';
@@ -40,13 +41,24 @@ const activities: OnboardingActivities = {
   },
 };
 
+// onboardUser starts a verifyEmail child once the row is written; here it ends at once
+// (test/unit/verify-email.workflow.test.ts tests it).
+const verificationEndsAtOnce: Pick<VerificationActivities, 'beginVerification' | 'finishVerification'> = {
+  async beginVerification() {
+    return { verification_state: 'VERIFIED', reminderAfterMs: 1, expiresAfterMs: 2, recheckEveryMs: 1, mailRetryMaxIntervalMs: 1 };
+  },
+  async finishVerification() {
+    return 'VERIFIED';
+  },
+};
+
 beforeAll(async () => {
   env = await startTemporal();
   worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
     workflowsPath: require.resolve('../../workflows'),
-    activities,
+    activities: { ...activities, ...verificationEndsAtOnce },
     shutdownGraceTime: '1s',
     shutdownForceTime: '5s',
   });
