@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { ensureGoTool, findGoTool, type GoTool } from './go-tools';
+import { ensureGoTool, type GoTool } from './go-tools';
 
 export const MAILPIT: GoTool = {
   name: 'mailpit',
@@ -19,7 +19,6 @@ export const MAILPIT: GoTool = {
   pathName: 'mailpit',
 };
 
-export const findMailpit = (env: NodeJS.ProcessEnv = process.env) => findGoTool(MAILPIT, env);
 export const ensureMailpit = (log?: (line: string) => void) => ensureGoTool(MAILPIT, log);
 
 export interface MailpitOptions {

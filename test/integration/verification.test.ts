@@ -5,6 +5,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { verificationWorkflowId } from '../../src/onboarding-policy';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { capturingLogger } from '../support/log-capture';
 import { runScript } from '../support/processes';
@@ -99,9 +101,28 @@ it('mails a link; the page changes nothing; the button verifies; the run ends VE
   expect(verified.event).toMatchObject({ specversion: '1.0', source: '/onboarding-service', subject: userId, data: { user_id: userId, verification_state: 'VERIFIED' } });
   const onboarded = await s.events.waitFor(userId, 'user.onboarded');
   expect(onboarded.event.data).toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'COMPLETED' });
-  // Nothing personal in the events.
+  // Nothing personal in the events, and neither the address nor the token in the run's history, decrypted.
   expect(JSON.stringify(s.events.of(userId))).not.toContain(email);
+  const history = await decryptedHistory(verificationWorkflowId(userId));
+  expect(history).toContain('"reminderAfterMs"'); // decrypted: the plan is only in an encrypted payload
+  expect(history).not.toContain(email);
+  expect(history).not.toContain(tokenIn(mail));
 });
+
+/** A run's whole history as text, every payload decrypted with the service's codec. */
+async function decryptedHistory(workflowId: string): Promise<string> {
+  const history = await s.p.client.workflow.getHandle(workflowId).fetchHistory();
+  const bytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'base64') : Buffer.from(v as Uint8Array));
+  const payloads: Payload[] = [];
+  const text = JSON.stringify(history, (_key, value) => {
+    if (value && typeof value === 'object' && value.data !== undefined && value.metadata?.encoding !== undefined) {
+      payloads.push({ metadata: Object.fromEntries(Object.entries(value.metadata).map(([k, v]) => [k, bytes(v)])), data: bytes(value.data) });
+    }
+    return value;
+  });
+  const decoded = await s.p.payloadCodec.decode(payloads);
+  return `${text}\n${decoded.map((d) => Buffer.from(d.data ?? new Uint8Array()).toString('utf8')).join('\n')}`;
+}
 
 describe('a double click and two concurrent verifications', () => {
   it('lets exactly one form post verify; the other is told the address is verified already', async () => {

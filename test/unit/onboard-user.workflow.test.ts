@@ -3,7 +3,6 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { OnboardingActivities } from '../../activities';
 import type { VerificationActivities } from '../../activities/verification';
 import type { SignupMessage } from '../../src/contract';
@@ -11,11 +10,11 @@ import { onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboardi
 import { OnboardingStateKey } from '../../workflows/search-attributes';
 import { signupMessage } from '../support/fixtures';
 import { startTemporal } from '../support/stack';
+import { startWorkflowWorker, type TestWorker } from '../support/workflow-worker';
 
 type Calls = Array<{ activity: string; user_id: string }>;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
+let worker: TestWorker | undefined;
 const taskQueue = `wf-test-${randomUUID()}`;
 const calls: Calls = [];
 // Each test scripts how its own user's activities behave.
@@ -54,20 +53,11 @@ const verificationEndsAtOnce: Pick<VerificationActivities, 'beginVerification' |
 
 beforeAll(async () => {
   env = await startTemporal();
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowsPath: require.resolve('../../workflows'),
-    activities: { ...activities, ...verificationEndsAtOnce },
-    shutdownGraceTime: '1s',
-    shutdownForceTime: '5s',
-  });
-  running = worker.run();
+  worker = await startWorkflowWorker(env, taskQueue, { ...activities, ...verificationEndsAtOnce });
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
+  await worker?.stop();
   await env?.teardown();
 });
 

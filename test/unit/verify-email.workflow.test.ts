@@ -15,11 +15,11 @@ import { onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
 import { VerificationStateKey } from '../../workflows/search-attributes';
 import type { VerifyEmailResult } from '../../workflows/verify-email';
 import { signupMessage } from '../support/fixtures';
+import { startWorkflowWorker, type TestWorker } from '../support/workflow-worker';
 import { eventually, startTemporal } from '../support/stack';
 
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
+let worker: TestWorker | undefined;
 // Bundled once: for the worker and for every replay.
 let workflowBundle: WorkflowBundleWithSourceMap;
 const taskQueue = `verify-wf-test-${randomUUID()}`;
@@ -75,20 +75,11 @@ const onboardingActivities: OnboardingActivities = {
 beforeAll(async () => {
   env = await startTemporal();
   workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') });
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle,
-    activities: { ...onboardingActivities, ...verificationActivities },
-    shutdownGraceTime: '1s',
-    shutdownForceTime: '5s',
-  });
-  running = worker.run();
+  worker = await startWorkflowWorker(env, taskQueue, { ...onboardingActivities, ...verificationActivities }, workflowBundle);
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
+  await worker?.stop();
   await env?.teardown();
 });
 
