@@ -4,24 +4,18 @@
  * VERIFIED in GET /users/{id}, the run is listed in the Temporal Web UI under
  * `VerificationState = "VERIFIED"`, and user.verified is on the events exchange.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { haveChromium, launchChromium } from '../support/chromium';
 import { verificationWorkflowId } from '../../src/onboarding-policy';
 import { freePort } from '../../scripts/free-port';
 import { linkIn } from '../support/mailpit';
 import { eventually, startTemporal } from '../support/stack';
 import { searchAttributeState, signUp, startVerificationStack, type VerificationStack, verificationState } from '../support/verification';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
-const haveChromium = existsSync(CHROMIUM);
-
-if (!haveChromium) {
-  process.stdout.write(`\n*** SKIPPING the verification page browser test: no Chromium at ${CHROMIUM}. Install it (apt-get install -y chromium) or set CHROMIUM_PATH. ***\n\n`);
-}
-
-(haveChromium ? describe : describe.skip)('the verification page in a browser', () => {
+(haveChromium('the verification page browser test') ? describe : describe.skip)('the verification page in a browser', () => {
   let s: VerificationStack;
   let uiPort: number;
   let browser: Browser | undefined;
@@ -29,10 +23,7 @@ if (!haveChromium) {
   beforeAll(async () => {
     uiPort = await freePort();
     s = await startVerificationStack({}, { temporal: () => startTemporal({ uiPort }) });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
