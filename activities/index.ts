@@ -19,7 +19,7 @@ type LogFields = Record<string, unknown>;
  * A logger for the current activity whose lines carry the request id of the HTTP call that
  * started it and the workflow id, so one grep follows a signup from the API to Postgres.
  */
-function activityLog(base: Logger | undefined, requestId: string | undefined) {
+export function activityLog(base: Logger | undefined, requestId: string | undefined) {
   const info = Context.current().info;
   const fields: LogFields = {
     request_id: requestId,

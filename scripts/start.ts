@@ -16,6 +16,7 @@ import { checkDependencies } from '../src/preflight';
 import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
 import { stopChild } from '../src/local-stack/child-process';
 import { DEFAULT_CLUSTER_PORTS, startTemporalCluster, type TemporalCluster } from '../src/local-stack/temporal-cluster';
+import { startLocalMailpit } from '../src/local-stack/mailpit';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = join(ROOT, '.data');
@@ -107,6 +108,9 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(env);
   await checkDependencies(config, ['postgres', 'rabbitmq']);
+  // Without SMTP_URL, a local Mailpit catches the verification mails (docs/verification.md).
+  const mailpit = env.SMTP_URL ? null : await startLocalMailpit(DATA_DIR, env, say);
+  if (mailpit) started.push(mailpit);
   const cluster = config.localStack.temporalMode === 'cluster' ? await startCluster(config) : null;
   const temporal = cluster ? null : await startTemporal(config);
 
@@ -128,11 +132,12 @@ async function main(): Promise<void> {
       say('stopping Temporal ...');
       await (cluster ? cluster.stop() : stopChild(temporal, 10_000));
     }
+    await stopChild(mailpit, 5_000);
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
-  for (const child of [api, worker, temporal, ...(cluster?.processes ?? [])]) {
+  for (const child of [api, worker, temporal, mailpit, ...(cluster?.processes ?? [])]) {
     child?.on('exit', () => {
       if (!stopping) {
         say('a process stopped unexpectedly; stopping the rest');

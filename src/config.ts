@@ -31,6 +31,20 @@ const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
  */
 const MAX_PROXY_HOPS = 5;
 const MIN_PROXY_PREFIX = { 4: 8, 6: 16 } as const;
+const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** `500ms`, `5s`, `10m`, `24h`, `7d` → milliseconds. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d{1,9})(ms|s|m|h|d)$/.exec(text.trim());
+  if (!match) return null;
+  const ms = Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS];
+  return ms > 0 ? ms : null;
+}
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((text) => parseDuration(text) !== null, { error: 'must be a duration like 500ms, 5s, 10m, 24h or 7d' })
+    .transform((text) => parseDuration(text) as number);
 
 /** Every variable the service reads; exported so tests (e.g. the compose check) derive the list from here. */
 export const EnvSchema = z.object({
@@ -114,6 +128,23 @@ export const EnvSchema = z.object({
   BRIDGE_MAX_DELIVERIES: positiveInt.max(1000).default(5),
   // How long such a delivery waits before it is handed back, so one process does not spin on it.
   BRIDGE_HAND_BACK_DELAY_MS: positiveInt.default(2_000),
+  // ---- E-mail verification and events (docs/verification.md, docs/events.md).
+  // Unset: the local Mailpit that npm start runs (the worker warns about it in production).
+  SMTP_URL: optional(z.string().regex(/^smtps?:\/\//, { error: 'must be an smtp:// or smtps:// URL' })),
+  MAIL_FROM: z.string().min(3).max(320).regex(/@/, { error: 'must be an address, e.g. Onboarding <no-reply@example.com>' }).default('Onboarding <no-reply@onboarding.localhost>'),
+  // Where the links in the mails point: the worker sends them and sees no request. Unset: this machine's API.
+  PUBLIC_BASE_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+  VERIFICATION_TTL: duration('24h'),
+  VERIFICATION_REMINDER_AFTER: duration('24h'),
+  VERIFICATION_EXPIRES_AFTER: duration('7d'),
+  // How often a waiting run reads the user's row even without a signal (a verification accepted while Temporal was down).
+  VERIFICATION_RECHECK_EVERY: duration('1h'),
+  // The longest wait between two attempts to send one mail; SMTP may be down for hours.
+  MAIL_RETRY_MAX_INTERVAL: duration('10m'),
+  RESEND_RATE_LIMIT: positiveInt.default(10),
+  RESEND_ADDRESS_LIMIT: positiveInt.default(3),
+  RESEND_RATE_LIMIT_WINDOW: duration('1h'),
+  EVENTS_EXCHANGE: amqpName.default('onboarding.events'),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -193,6 +224,19 @@ export interface Config {
     /** How long a delivery this process cannot handle waits before it is handed back. */
     handBackDelayMs: number;
   };
+  mail: { smtpUrl: string; from: string; retryMaxIntervalMs: number };
+  /** Where the user.* CloudEvents go: a topic exchange on the service's broker. */
+  events: { url: string; exchange: string; source: string; publishConfirmTimeoutMs: number };
+  verification: {
+    /** Links are `${publicBaseUrl}/verify?token=…`; no trailing slash. */
+    publicBaseUrl: string;
+    tokenTtlMs: number;
+    reminderAfterMs: number;
+    expiresAfterMs: number;
+    recheckEveryMs: number;
+    /** Per client (IP) and per address, each per window. */
+    resend: { clientLimit: number; addressLimit: number; windowMs: number };
+  };
 }
 
 export class ConfigError extends Error {
@@ -239,6 +283,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
   if (codecCorsOrigins.some((o) => !/^https?:\/\/[^/]+$/.test(o))) {
     problems.push('CODEC_CORS_ORIGINS: must be comma-separated origins like http://127.0.0.1:8233');
   }
+  problems.push(...verificationProblems(e));
   // (hmacSecret and trustProxy are only checked again for the type checker: a problem is listed for each.)
   if (problems.length > 0 || !hmacSecret || !trustProxy.ok) throw new ConfigError(problems);
   const temporal = temporalConnection(env, e.TEMPORAL_ADDRESS, e.TEMPORAL_NAMESPACE);
@@ -300,6 +345,40 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     },
     localStack: { temporalMode: e.TEMPORAL_MODE },
     bridge,
+    ...verificationConfig(e),
+  };
+}
+
+type ParsedEnv = z.infer<typeof EnvSchema>;
+
+/** Where mail goes without SMTP_URL: the Mailpit `npm start` runs. */
+export const LOCAL_SMTP_URL = 'smtp://127.0.0.1:1025';
+
+function verificationProblems(e: ParsedEnv): string[] {
+  const problems: string[] = [];
+  if (e.VERIFICATION_REMINDER_AFTER >= e.VERIFICATION_EXPIRES_AFTER) {
+    problems.push('VERIFICATION_REMINDER_AFTER: must be shorter than VERIFICATION_EXPIRES_AFTER');
+  }
+  return problems;
+}
+
+function verificationConfig(e: ParsedEnv): Pick<Config, 'mail' | 'events' | 'verification'> {
+  return {
+    mail: { smtpUrl: e.SMTP_URL ?? LOCAL_SMTP_URL, from: e.MAIL_FROM, retryMaxIntervalMs: e.MAIL_RETRY_MAX_INTERVAL },
+    events: {
+      url: e.AMQP_URL,
+      exchange: e.EVENTS_EXCHANGE,
+      source: '/onboarding-service',
+      publishConfirmTimeoutMs: e.AMQP_PUBLISH_CONFIRM_TIMEOUT_MS,
+    },
+    verification: {
+      publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/+$/, ''),
+      tokenTtlMs: e.VERIFICATION_TTL,
+      reminderAfterMs: e.VERIFICATION_REMINDER_AFTER,
+      expiresAfterMs: e.VERIFICATION_EXPIRES_AFTER,
+      recheckEveryMs: e.VERIFICATION_RECHECK_EVERY,
+      resend: { clientLimit: e.RESEND_RATE_LIMIT, addressLimit: e.RESEND_ADDRESS_LIMIT, windowMs: e.RESEND_RATE_LIMIT_WINDOW },
+    },
   };
 }
 

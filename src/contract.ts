@@ -16,7 +16,8 @@ const requiredString = () =>
     .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
     .refine((value) => value.isWellFormed(), { error: 'must be well-formed Unicode', abort: true });
 
-export const VERIFICATION_STATES = ['PENDING', 'VERIFIED', 'REJECTED'] as const;
+// EXPIRED: nobody verified the address in time (VERIFICATION_EXPIRES_AFTER); a resend reopens it.
+export const VERIFICATION_STATES = ['PENDING', 'VERIFIED', 'REJECTED', 'EXPIRED'] as const;
 export const VerificationState = z.enum(VERIFICATION_STATES);
 export type VerificationState = z.infer<typeof VerificationState>;
 
@@ -181,6 +182,7 @@ export const Problem = z.looseObject({
   user_id: UserId.optional().meta({ description: '409: the registered user' }),
   verification_state: VerificationState.optional().meta({ description: '409: its verification state' }),
   service: z.enum(['rabbitmq', 'postgres', 'temporal']).optional().meta({ description: '503: the dependency that is unavailable' }),
+  reason: z.string().optional().meta({ description: 'verification token problems: why the token was refused' }),
 });
 export type Problem = z.infer<typeof Problem>;
 
@@ -198,3 +200,40 @@ export const Readiness = z.object({
   dependencies: z.record(z.string(), DependencyStatus),
 });
 export type Readiness = z.infer<typeof Readiness>;
+
+// ---- E-mail verification (docs/verification.md).
+
+/**
+ * A verification token as the link carries it: 64 base64url characters, a 16-byte selector and a
+ * 32-byte random verifier. Checked for shape here; src/verification/token.ts decodes it.
+ */
+export const VERIFICATION_TOKEN_LENGTH = 64;
+export const VerificationToken = z
+  .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+  .max(VERIFICATION_TOKEN_LENGTH, { error: 'is too long to be a verification token' })
+  .regex(/^[A-Za-z0-9_-]{64}$/, { error: 'is not a verification token' });
+
+/** POST /verify as JSON, for clients that verify in their own UI. */
+export const VerifyEmailRequest = z.object({
+  token: VerificationToken,
+  // A client that knows who is signed in sends it, so a token of someone else's is refused.
+  user_id: UserId.optional(),
+});
+export type VerifyEmailRequest = z.infer<typeof VerifyEmailRequest>;
+
+export const EmailVerified = z.object({
+  user_id: UserId,
+  verification_state: z.literal('VERIFIED'),
+});
+export type EmailVerified = z.infer<typeof EmailVerified>;
+
+/** POST /verification/resend. */
+export const VerificationResendRequest = z.object({ email: Email });
+export type VerificationResendRequest = z.infer<typeof VerificationResendRequest>;
+
+/** The one answer to every resend, whether the address is known or not. */
+export const VerificationResendAccepted = z.object({
+  status: z.literal('ACCEPTED'),
+  message: z.string(),
+});
+export type VerificationResendAccepted = z.infer<typeof VerificationResendAccepted>;

@@ -83,3 +83,31 @@ export class IdempotentRequestInFlightError extends AppError {
     super('a request with this Idempotency-Key is still being processed; retry later');
   }
 }
+
+/** Why a verification token was refused; each maps to a problem (or page) in one place. */
+export type VerificationTokenRefusal =
+  | 'malformed'
+  | 'unknown'
+  | 'mismatch'
+  | 'used'
+  | 'already_verified'
+  | 'expired'
+  | 'superseded'
+  | 'closed';
+
+const REFUSAL_MESSAGES: Record<VerificationTokenRefusal, string> = {
+  malformed: 'this is not a verification link; copy the whole link from the mail',
+  unknown: 'this verification link is not valid',
+  mismatch: 'this verification link belongs to another account',
+  used: 'this verification link has already been used',
+  already_verified: 'this e-mail address is already verified',
+  expired: 'this verification link has expired; ask for a new one',
+  superseded: 'a newer verification link was sent; use the link in the latest mail',
+  closed: 'this e-mail address can no longer be verified with this link; ask for a new one',
+};
+
+export class VerificationTokenError extends AppError {
+  constructor(readonly reason: VerificationTokenRefusal) {
+    super(REFUSAL_MESSAGES[reason]);
+  }
+}

@@ -38,3 +38,23 @@ export function createLogger(opts: { name: string; level: string; pretty?: boole
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }
+
+/**
+ * A URL with its query string replaced: `/verify?token=…` → `/verify?[redacted]`. Query strings
+ * carry verification tokens, so no log line gets one.
+ */
+export function redactQueryString(url: unknown): unknown {
+  if (typeof url !== 'string') return url;
+  const question = url.indexOf('?');
+  return question === -1 ? url : `${url.slice(0, question)}?[redacted]`;
+}
+
+/**
+ * pino-http's request serializer, applied after its own: the URL and the Referer without their
+ * query strings, and the parsed query not at all.
+ */
+export function redactedRequest(req: Record<string, unknown> & { headers?: Record<string, unknown> }): Record<string, unknown> {
+  const { query: _query, ...rest } = req;
+  const headers = req.headers && 'referer' in req.headers ? { ...req.headers, referer: redactQueryString(req.headers.referer) } : req.headers;
+  return { ...rest, url: redactQueryString(req.url), headers };
+}

@@ -138,3 +138,28 @@ export function createBridgeMetrics(registry: Registry, sources: BridgeMetricSou
     }),
   };
 }
+
+/** What the worker's verification activities record (docs/verification.md). */
+export function createVerificationMetrics(registry: Registry) {
+  return {
+    mailsSent: new Counter({
+      name: 'onboarding_verification_mails_sent_total',
+      help: 'Verification mails the SMTP server accepted, by kind (verification, reminder, resend)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    mailFailures: new Counter({
+      name: 'onboarding_verification_mail_failures_total',
+      help: 'Attempts to send a verification mail that failed (each is retried)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    eventsPublished: new Counter({
+      name: 'onboarding_events_published_total',
+      help: 'CloudEvents confirmed by the broker, by type (a retried publish counts again)',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type VerificationMetrics = ReturnType<typeof createVerificationMetrics>;

@@ -54,3 +54,26 @@ export function onboardingRunTimeoutMs(maxAttempts: number): number {
   const perStep = maxAttempts * STEP_ATTEMPT_TIMEOUT_MS + backoffScheduleMs(maxAttempts).reduce((a, b) => a + b, 0);
   return ONBOARDING_STEPS.length * perStep + RUN_SLACK_MS;
 }
+
+// ---- E-mail verification: what the verifyEmail workflow and its starters and signallers share.
+
+/** The search attribute operators filter verification runs by: `VerificationState = "PENDING"`. */
+export const VERIFICATION_STATE_SEARCH_ATTRIBUTE = 'VerificationState';
+
+export const VERIFY_EMAIL_WORKFLOW = 'verifyEmail';
+
+/** One verification run per user at a time: the API, the backfill and onboardUser find it by this id. */
+export function verificationWorkflowId(userId: string): string {
+  return `verify-email-${userId}`;
+}
+
+/** Signals the verifyEmail run handles, by name, so src/ can send them without importing workflow code. */
+export const VerificationSignal = {
+  /** The user's row may have changed (a token was used, an operator set a state): read it again. */
+  StateChanged: 'verificationStateChanged',
+  /** The user asked for a fresh link. */
+  ResendRequested: 'verificationResendRequested',
+} as const;
+
+/** Marks onboardUser runs that start the verification child, so runs started before it replay as they were. */
+export const VERIFY_EMAIL_PATCH = 'start-verify-email-child';

@@ -1,8 +1,10 @@
-import { log, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { log, patched, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { OnboardingActivities } from '../activities';
 import type { OnboardingState, SignupMessage } from '../src/contract';
+import { VERIFY_EMAIL_PATCH } from '../src/onboarding-policy';
 import { onboardingActivityOptions } from './retry-policy';
 import { OnboardingStateKey } from './search-attributes';
+import { startVerificationChild } from './verify-email';
 
 export interface OnboardUserInput {
   signup: SignupMessage;
@@ -28,6 +30,8 @@ export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Pr
     const { created } = await persistUser(signup);
     await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
     setOnboardingState('COMPLETED');
+    // Verification goes on in a run of its own that outlives this one (docs/verification.md).
+    if (patched(VERIFY_EMAIL_PATCH)) await startVerificationChild(signup.user_id);
     return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
   } catch (err) {
     setOnboardingState('FAILED');

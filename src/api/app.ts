@@ -17,6 +17,7 @@ import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { createSignupRequestRepository } from '../repositories/signup-request-repository';
 import { createUserRepository } from '../repositories/user-repository';
 import { onboardingProgress } from '../temporal/onboarding-runs';
+import { createVerificationRuns } from '../temporal/verification-runs';
 import { createReadSignupStatus } from '../use-cases/read-signup-status';
 import { createSetVerificationState } from '../use-cases/set-verification-state';
 import { createSubmitSignup } from '../use-cases/submit-signup';
@@ -29,6 +30,7 @@ import { errorHandler } from './problem';
 import { requestLogging } from './request-logging';
 import { countSignupOutcomes, signupRateLimit, signupRoutes } from './signup-routes';
 import { userRoutes } from './user-routes';
+import { verificationRoutes } from './verification-routes';
 
 export interface ApiDeps {
   config: Config;
@@ -63,7 +65,8 @@ export function createApp(deps: ApiDeps): express.Express {
     runProgress: (userId) => onboardingProgress(temporal, userId),
     logger,
   });
-  const setVerificationState = createSetVerificationState({ users, logger });
+  const verificationRuns = createVerificationRuns(temporal, { taskQueue: config.temporal.taskQueue });
+  const setVerificationState = createSetVerificationState({ users, runs: verificationRuns, logger });
 
   const app = express();
   app.disable('x-powered-by');
@@ -92,6 +95,8 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(
     codecRoutes({ codec: deps.payloadCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }),
   );
+  // Before the JSON parser: POST /verify also takes the confirmation page's urlencoded form.
+  app.use(verificationRoutes({ config, logger, pool, runs: verificationRuns }));
   app.use(jsonBody(config.http.bodyLimitBytes));
 
   app.use(signupRoutes({ submitSignup }));

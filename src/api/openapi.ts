@@ -7,6 +7,10 @@
 import { z } from 'zod';
 import {
   CodecPayloads,
+  EmailVerified,
+  VerificationResendAccepted,
+  VerificationResendRequest,
+  VerifyEmailRequest,
   Liveness,
   PendingUserView,
   Problem,
@@ -36,7 +40,9 @@ export interface Operation {
   operationId: string;
   summary: string;
   tags: string[];
-  requestBody?: { schema: keyof typeof COMPONENTS; required: boolean };
+  /** `form`: the schema's fields may also come as application/x-www-form-urlencoded. */
+  requestBody?: { schema: keyof typeof COMPONENTS; required: boolean; form?: boolean };
+  queryParameters?: Array<{ name: string; description: string }>;
   pathParameters?: Array<{ name: string; description: string }>;
   responses: Record<number, SuccessAnswer>;
   /** Problems this operation can answer with; each becomes its status code in the document. */
@@ -57,6 +63,10 @@ const COMPONENTS = {
   Liveness: { schema: Liveness, io: 'output' },
   Readiness: { schema: Readiness, io: 'output' },
   CodecPayloads: { schema: CodecPayloads, io: 'output' },
+  VerifyEmailRequest: { schema: VerifyEmailRequest, io: 'input' },
+  EmailVerified: { schema: EmailVerified, io: 'output' },
+  VerificationResendRequest: { schema: VerificationResendRequest, io: 'input' },
+  VerificationResendAccepted: { schema: VerificationResendAccepted, io: 'output' },
 } as const satisfies Record<string, { schema: z.ZodType; io: 'input' | 'output' }>;
 
 const USER_ID = [{ name: 'user_id', description: 'the user_id from the 202 answer to POST /signup' }];
@@ -115,6 +125,7 @@ export const OPERATIONS: Operation[] = [
       bearer: true,
     }),
   ),
+  ...verificationOperations(),
   {
     method: 'get',
     path: '/healthz',
@@ -155,6 +166,56 @@ export const OPERATIONS: Operation[] = [
     problems: [],
   },
 ];
+
+/** The verification link's page, its button and resend (docs/verification.md). */
+function verificationOperations(): Operation[] {
+  const html = (description: string): SuccessAnswer => ({ description, contentType: 'text/html' });
+  return [
+    {
+      method: 'get',
+      path: '/verify',
+      operationId: 'verificationPage',
+      summary: 'The page a verification mail links to: one button that confirms. Opening it changes nothing',
+      tags: ['verification'],
+      queryParameters: [{ name: 'token', description: 'the token from the link in the mail' }],
+      responses: {
+        200: html('The page with the button'),
+        400: html('The link is malformed or not valid'),
+        409: html('The link was used already, or the address is verified already'),
+        410: html('The link expired, or a newer one was sent'),
+        503: html('The database is unavailable; try again'),
+      },
+      problems: [],
+    },
+    {
+      method: 'post',
+      path: '/verify',
+      operationId: 'verifyEmail',
+      summary: 'Use a verification token. The page’s form posts it (an HTML page answers); a client posts JSON (JSON answers)',
+      tags: ['verification'],
+      requestBody: { schema: 'VerifyEmailRequest', required: true, form: true },
+      responses: { 200: { description: 'Verified (as a page for the form)', schema: 'EmailVerified' } },
+      problems: [
+        ...BODY_PROBLEMS,
+        'verificationTokenInvalid',
+        'verificationTokenUsed',
+        'verificationTokenExpired',
+        'serviceUnavailable',
+        'internal',
+      ],
+    },
+    {
+      method: 'post',
+      path: '/verification/resend',
+      operationId: 'resendVerification',
+      summary: 'Ask for a fresh verification link. Always 202, whether the address is known or not',
+      tags: ['verification'],
+      requestBody: { schema: 'VerificationResendRequest', required: true },
+      responses: { 202: { description: 'Accepted; a mail follows only for an address waiting for verification', schema: 'VerificationResendAccepted' } },
+      problems: [...BODY_PROBLEMS, 'tooManyRequests', 'internal'],
+    },
+  ];
+}
 
 function componentSchema(name: keyof typeof COMPONENTS): Record<string, unknown> {
   const { schema, io } = COMPONENTS[name];
@@ -200,6 +261,7 @@ function operationObject(op: Operation) {
         description: p.description,
         schema: { type: 'string', format: 'uuid' },
       })),
+      ...(op.queryParameters ?? []).map((p) => ({ name: p.name, in: 'query', required: true, description: p.description, schema: { type: 'string' } })),
       {
         name: 'X-Request-Id',
         in: 'header',
@@ -212,7 +274,10 @@ function operationObject(op: Operation) {
       ? {
           requestBody: {
             required: op.requestBody.required,
-            content: { 'application/json': { schema: ref(op.requestBody.schema) } },
+            content: {
+              'application/json': { schema: ref(op.requestBody.schema) },
+              ...(op.requestBody.form ? { 'application/x-www-form-urlencoded': { schema: ref(op.requestBody.schema) } } : {}),
+            },
           },
         }
       : {}),
@@ -234,7 +299,7 @@ export function openApiDocument(version: string) {
       version,
       description: 'User signup with durable, asynchronous onboarding (RabbitMQ → Temporal → Postgres).',
     },
-    tags: [{ name: 'users' }, { name: 'operations' }],
+    tags: [{ name: 'users' }, { name: 'verification' }, { name: 'operations' }],
     paths,
     components: {
       schemas: Object.fromEntries(Object.keys(COMPONENTS).map((name) => [name, componentSchema(name as keyof typeof COMPONENTS)])),

@@ -4,6 +4,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Problem } from '../contract';
+import { redactQueryString } from '../logger';
 import {
   AppError,
   AuthenticationRequiredError,
@@ -16,6 +17,7 @@ import {
   UnsupportedMediaTypeError,
   NotFoundError,
   ValidationError,
+  VerificationTokenError,
 } from '../errors';
 
 /**
@@ -34,9 +36,23 @@ export const PROBLEM_KINDS = {
   notFound: { type: '/problems/not-found', title: 'Not found', status: 404 },
   tooManyRequests: { type: '/problems/too-many-requests', title: 'Too many requests', status: 429 },
   serviceUnavailable: { type: '/problems/service-unavailable', title: 'Service unavailable', status: 503 },
+  verificationTokenInvalid: { type: '/problems/verification-token-invalid', title: 'Invalid verification link', status: 400 },
+  verificationTokenUsed: { type: '/problems/verification-token-used', title: 'Verification link already used', status: 409 },
+  verificationTokenExpired: { type: '/problems/verification-token-expired', title: 'Verification link no longer valid', status: 410 },
   internal: { type: 'about:blank', title: 'Internal Server Error', status: 500 },
 } as const;
 export type ProblemKind = keyof typeof PROBLEM_KINDS;
+
+const VERIFICATION_REFUSAL_KINDS: Record<VerificationTokenError['reason'], ProblemKind> = {
+  malformed: 'verificationTokenInvalid',
+  unknown: 'verificationTokenInvalid',
+  mismatch: 'verificationTokenInvalid',
+  used: 'verificationTokenUsed',
+  already_verified: 'verificationTokenUsed',
+  closed: 'verificationTokenUsed',
+  expired: 'verificationTokenExpired',
+  superseded: 'verificationTokenExpired',
+};
 
 export function problemFor(err: unknown): { kind: ProblemKind; problem: Problem; headers?: Record<string, string> } {
   if (err instanceof ValidationError) {
@@ -89,6 +105,10 @@ export function problemFor(err: unknown): { kind: ProblemKind; problem: Problem;
       headers: { 'Retry-After': String(err.retryAfterSeconds) },
     };
   }
+  if (err instanceof VerificationTokenError) {
+    const kind = VERIFICATION_REFUSAL_KINDS[err.reason];
+    return { kind, problem: { ...PROBLEM_KINDS[kind], detail: err.message, reason: err.reason } };
+  }
   // Express's own client errors (e.g. a malformed %-escape in the path) carry a 400; their
   // messages may echo internals, so only the kind is kept.
   if ((err as { status?: unknown } | null)?.status === 400) {
@@ -110,7 +130,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const translated = translateBodyParserError(err, req.app.get('bodyLimitBytes'));
     if (!(translated instanceof AppError)) {
-      logger.error({ err, method: req.method, url: req.originalUrl }, 'unhandled error');
+      logger.error({ err, method: req.method, url: redactQueryString(req.originalUrl) }, 'unhandled error');
     }
     if (res.headersSent) return;
     sendProblem(res, translated);

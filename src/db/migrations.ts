@@ -45,7 +45,40 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
-  // Version 3 is the e-mail verification work's (src/mail/).
+  {
+    version: 3,
+    name: 'email_verification',
+    sql: `
+      ALTER TABLE users DROP CONSTRAINT users_verification_state_check;
+      ALTER TABLE users ADD CONSTRAINT users_verification_state_check
+        CHECK (verification_state IN ('PENDING', 'VERIFIED', 'REJECTED', 'EXPIRED'));
+
+      -- One row per link mailed (or being mailed). The token is selector + verifier: the
+      -- selector finds the row, the verifier is kept only as its SHA-256 and compared in
+      -- constant time, so neither a database reader nor a timing attack recovers a usable link.
+      CREATE TABLE verification_tokens (
+        selector      bytea PRIMARY KEY,
+        user_id       uuid NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+        verifier_hash bytea NOT NULL,
+        purpose       text NOT NULL CHECK (purpose IN ('verification', 'reminder', 'resend')),
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        expires_at    timestamptz NOT NULL,
+        -- Set once, by the one request that used it (a conditional UPDATE).
+        used_at       timestamptz,
+        -- A newer link was mailed, or the verification run ended: this one no longer works.
+        superseded_at timestamptz
+      );
+      CREATE INDEX verification_tokens_user ON verification_tokens (user_id) WHERE used_at IS NULL AND superseded_at IS NULL;
+
+      -- Resend requests per address and fixed window. The address is kept only as an HMAC.
+      CREATE TABLE verification_resend_counts (
+        address_key  bytea NOT NULL,
+        window_start timestamptz NOT NULL,
+        requests     integer NOT NULL,
+        PRIMARY KEY (address_key, window_start)
+      );
+    `,
+  },
   {
     version: 4,
     name: 'idempotency_keys_and_rate_limit_counters',

@@ -1,5 +1,5 @@
 /** The Temporal CLI, whose `server start-dev` is the local Temporal server of `npm start` and the tests. */
-import { ONBOARDING_STATE_SEARCH_ATTRIBUTE } from '../onboarding-policy';
+import { ONBOARDING_STATE_SEARCH_ATTRIBUTE, VERIFICATION_STATE_SEARCH_ATTRIBUTE } from '../onboarding-policy';
 import { cachedToolPath, ensureGoTool, findGoTool, type GoTool } from './go-tools';
 
 export const TEMPORAL_CLI: GoTool = {
@@ -38,6 +38,7 @@ export function devServerArgs(o: DevServerOptions): string[] {
     '--db-filename', o.dbFile,
     ...(o.namespace ? ['--namespace', o.namespace] : []),
     '--search-attribute', `${ONBOARDING_STATE_SEARCH_ATTRIBUTE}=Keyword`,
+    '--search-attribute', `${VERIFICATION_STATE_SEARCH_ATTRIBUTE}=Keyword`,
     '--log-level', o.logLevel ?? 'warn',
     // SQLite's write-ahead log, synced at checkpoints rather than at every commit: the server's
     // CPU per run and the backlog drain rate are in bench/README.md. A crash of the server

@@ -5,6 +5,7 @@
  */
 import type { Pool } from 'pg';
 import type { SignupMessage, VerificationState } from '../contract';
+import type { Queryable } from '../db/transaction';
 
 export interface UserRecord {
   user_id: string;
@@ -102,3 +103,55 @@ export function createUserRepository(pool: Pool) {
   };
 }
 export type UserRepository = ReturnType<typeof createUserRepository>;
+
+// ---- E-mail verification: users-table queries of the verification flow (docs/verification.md).
+
+
+/** What a verification mail needs of the user; nothing else leaves the table. */
+export interface VerificationRecipient {
+  user_id: string;
+  email: string;
+  first_name: string;
+  verification_state: VerificationState;
+}
+
+export async function findVerificationRecipient(db: Queryable, userId: string): Promise<VerificationRecipient | null> {
+  const { rows } = await db.query<VerificationRecipient>(
+    'SELECT user_id, email, first_name, verification_state FROM users WHERE user_id = $1',
+    [userId],
+  );
+  return rows[0] ?? null;
+}
+
+export async function verificationStateOf(db: Queryable, userId: string): Promise<VerificationState | null> {
+  const { rows } = await db.query<{ verification_state: VerificationState }>('SELECT verification_state FROM users WHERE user_id = $1', [userId]);
+  return rows[0]?.verification_state ?? null;
+}
+
+/**
+ * Moves the user from one verification state to another only if it is in `from` now, so a token,
+ * the expiry timer and an operator never overwrite each other's decision. True if it moved.
+ */
+export async function transitionVerificationState(
+  db: Queryable,
+  userId: string,
+  from: VerificationState,
+  to: VerificationState,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'UPDATE users SET verification_state = $3, updated_at = now() WHERE user_id = $1 AND verification_state = $2',
+    [userId, from, to],
+  );
+  return rowCount === 1;
+}
+
+/** PENDING users whose onboarding completed, in user_id order after `afterUserId`: the backfill's pages. */
+export async function listPendingUserIds(db: Queryable, afterUserId: string | null, limit: number): Promise<string[]> {
+  const { rows } = await db.query<{ user_id: string }>(
+    `SELECT user_id FROM users
+      WHERE verification_state = 'PENDING' AND onboarding_state = 'COMPLETED' AND ($1::uuid IS NULL OR user_id > $1)
+      ORDER BY user_id LIMIT $2`,
+    [afterUserId, limit],
+  );
+  return rows.map((r) => r.user_id);
+}

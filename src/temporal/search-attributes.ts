@@ -1,6 +1,6 @@
 import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { ONBOARDING_STATE_SEARCH_ATTRIBUTE } from '../onboarding-policy';
+import { ONBOARDING_STATE_SEARCH_ATTRIBUTE, VERIFICATION_STATE_SEARCH_ATTRIBUTE } from '../onboarding-policy';
 
 const GRPC_ALREADY_EXISTS = 6;
 
@@ -13,7 +13,10 @@ export async function ensureSearchAttributes(connection: Pick<Connection, 'opera
   try {
     await connection.operatorService.addSearchAttributes({
       namespace,
-      searchAttributes: { [ONBOARDING_STATE_SEARCH_ATTRIBUTE]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD },
+      searchAttributes: {
+        [ONBOARDING_STATE_SEARCH_ATTRIBUTE]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        [VERIFICATION_STATE_SEARCH_ATTRIBUTE]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+      },
     });
   } catch (err) {
     if ((err as { code?: number }).code === GRPC_ALREADY_EXISTS) return;

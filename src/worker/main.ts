@@ -3,11 +3,13 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { bridgeReadinessChecks, startSignupBridge } from '../bridge/signup-bridge';
-import { loadConfig } from '../config';
+import { LOCAL_SMTP_URL, loadConfig, maskUrl } from '../config';
 import { openDatabase } from '../db/postgres';
 import { connectedCheck, postgresCheck, temporalCheck } from '../health';
+import { createEventPublisher } from '../events/event-publisher';
 import { createLogger } from '../logger';
-import { createRegistry } from '../metrics';
+import { createMailer } from '../mail/mailer';
+import { createRegistry, createVerificationMetrics } from '../metrics';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createTemporalClient } from '../temporal/client';
@@ -50,6 +52,17 @@ async function main(): Promise<void> {
   const { client, payloadCodec } = createTemporalClient(connection, config);
   const workflowBundlePath = existsSync(PREBUILT_WORKFLOW_BUNDLE) ? PREBUILT_WORKFLOW_BUNDLE : undefined;
   if (!workflowBundlePath) logger.warn({ expected: PREBUILT_WORKFLOW_BUNDLE }, 'no pre-built workflow bundle (npm run build makes it); bundling workflows/ now');
+  if (config.env === 'production' && (config.mail.smtpUrl === LOCAL_SMTP_URL || config.verification.publicBaseUrl.startsWith('http://127.0.0.1'))) {
+    logger.warn({ smtp: maskUrl(config.mail.smtpUrl), links: config.verification.publicBaseUrl }, 'SMTP_URL or PUBLIC_BASE_URL is not set: verification mails go to a local SMTP server or carry local links');
+  }
+  const registry = createRegistry('worker');
+  const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from });
+  const events = createEventPublisher({
+    url: config.events.url,
+    exchange: config.events.exchange,
+    confirmTimeoutMs: config.events.publishConfirmTimeoutMs,
+    logger: logger.child({ component: 'events' }),
+  });
   const worker = await createOnboardingWorker({
     config,
     pool,
@@ -57,9 +70,11 @@ async function main(): Promise<void> {
     payloadCodec,
     logger: logger.child({ component: 'activity' }),
     workflowBundlePath,
+    mailer,
+    events,
+    verificationMetrics: createVerificationMetrics(registry),
   });
   const running = worker.run();
-  const registry = createRegistry('worker');
   const bridge = await startSignupBridge({ config, client, pool, logger: logger.child({ component: 'bridge' }), registry });
 
   const http = createServer(
@@ -90,7 +105,8 @@ async function main(): Promise<void> {
     await bridge.stop();
     worker.shutdown();
     await running;
-    await Promise.allSettled([connection.close(), pool.end()]);
+    mailer.close();
+    await Promise.allSettled([connection.close(), pool.end(), events.close()]);
   });
 
   await running.catch((err: Error) => {

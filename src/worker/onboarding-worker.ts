@@ -4,7 +4,11 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { createActivities } from '../../activities';
+import { createVerificationActivities } from '../../activities/verification';
 import type { Config } from '../config';
+import type { EventPublisher } from '../events/event-publisher';
+import type { Mailer } from '../mail/mailer';
+import type { VerificationMetrics } from '../metrics';
 import { encryptedDataConverter } from '../temporal/payload-encryption';
 
 /** Where `npm run build` writes the workflow bundle: dist/workflow-bundle.js, beside the code it was built from. */
@@ -20,16 +24,24 @@ export interface OnboardingWorkerDeps {
   logger?: Logger;
   /** A bundle made by `npm run build`; without it, workflows/ is bundled now (tests, ts-node). */
   workflowBundlePath?: string;
+  /** What the verification activities send mail and events with, and count them on. */
+  mailer: Mailer;
+  events: EventPublisher;
+  verificationMetrics?: VerificationMetrics;
 }
 
 /** The Temporal worker for the onboarding task queue: workflows from workflows/, activities bound to the pool. */
-export function createOnboardingWorker({ config, pool, connection, payloadCodec, logger, workflowBundlePath }: OnboardingWorkerDeps): Promise<Worker> {
+export function createOnboardingWorker(deps: OnboardingWorkerDeps): Promise<Worker> {
+  const { config, pool, connection, payloadCodec, logger, workflowBundlePath } = deps;
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundlePath ? { workflowBundle: { codePath: workflowBundlePath } } : { workflowsPath: require.resolve('../../workflows') }),
-    activities: createActivities({ pool, logger }),
+    activities: {
+      ...createActivities({ pool, logger }),
+      ...createVerificationActivities({ pool, logger, config, mailer: deps.mailer, events: deps.events, metrics: deps.verificationMetrics }),
+    },
     dataConverter: encryptedDataConverter(payloadCodec),
   });
 }

@@ -6,25 +6,15 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { haveChromium, launchChromium } from '../support/chromium';
 import { signupBody } from '../support/fixtures';
 import { type Pipeline, request, startPipeline } from '../support/pipeline';
 import { eventually, startTemporal } from '../support/stack';
 import { freePort } from '../harness/free-port';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
-const haveChromium = existsSync(CHROMIUM);
-
-if (!haveChromium) {
-  // Loud on purpose: a skipped browser test must never look like a passing one.
-  process.stdout.write(
-    `\n*** SKIPPING the Temporal Web UI browser test: no Chromium at ${CHROMIUM}. ` +
-      `Install it with \`apt-get install -y chromium\` (.ci/run does) or set CHROMIUM_PATH. ***\n\n`,
-  );
-}
-
-(haveChromium ? describe : describe.skip)('Temporal Web UI', () => {
+(haveChromium('the Temporal Web UI browser test') ? describe : describe.skip)('Temporal Web UI', () => {
   let p: Pipeline;
   let uiPort: number;
   let browser: Browser | undefined;
@@ -48,20 +38,7 @@ if (!haveChromium) {
       return user.body?.onboarding_state === 'COMPLETED' ? true : undefined;
     }, 30_000, 'onboarding to complete');
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    // launch() gives every browser a fresh, temporary --user-data-dir of its own.
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     const ui = `http://127.0.0.1:${uiPort}`;
 

@@ -39,6 +39,9 @@ export function runEnv(kind: RunKind, suffix: string, overrides: Env = {}): Env 
     AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.${kind}.${suffix}`,
     AMQP_DLQ: `user_onboarding_queue_dlq.${kind}.${suffix}`,
     TEMPORAL_TASK_QUEUE: `onboarding-${kind}-${suffix}`,
+    EVENTS_EXCHANGE: `onboarding.events.${kind}.${suffix}`,
+    // No mail leaves a run unless it starts a Mailpit of its own and points SMTP_URL at it.
+    SMTP_URL: 'smtp://127.0.0.1:1',
     ADMIN_API_TOKEN: RUN_ADMIN_TOKEN,
     PAYLOAD_ENCRYPTION_KEYS: runPayloadKeys(kind),
     // All of a run's load comes from one address: the per-IP limit is not what it tests (the

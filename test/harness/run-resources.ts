@@ -13,6 +13,8 @@ export async function deleteTopology(config: Config): Promise<void> {
   await ch.deleteQueue(config.amqp.deadLetterQueue);
   await ch.deleteExchange(config.amqp.exchange);
   await ch.deleteExchange(config.amqp.deadLetterExchange);
+  // The run's own CloudEvents exchange; never the shared default one.
+  if (config.events.exchange !== 'onboarding.events') await ch.deleteExchange(config.events.exchange);
   await c.close();
 }
 

@@ -8,11 +8,29 @@ import { silentLogger } from '../support/stack';
 
 const db = useTestDatabase();
 
+/**
+ * What the use case asks of the verification run, recorded. The real signal, with a real
+ * Temporal server, is tested through PUT in verification.test.ts; here only that the row is
+ * written first and the wake asked for after, or never when there is no row.
+ */
+function recordingRuns(fail = false) {
+  const woken: string[] = [];
+  return {
+    woken,
+    wake: async (userId: string) => {
+      if (fail) throw new Error('temporal unreachable');
+      woken.push(userId);
+    },
+  };
+}
+
 it('sets the state, stamps updated_at, and answers with both', async () => {
   const signup = await signupMessage();
   await insertUser(db.pool, signup);
   const before = await findUserById(db.pool, signup.user_id);
-  const updated = await createSetVerificationState({ users: createUserRepository(db.pool), logger: silentLogger })(signup.user_id, 'REJECTED');
+  const runs = recordingRuns();
+  const updated = await createSetVerificationState({ users: createUserRepository(db.pool), runs, logger: silentLogger })(signup.user_id, 'REJECTED');
+  expect(runs.woken).toEqual([signup.user_id]);
   const after = await findUserById(db.pool, signup.user_id);
   expect(after?.verification_state).toBe('REJECTED');
   expect(updated).toEqual({ user_id: signup.user_id, verification_state: 'REJECTED', updated_at: after?.updated_at.toISOString() });
@@ -21,18 +39,28 @@ it('sets the state, stamps updated_at, and answers with both', async () => {
 
 it('an id with no user row: UserNotFoundError, and no row is made', async () => {
   const userId = randomUUID();
-  const set = createSetVerificationState({ users: createUserRepository(db.pool), logger: silentLogger });
+  const runs = recordingRuns();
+  const set = createSetVerificationState({ users: createUserRepository(db.pool), runs, logger: silentLogger });
   await expect(set(userId, 'VERIFIED')).rejects.toBeInstanceOf(UserNotFoundError);
+  expect(runs.woken).toEqual([]);
   expect(await findUserById(db.pool, userId)).toBeNull();
 });
 
 it('Postgres out of reach: ServiceUnavailableError naming postgres', async () => {
   const down = await unreachablePostgres();
   try {
-    const err = await createSetVerificationState({ users: createUserRepository(down), logger: silentLogger })(randomUUID(), 'VERIFIED').catch((e: unknown) => e);
+    const err = await createSetVerificationState({ users: createUserRepository(down), runs: recordingRuns(), logger: silentLogger })(randomUUID(), 'VERIFIED').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ServiceUnavailableError);
     expect(err).toMatchObject({ service: 'postgres' });
   } finally {
     await down.end();
   }
+});
+
+it('a run that cannot be reached does not undo or fail the change: the row is the truth', async () => {
+  const signup = await signupMessage();
+  await insertUser(db.pool, signup);
+  const updated = await createSetVerificationState({ users: createUserRepository(db.pool), runs: recordingRuns(true), logger: silentLogger })(signup.user_id, 'VERIFIED');
+  expect(updated.verification_state).toBe('VERIFIED');
+  expect((await findUserById(db.pool, signup.user_id))?.verification_state).toBe('VERIFIED');
 });

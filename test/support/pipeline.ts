@@ -3,6 +3,7 @@
  * port, the publisher, the bridge consumer and the Temporal worker, all on names of their own.
  */
 import type { AddressInfo } from 'node:net';
+import amqplib from 'amqplib';
 import { createServer, type Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
@@ -16,7 +17,9 @@ import { type Config, type Env, loadConfig } from '../../src/config';
 import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
 import { createTemporalClient } from '../../src/temporal/client';
-import { type ApiMetrics, createApiMetrics, createRegistry, type Registry } from '../../src/metrics';
+import { type ApiMetrics, createApiMetrics, createRegistry, createVerificationMetrics, type Registry } from '../../src/metrics';
+import { createEventPublisher } from '../../src/events/event-publisher';
+import { createMailer } from '../../src/mail/mailer';
 import { createOnboardingWorker } from '../../src/worker/onboarding-worker';
 import {
   createTestDatabase,
@@ -61,6 +64,8 @@ export async function startApi(
     logger?: Logger;
     hashPassword?: (password: string) => Promise<string>;
     metrics?: { registry: Registry; api: ApiMetrics };
+    /** A port chosen ahead, e.g. the one PUBLIC_BASE_URL names; otherwise any free one. */
+    port?: number;
   },
 ) {
   const { client, payloadCodec } = createTemporalClient(deps.temporal.connection, config);
@@ -78,7 +83,7 @@ export async function startApi(
     metrics,
   });
   const server: Server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(deps.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     app,
@@ -96,6 +101,8 @@ export interface PipelineOptions {
   logger?: Logger;
   /** A Temporal dev server of the test's own, e.g. one with the Web UI on. */
   temporal?: () => Promise<TestWorkflowEnvironment>;
+  /** The API's port, for a PUBLIC_BASE_URL that names it. */
+  apiPort?: number;
 }
 
 export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): Promise<Pipeline> {
@@ -108,9 +115,20 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
   const apiRegistry = createRegistry('api');
   const apiMetrics = createApiMetrics(apiRegistry);
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics: apiMetrics });
-  const worker: Worker = await createOnboardingWorker({ config, pool, connection: temporal.nativeConnection, payloadCodec, logger });
-  const running = worker.run();
   const workerRegistry = createRegistry('worker');
+  const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from });
+  const events = createEventPublisher({ url: config.events.url, exchange: config.events.exchange, confirmTimeoutMs: config.events.publishConfirmTimeoutMs, logger });
+  const worker: Worker = await createOnboardingWorker({
+    config,
+    pool,
+    connection: temporal.nativeConnection,
+    payloadCodec,
+    logger,
+    mailer,
+    events,
+    verificationMetrics: createVerificationMetrics(workerRegistry),
+  });
+  const running = worker.run();
   const bridge = await startSignupBridge({ config, client, pool, logger, registry: workerRegistry });
   const api = await startApi(config, {
     pool,
@@ -118,6 +136,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
     temporal,
     logger,
     metrics: { registry: apiRegistry, api: apiMetrics },
+    port: opts.apiPort,
   });
   return {
     config,
@@ -138,11 +157,21 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
       await publisher.close();
       worker.shutdown();
       await running;
+      mailer.close();
+      await events.close();
       await temporal.teardown();
       await deleteTopology(config);
+      await deleteEventsExchange(config);
       await dropTestDatabase(config, pool);
     },
   };
+}
+
+/** The test's own events exchange, made by the worker's first publish. */
+async function deleteEventsExchange(config: Config): Promise<void> {
+  const connection = await amqplib.connect(config.amqp.url);
+  await (await connection.createChannel()).deleteExchange(config.events.exchange);
+  await connection.close();
 }
 
 export async function request(baseUrl: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {

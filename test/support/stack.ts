@@ -8,7 +8,7 @@ import type { Pool } from 'pg';
 import { type Config, type Env, loadConfig } from '../../src/config';
 import { openDatabase } from '../../src/db/postgres';
 import { createLogger, type Logger } from '../../src/logger';
-import { OnboardingStateKey } from '../../workflows/search-attributes';
+import { OnboardingStateKey, VerificationStateKey } from '../../workflows/search-attributes';
 import { RUN_ADMIN_TOKEN, runEnv, runPayloadKeys } from '../harness/env';
 import { deleteTopology, dropDatabase } from '../harness/run-resources';
 
@@ -81,7 +81,7 @@ export function startTemporal(opts: { uiPort?: number } = {}): Promise<TestWorkf
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path },
-      searchAttributes: [OnboardingStateKey],
+      searchAttributes: [OnboardingStateKey, VerificationStateKey],
       ui: opts.uiPort !== undefined,
       ...(opts.uiPort !== undefined ? { uiPort: opts.uiPort } : {}),
       log: { format: 'pretty', level: 'error' },

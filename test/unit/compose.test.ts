@@ -79,12 +79,12 @@ function inReference(name: string, reference: string[]): boolean {
 }
 
 describe('docker-compose.yml', () => {
-  it('has postgres, rabbitmq (management), the Temporal cluster and its jobs, the migration job, api and worker; long-running infrastructure has healthchecks', () => {
+  it('has postgres, rabbitmq (management), the Temporal cluster and its jobs, the migration job, mailpit, api and worker; long-running infrastructure has healthchecks', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
-      ['api', 'migrate', 'postgres', 'rabbitmq', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'worker'].sort(),
+      ['api', 'mailpit', 'migrate', 'postgres', 'rabbitmq', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'worker'].sort(),
     );
     expect(compose.services.rabbitmq.image).toMatch(/^rabbitmq:.*management/);
-    for (const name of ['postgres', 'rabbitmq', 'temporal', 'api', 'worker']) {
+    for (const name of ['postgres', 'rabbitmq', 'temporal', 'mailpit', 'api', 'worker']) {
       expect(compose.services[name].healthcheck?.test).toEqual(expect.arrayContaining(['CMD']));
     }
     expect(compose.services.postgres.volumes).toEqual(['postgres-data:/var/lib/postgresql/data']);

@@ -3,8 +3,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { OnboardingActivities } from '../../activities';
+import type { VerificationActivities } from '../../activities/verification';
 import type { SignupMessage } from '../../src/contract';
 import { FailureType } from '../../src/onboarding-policy';
 import { ONBOARD_USER_WORKFLOW, onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
@@ -12,11 +12,11 @@ import * as workflows from '../../workflows';
 import { OnboardingStateKey } from '../../workflows/search-attributes';
 import { signupMessage } from '../support/fixtures';
 import { startTemporal } from '../support/stack';
+import { startWorkflowWorker, type TestWorker } from '../support/workflow-worker';
 
 type Calls = Array<{ activity: string; user_id: string }>;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
+let worker: TestWorker | undefined;
 const taskQueue = `wf-test-${randomUUID()}`;
 const calls: Calls = [];
 // Each test scripts how its own user's activities behave.
@@ -42,22 +42,24 @@ const activities: OnboardingActivities = {
   },
 };
 
+// onboardUser starts a verifyEmail child once the row is written; here it ends at once
+// (test/unit/verify-email.workflow.test.ts tests it).
+const verificationEndsAtOnce: Pick<VerificationActivities, 'beginVerification' | 'finishVerification'> = {
+  async beginVerification() {
+    return { verification_state: 'VERIFIED', reminderAfterMs: 1, expiresAfterMs: 2, recheckEveryMs: 1, mailRetryMaxIntervalMs: 1 };
+  },
+  async finishVerification() {
+    return 'VERIFIED';
+  },
+};
+
 beforeAll(async () => {
   env = await startTemporal();
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowsPath: require.resolve('../../workflows'),
-    activities,
-    shutdownGraceTime: '1s',
-    shutdownForceTime: '5s',
-  });
-  running = worker.run();
+  worker = await startWorkflowWorker(env, taskQueue, { ...activities, ...verificationEndsAtOnce });
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
+  await worker?.stop();
   await env?.teardown();
 });
 

@@ -1,0 +1,165 @@
+/**
+ * The activities of the verifyEmail workflow: they read and change the user's row (the source of
+ * truth), mint tokens, send the mails and publish the events. Their inputs and results hold user
+ * ids and states only, so Temporal's history never sees an address or a token.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from '../src/config';
+import type { VerificationState } from '../src/contract';
+import { withoutRowData } from '../src/db/postgres';
+import { userEvent, UserEventType, type UserEventData } from '../src/events/cloud-event';
+import type { EventPublisher } from '../src/events/event-publisher';
+import type { Mailer } from '../src/mail/mailer';
+import { verificationMail, type VerificationMailKind } from '../src/mail/templates';
+import type { VerificationMetrics } from '../src/metrics';
+import { FailureType } from '../src/onboarding-policy';
+import { insertToken, supersedeTokens } from '../src/repositories/verification-token-repository';
+import { findVerificationRecipient, transitionVerificationState, verificationStateOf } from '../src/repositories/user-repository';
+import { issueToken, verificationLink } from '../src/verification/token';
+import { activityLog } from './index';
+
+export interface VerificationActivityDeps {
+  pool: Pool;
+  mailer: Mailer;
+  events: EventPublisher;
+  config: Pick<Config, 'verification' | 'mail' | 'events'>;
+  metrics?: VerificationMetrics;
+  logger?: Logger;
+}
+
+/** The worker's settings a run keeps for its whole life (they are recorded in its history). */
+export interface VerificationPlan {
+  verification_state: VerificationState;
+  reminderAfterMs: number;
+  expiresAfterMs: number;
+  recheckEveryMs: number;
+  mailRetryMaxIntervalMs: number;
+}
+
+export interface MailOutcome {
+  /** False when the user was no longer PENDING, so nothing was sent. */
+  sent: boolean;
+  verification_state: VerificationState;
+}
+
+const userNotFound = (userId: string) => ApplicationFailure.nonRetryable(`no user ${userId}`, FailureType.UserNotFound);
+
+/** A Postgres error without row data, for the SDK's logs and the run's history. */
+function dbFailure(err: unknown): never {
+  throw withoutRowData(err);
+}
+
+/**
+ * An SMTP failure without the server's text, which may quote the recipient's address: failure
+ * messages are kept in Temporal's history unencrypted.
+ */
+function smtpFailure(err: unknown): Error {
+  const e = err as { code?: string; responseCode?: number; command?: string };
+  const parts = [e.code, e.responseCode, e.command].filter((p) => p !== undefined && p !== '');
+  return new Error(`SMTP send failed${parts.length ? ` (${parts.join(' ')})` : ''}`);
+}
+
+export function createVerificationActivities({ pool, mailer, events, config, metrics, logger }: VerificationActivityDeps) {
+  const { verification } = config;
+
+  async function stateOf(userId: string): Promise<VerificationState> {
+    const state = await verificationStateOf(pool, userId).catch(dbFailure);
+    if (!state) throw userNotFound(userId);
+    return state;
+  }
+
+  async function publish(type: UserEventType, data: UserEventData): Promise<void> {
+    await events.publish(userEvent(config.events.source, type, data));
+    metrics?.eventsPublished.inc({ type });
+  }
+
+  return {
+    /**
+     * The first step of a run: reopens an EXPIRED user when a resend started it, announces a newly
+     * onboarded user downstream, and hands the run the worker's timings.
+     */
+    async beginVerification(input: { user_id: string; announce: boolean; reopenExpired: boolean }): Promise<VerificationPlan> {
+      const log = activityLog(logger, undefined);
+      if (input.reopenExpired) {
+        const reopened = await transitionVerificationState(pool, input.user_id, 'EXPIRED', 'PENDING').catch(dbFailure);
+        if (reopened) log.info('expired verification reopened', { user_id: input.user_id });
+      }
+      const state = await stateOf(input.user_id);
+      if (input.announce) {
+        await publish(UserEventType.Onboarded, { user_id: input.user_id, verification_state: state, onboarding_state: 'COMPLETED' });
+      }
+      return {
+        verification_state: state,
+        reminderAfterMs: verification.reminderAfterMs,
+        expiresAfterMs: verification.expiresAfterMs,
+        recheckEveryMs: verification.recheckEveryMs,
+        mailRetryMaxIntervalMs: config.mail.retryMaxIntervalMs,
+      };
+    },
+
+    async readVerificationState(userId: string): Promise<VerificationState> {
+      return stateOf(userId);
+    },
+
+    /**
+     * Mints a fresh token and mails its link. Only once the SMTP server has accepted the mail do
+     * the user's earlier links stop working, so an outage never leaves a user with no working link.
+     * A crash after the send and before this returns means a second mail on retry (at-least-once).
+     */
+    async sendVerificationMail(input: { user_id: string; kind: VerificationMailKind }): Promise<MailOutcome> {
+      const log = activityLog(logger, undefined);
+      const recipient = await findVerificationRecipient(pool, input.user_id).catch(dbFailure);
+      if (!recipient) throw userNotFound(input.user_id);
+      if (recipient.verification_state !== 'PENDING') {
+        log.info('not mailing: the user is no longer pending', { user_id: input.user_id, verification_state: recipient.verification_state });
+        return { sent: false, verification_state: recipient.verification_state };
+      }
+      const issued = issueToken();
+      await insertToken(pool, {
+        selector: issued.selector,
+        userId: input.user_id,
+        verifierHash: issued.verifierHash,
+        purpose: input.kind,
+        ttlMs: verification.tokenTtlMs,
+      }).catch(dbFailure);
+      const mail = verificationMail({
+        kind: input.kind,
+        to: recipient.email,
+        firstName: recipient.first_name,
+        link: verificationLink(verification.publicBaseUrl, issued.token),
+        expiresAt: new Date(Date.now() + verification.tokenTtlMs),
+      });
+      try {
+        await mailer.send(mail);
+      } catch (err) {
+        metrics?.mailFailures.inc({ kind: input.kind });
+        throw smtpFailure(err);
+      }
+      metrics?.mailsSent.inc({ kind: input.kind });
+      const superseded = await supersedeTokens(pool, input.user_id, issued.selector).catch(dbFailure);
+      log.info('verification mail sent', { user_id: input.user_id, kind: input.kind, superseded_links: superseded });
+      return { sent: true, verification_state: 'PENDING' };
+    },
+
+    /**
+     * The last step of a run: with `expire`, a user still PENDING becomes EXPIRED. Every unused
+     * link stops working, and the outcome is announced (user.verified or user.verification_expired;
+     * a retry publishes the same event id). Returns the state the run ends with.
+     */
+    async finishVerification(input: { user_id: string; expire: boolean }): Promise<VerificationState> {
+      const log = activityLog(logger, undefined);
+      if (input.expire && (await transitionVerificationState(pool, input.user_id, 'PENDING', 'EXPIRED').catch(dbFailure))) {
+        log.info('verification expired', { user_id: input.user_id });
+      }
+      await supersedeTokens(pool, input.user_id).catch(dbFailure);
+      const state = await stateOf(input.user_id);
+      if (state === 'VERIFIED') await publish(UserEventType.Verified, { user_id: input.user_id, verification_state: state });
+      if (state === 'EXPIRED') await publish(UserEventType.VerificationExpired, { user_id: input.user_id, verification_state: state });
+      return state;
+    },
+  };
+}
+
+export type VerificationActivities = ReturnType<typeof createVerificationActivities>;
