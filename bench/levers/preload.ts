@@ -1,0 +1,95 @@
+/**
+ * Loaded into the worker process with `node -r` by the lever trials (bench/levers/run.ts), never
+ * by the service. It applies one lever to an unchanged worker, so each can be measured against
+ * the same code, and it counts what one run costs inside the SDK:
+ *
+ * - `workerOptions`: merged into the options of every `Worker.create` (reuseV8Context,
+ *   maxCachedWorkflows, stickyQueueScheduleToStartTimeout, tuner, isolateExecutionTimeout …);
+ * - `noPromiseHooks`: makes `v8.promiseHooks.createHook` throw in the workflow thread, which the
+ *   SDK takes as "no promise hooks here" and then captures no stack trace per promise;
+ * - `noVmTimeout`: drops the `timeout` of every `vm` call in the workflow thread, so Node starts no
+ *   watchdog thread per call into the workflow context;
+ * - `countFile`: counts activations (main thread) and promises made in workflow code (workflow
+ *   thread) and writes them to `<countFile>.<thread>.json` every second and at exit.
+ *
+ * The levers read their settings from BENCH_LEVERS (JSON), set by the harness for this process only.
+ */
+import { writeFileSync } from 'node:fs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { isMainThread, threadId } from 'node:worker_threads';
+
+export interface LeverSettings {
+  workerOptions?: Record<string, unknown>;
+  noPromiseHooks?: boolean;
+  noVmTimeout?: boolean;
+  countFile?: string;
+}
+
+const settings: LeverSettings = JSON.parse(process.env.BENCH_LEVERS ?? '{}') as LeverSettings;
+const counts: Record<string, number> = {};
+const count = (what: string) => {
+  counts[what] = (counts[what] ?? 0) + 1;
+};
+
+function writeCounts(): void {
+  if (!settings.countFile) return;
+  writeFileSync(`${settings.countFile}.${isMainThread ? 'main' : `thread-${threadId}`}.json`, JSON.stringify(counts));
+}
+
+if (settings.countFile) {
+  setInterval(writeCounts, 1000).unref();
+  process.on('exit', writeCounts);
+}
+
+if (isMainThread) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Worker } = require('@temporalio/worker') as typeof import('@temporalio/worker');
+  if (settings.workerOptions) {
+    const create = Worker.create.bind(Worker);
+    Worker.create = (options) => create({ ...options, ...settings.workerOptions });
+  }
+  if (settings.countFile) {
+    // Every request the worker makes of the workflow thread goes through this one method:
+    // create-workflow (a run enters the cache), activate-workflow, extract-sink-calls, dispose-workflow.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const threaded = require('@temporalio/worker/lib/workflow/threaded-vm') as {
+      WorkerThreadClient: { prototype: { send(input: { type: string; activation?: { jobs?: Array<Record<string, unknown>> } }): Promise<unknown> } };
+    };
+    const send = threaded.WorkerThreadClient.prototype.send;
+    threaded.WorkerThreadClient.prototype.send = function (input) {
+      count(input.type);
+      for (const job of input.activation?.jobs ?? []) {
+        for (const [key, value] of Object.entries(job)) if (value != null) count(`job:${key}`);
+      }
+      return send.call(this, input);
+    };
+  }
+} else {
+  // Names the thread so the trial can tell its CPU from V8's and libuv's helpers (all "node").
+  try {
+    writeFileSync('/proc/thread-self/comm', `js-thread-${threadId}`);
+  } catch {
+    // Not Linux: the thread keeps its name.
+  }
+  if (settings.noPromiseHooks) {
+    v8.promiseHooks.createHook = () => {
+      throw new Error('promise hooks disabled by the lever trial');
+    };
+  }
+  if (settings.noVmTimeout) {
+    const runInContext = vm.Script.prototype.runInContext;
+    vm.Script.prototype.runInContext = function (context, options) {
+      return runInContext.call(this, context, options && { ...options, timeout: undefined });
+    };
+    const runInContextFn = vm.runInContext;
+    vm.runInContext = (code, context, options) =>
+      runInContextFn(code, context, typeof options === 'object' ? { ...options, timeout: undefined } : options);
+  }
+  if (settings.countFile) {
+    // A promise made in workflow code belongs to the workflow's V8 context, whose Promise is not this thread's.
+    v8.promiseHooks.onInit((promise: Promise<unknown>) => {
+      if (promise.constructor !== Promise) count('workflow_promises');
+    });
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * `npm run bench:levers`: each lever against the baseline, by CPU time per onboarding run in a
+ * backlog drain, interleaved (A, B, A, B …) so that a shared machine's load falls on all alike;
+ * the table shows medians.
+ *
+ *   npm run bench:levers -- --variants baseline,no-promise-hooks [--rounds 3] [--backlog 2000] [--count] [--profile]
+ *
+ * Writes bench/results/levers-<time>.json and .md.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openTrialBed, runTrial, type TrialResult } from './trial';
+import { VARIANTS } from './variants';
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+const log = (line: string) => process.stderr.write(`[levers ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+export function renderLevers(results: TrialResult[]): string {
+  const names = [...new Set(results.map((r) => r.variant))];
+  const lines = [
+    '| lever | trials | worker CPU ms/run (median; each) | server CPU ms/run (median; each) | worker peak RSS MB | history events | workflow tasks/run |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const each = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
+  for (const name of names) {
+    const rs = results.filter((r) => r.variant === name);
+    const w = rs.map((r) => r.worker_cpu_ms_per_run);
+    const s = rs.map((r) => r.server_cpu_ms_per_run);
+    const wft = rs.map((r) => r.history.filter((e) => e === 'WORKFLOW_TASK_COMPLETED').length);
+    lines.push(
+      `| ${name} | ${rs.length} | **${median(w).toFixed(1)}** (${each(w)}) | **${median(s).toFixed(1)}** (${each(s)}) | ` +
+        `${median(rs.map((r) => r.worker_peak_rss_mb)).toFixed(0)} | ${median(rs.map((r) => r.history.length))} | ${median(wft)} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      variants: { type: 'string', default: 'baseline' },
+      rounds: { type: 'string', default: '2' },
+      backlog: { type: 'string', default: '2000' },
+      count: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      out: { type: 'string', default: join(ROOT, 'bench', 'results') },
+    },
+  });
+  const variants = values.variants.split(',').map((name) => {
+    const v = VARIANTS.get(name);
+    if (!v) throw new Error(`unknown variant ${name}; known: ${[...VARIANTS.keys()].join(', ')}`);
+    return v;
+  });
+  const rounds = Number(values.rounds);
+  const backlog = Number(values.backlog);
+  const dir = mkdtempSync(join(tmpdir(), 'onboarding-levers-'));
+  log(`trials in ${dir}`);
+  const bed = await openTrialBed(`${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`);
+  const results: TrialResult[] = [];
+  const startedAt = new Date();
+  try {
+    for (let round = 0; round < rounds; round++) {
+      // Alternate the order, so that no lever always runs first or last.
+      const order = round % 2 === 0 ? variants : [...variants].reverse();
+      for (const variant of order) results.push(await runTrial(bed, variant, { backlog, dir, count: values.count, profile: values.profile }, log));
+    }
+  } finally {
+    await bed.close();
+  }
+  const table = renderLevers(results);
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  mkdirSync(values.out, { recursive: true });
+  writeFileSync(join(values.out, `levers-${stamp}.json`), `${JSON.stringify({ started_at: startedAt.toISOString(), backlog, rounds, variants: variants.map((v) => ({ name: v.name, what: v.what })), results }, null, 2)}\n`);
+  writeFileSync(join(values.out, `levers-${stamp}.md`), table);
+  process.stdout.write(`\n${table}`);
+}
+
+main().catch((err: Error) => {
+  log(`failed: ${err.stack ?? err.message}`);
+  process.exit(1);
+});

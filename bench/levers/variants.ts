@@ -1,0 +1,24 @@
+/** The levers the trials can apply, by name. `baseline` is the service as it is. */
+import type { Variant } from './trial';
+
+const variants: Variant[] = [
+  { name: 'baseline', what: 'the service as it is' },
+  { name: 'reuse-v8-off', what: 'reuseV8Context: false (a V8 context per run)', levers: { workerOptions: { reuseV8Context: false } } },
+  { name: 'cache-100', what: 'maxCachedWorkflows: 100', levers: { workerOptions: { maxCachedWorkflows: 100 } } },
+  { name: 'cache-0', what: 'maxCachedWorkflows: 0 (no cache, no sticky queue: every task replays)', levers: { workerOptions: { maxCachedWorkflows: 0 } } },
+  { name: 'wft-slots-10', what: 'maxConcurrentWorkflowTaskExecutions: 10', levers: { workerOptions: { maxConcurrentWorkflowTaskExecutions: 10 } } },
+  { name: 'wft-slots-100', what: 'maxConcurrentWorkflowTaskExecutions: 100, maxCachedWorkflows: 1000', levers: { workerOptions: { maxConcurrentWorkflowTaskExecutions: 100, maxCachedWorkflows: 1000 } } },
+  { name: 'sticky-1s', what: 'stickyQueueScheduleToStartTimeout: 1 s', levers: { workerOptions: { stickyQueueScheduleToStartTimeout: '1s' } } },
+  {
+    name: 'resource-tuner',
+    what: 'the resource-based tuner (target 80 % memory and CPU)',
+    levers: { workerOptions: { tuner: { tunerOptions: { targetMemoryUsage: 0.8, targetCpuUsage: 0.8 } } } },
+  },
+  { name: 'no-promise-hooks', what: 'no promise hooks in the workflow thread (no stack trace per promise)', levers: { noPromiseHooks: true } },
+  { name: 'no-vm-timeout', what: 'no execution timeout on calls into the workflow context (no watchdog thread per call)', levers: { noVmTimeout: true } },
+  { name: 'no-hooks-no-timeout', what: 'both of the above', levers: { noPromiseHooks: true, noVmTimeout: true } },
+  { name: 'log-warn', what: 'LOG_LEVEL=warn (no info line per step)', workerEnv: { LOG_LEVEL: 'warn' } },
+  { name: 'pollers-2', what: 'workflow task pollers 2 (default 10… simple-maximum)', levers: { workerOptions: { workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: 2 } } } },
+];
+
+export const VARIANTS: ReadonlyMap<string, Variant> = new Map(variants.map((v) => [v.name, v]));
