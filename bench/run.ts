@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { queueBacklog, waitUntilCompleted } from './backlog';
 import type { HashCeiling } from './hash-ceiling';
+import { writeCharts } from './charts';
 import { closedLoop, paced } from './load';
 import { measurePhase, type PhaseContext, type PhaseResult } from './phase';
 import { cpuSnapshot, sampleRss } from './proc-stats';
@@ -229,6 +230,8 @@ async function main(): Promise<number> {
     writeFileSync(join(opts.out, `${stamp}.md`), markdown);
     copyFileSync(join(opts.out, `${stamp}.json`), join(opts.out, 'latest.json'));
     copyFileSync(join(opts.out, `${stamp}.md`), join(opts.out, 'latest.md'));
+    // The pictures beside the tables (bench/charts.ts): CPU per signup by component, latency against load.
+    for (const stampOrLatest of [stamp, 'latest']) await writeCharts(result, opts.out, stampOrLatest);
     process.stdout.write(`\n${markdown}\n`);
     log(`results in ${join(opts.out, `${stamp}.{json,md}`)}`);
   }
