@@ -18,12 +18,25 @@ import { writeFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { isMainThread, threadId } from 'node:worker_threads';
+import type { OnboardingActivities } from '../../activities';
+import { ONBOARDING_STATE_SEARCH_ATTRIBUTE } from '../../src/onboarding-policy';
+
+type OneStepSource = Pick<OnboardingActivities, 'validateSignup' | 'persistUser' | 'markState'>;
 
 export interface LeverSettings {
   workerOptions?: Record<string, unknown>;
   noPromiseHooks?: boolean;
   noVmTimeout?: boolean;
   countFile?: string;
+  /** Registers `onboardInOneStep` (validate, persist, mark COMPLETED in one activity) for the reshaped runs. */
+  oneStepActivity?: boolean;
+  /** The bridge starts each run with OnboardingState=PROCESSING in its start options. */
+  stateAtStart?: boolean;
+  /**
+   * The bridge learns a run's success from its user row (polled every 100 ms) instead of Temporal's
+   * result long poll; after 10 s without the row COMPLETED it asks Temporal as before.
+   */
+  resultByRow?: boolean;
 }
 
 const settings: LeverSettings = JSON.parse(process.env.BENCH_LEVERS ?? '{}') as LeverSettings;
@@ -45,9 +58,55 @@ if (settings.countFile) {
 if (isMainThread) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Worker } = require('@temporalio/worker') as typeof import('@temporalio/worker');
-  if (settings.workerOptions) {
-    const create = Worker.create.bind(Worker);
-    Worker.create = (options) => create({ ...options, ...settings.workerOptions });
+  const create = Worker.create.bind(Worker);
+  Worker.create = (options) => {
+    const activities = options.activities as Record<string, (...args: never[]) => Promise<unknown>> & OneStepSource;
+    return create({
+      ...options,
+      ...(settings.oneStepActivity
+        ? {
+            activities: {
+              ...activities,
+              // Runs inside this activity's context, so the steps' own logging works as before.
+              async onboardInOneStep(signup: Parameters<OneStepSource['persistUser']>[0]) {
+                await activities.validateSignup(signup);
+                const result = await activities.persistUser(signup);
+                await activities.markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
+                return result;
+              },
+            },
+          }
+        : {}),
+      ...settings.workerOptions,
+    });
+  };
+  if (settings.resultByRow) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { WorkflowClient } = require('@temporalio/client') as typeof import('@temporalio/client');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Pool } = require('pg') as typeof import('pg');
+    const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+    const result = WorkflowClient.prototype.result;
+    WorkflowClient.prototype.result = async function (this: InstanceType<typeof WorkflowClient>, workflowId: string, ...rest: unknown[]) {
+      const userId = workflowId.replace(/^onboard-user-/, '');
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+        const { rows } = await pool.query<{ created: boolean }>("SELECT true AS created FROM users WHERE user_id = $1 AND onboarding_state = 'COMPLETED'", [userId]);
+        if (rows.length > 0) return { user_id: userId, onboarding_state: 'COMPLETED', created: true };
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return (result as (...args: unknown[]) => Promise<unknown>).call(this, workflowId, ...rest);
+    } as typeof result;
+  }
+  if (settings.stateAtStart) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { WorkflowClient } = require('@temporalio/client') as typeof import('@temporalio/client');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { defineSearchAttributeKey, SearchAttributeType } = require('@temporalio/common') as typeof import('@temporalio/common');
+    const key = defineSearchAttributeKey(ONBOARDING_STATE_SEARCH_ATTRIBUTE, SearchAttributeType.KEYWORD);
+    const start = WorkflowClient.prototype.start;
+    WorkflowClient.prototype.start = function (this: InstanceType<typeof WorkflowClient>, workflow: string, options: object) {
+      return start.call(this, workflow, { ...options, typedSearchAttributes: [{ key, value: 'PROCESSING' }] } as Parameters<typeof start>[1]);
+    } as typeof start;
   }
   if (settings.countFile) {
     // Every request the worker makes of the workflow thread goes through this one method:

@@ -6,10 +6,11 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { type Config, type Env, loadConfig } from '../../src/config';
 import { createPool, ensureDatabase, migrate } from '../../src/db/postgres';
@@ -35,8 +36,10 @@ export interface Variant {
   workerEnv?: Env;
   /** Extra `temporal server start-dev` arguments. */
   serverArgs?: string[];
-  /** Another worker entry point than the service's (dist-relative), e.g. a reshaped run. */
-  workerScript?: string;
+  /** The dev server without --db-filename: SQLite in memory (a bound: nothing survives a restart). */
+  serverInMemory?: boolean;
+  /** A reshaped workflow (a module under bench/levers/workflows/, by name), bundled for the trial. */
+  workflow?: string;
 }
 
 export interface TrialOptions {
@@ -110,6 +113,11 @@ export async function openTrialBed(suffix: string): Promise<TrialBed> {
   };
 }
 
+function withoutDbFile(args: string[], inMemory = false): string[] {
+  const at = args.indexOf('--db-filename');
+  return inMemory && at >= 0 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
+}
+
 /** Sums each counter (`*_total`, `*_count`) of a Prometheus text across its labels. */
 export function promCounters(text: string): Record<string, number> {
   const sums: Record<string, number> = {};
@@ -166,13 +174,18 @@ export async function runTrial(bed: TrialBed, variant: Variant, opts: TrialOptio
   const temporal = new ManagedProcess(
     'temporal',
     cli,
-    [...devServerArgs({ port: temporalPort, dbFile: join(dir, 'temporal.db'), logLevel: 'error' }), ...(variant.serverArgs ?? [])],
+    [...withoutDbFile(devServerArgs({ port: temporalPort, dbFile: join(dir, 'temporal.db'), logLevel: 'error' }), variant.serverInMemory), ...(variant.serverArgs ?? [])],
     process.env,
     join(dir, 'temporal.log'),
   );
   const countFile = join(dir, 'counts');
   const cpuProfDir = join(dir, 'cpuprofile');
   const levers: LeverSettings = { ...variant.levers, ...(opts.count ? { countFile } : {}) };
+  if (variant.workflow) {
+    const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve(`./workflows/${variant.workflow}`), logger: new DefaultLogger('WARN') });
+    writeFileSync(join(dir, 'workflow-bundle.js'), code);
+    levers.workerOptions = { ...levers.workerOptions, workflowBundle: { codePath: join(dir, 'workflow-bundle.js') } };
+  }
   // Node refuses --cpu-prof in NODE_OPTIONS; as arguments, worker threads inherit them too.
   const nodeArgs = ['--require', join(DIST, 'bench', 'levers', 'preload.js'), ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])];
   // Taken once the dev server runs: it picks free ports of its own at start.
@@ -181,7 +194,7 @@ export async function runTrial(bed: TrialBed, variant: Variant, opts: TrialOptio
   const newWorker = () => new ManagedProcess(
     'worker',
     process.execPath,
-    [...nodeArgs, join(DIST, variant.workerScript ?? 'src/worker/main.js')],
+    [...nodeArgs, join(DIST, 'src', 'worker', 'main.js')],
     {
       ...bed.env,
       TEMPORAL_ADDRESS: address,

@@ -19,6 +19,17 @@ const variants: Variant[] = [
   { name: 'no-hooks-no-timeout', what: 'both of the above', levers: { noPromiseHooks: true, noVmTimeout: true } },
   { name: 'log-warn', what: 'LOG_LEVEL=warn (no info line per step)', workerEnv: { LOG_LEVEL: 'warn' } },
   { name: 'pollers-2', what: 'workflow task pollers 2 (default 10… simple-maximum)', levers: { workerOptions: { workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: 2 } } } },
+  { name: 'one-step', what: 'one local activity (validate + insert + mark COMPLETED, retried whole) instead of three', workflow: 'one-step', levers: { oneStepActivity: true } },
+  { name: 'state-at-start', what: 'OnboardingState=PROCESSING in the start options; one upsert (at the end) instead of two', workflow: 'state-at-start', levers: { stateAtStart: true } },
+  {
+    name: 'one-step-state-at-start',
+    what: 'both of the above',
+    workflow: 'one-step-state-at-start',
+    levers: { oneStepActivity: true, stateAtStart: true },
+  },
+  { name: 'result-by-row', what: 'the bridge polls the user row (100 ms) instead of the result long poll', levers: { resultByRow: true } },
+  { name: 'server-in-memory', what: 'dev server without --db-filename (in-memory SQLite: a bound, loses everything on restart)', serverInMemory: true },
+  { name: 'server-sqlite-cache', what: 'dev server SQLite cache_size=-65536, temp_store=memory, mmap_size=256 MiB', serverArgs: ['--sqlite-pragma', 'cache_size=-65536', '--sqlite-pragma', 'temp_store=memory', '--sqlite-pragma', 'mmap_size=268435456'] },
 ];
 
 export const VARIANTS: ReadonlyMap<string, Variant> = new Map(variants.map((v) => [v.name, v]));
