@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
+import { hashPassword } from '../../src/api/password';
 import { type Config, type Env, loadConfig } from '../../src/config';
 import { createPool, ensureDatabase, migrate } from '../../src/db/postgres';
 import { devServerArgs, ensureTemporalCli } from '../../src/local-stack/temporal-cli';
@@ -72,6 +73,24 @@ export interface TrialResult {
   /** Event types of one run's history, in order. */
   history: string[];
   profiles?: { worker_cpuprofiles: string[]; server_perf_data?: string };
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * CPU milliseconds of one argon2id hash with the API's parameters, in this process: a fixed
+ * piece of work to tell a slower host (or a busier one) from a costlier run. The issue's
+ * figures were taken where a hash cost about 22 ms (2 cores ÷ 91.4 hashes/s).
+ */
+export async function hashCpuMs(count = 10): Promise<number> {
+  await hashPassword('warm-up');
+  const before = process.cpuUsage();
+  for (let i = 0; i < count; i++) await hashPassword(`calibration-${i}`);
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000 / count;
 }
 
 /** A database and queues of its own for a series of trials, removed by `close`. */
@@ -164,20 +183,28 @@ function readCounts(countFile: string): Record<string, number> {
   return sums;
 }
 
+/** A dev server for one trial (not started): a fresh SQLite file in `dir`, the variant's options. */
+export async function devServer(dir: string, variant: Pick<Variant, 'serverArgs' | 'serverInMemory'>, log: (line: string) => void) {
+  const port = await freePort();
+  const cli = ensureTemporalCli(log);
+  const args = [...withoutDbFile(devServerArgs({ port, dbFile: join(dir, 'temporal.db'), logLevel: 'error' }), variant.serverInMemory), ...(variant.serverArgs ?? [])];
+  return { temporal: new ManagedProcess('temporal', cli, args, process.env, join(dir, 'temporal.log')), address: `127.0.0.1:${port}`, cli };
+}
+
+export async function startDevServer(temporal: ManagedProcess, address: string): Promise<void> {
+  temporal.start();
+  await waitFor('the Temporal dev server', async () => {
+    const c = await Connection.connect({ address, connectTimeout: 1_000 });
+    await c.close();
+    return true;
+  });
+}
+
 export async function runTrial(bed: TrialBed, variant: Variant, opts: TrialOptions, log: (line: string) => void): Promise<TrialResult> {
   const tag = `${variant.name}-${randomBytes(3).toString('hex')}`;
   const dir = join(opts.dir, tag);
   mkdirSync(dir, { recursive: true });
-  const temporalPort = await freePort();
-  const address = `127.0.0.1:${temporalPort}`;
-  const cli = ensureTemporalCli(log);
-  const temporal = new ManagedProcess(
-    'temporal',
-    cli,
-    [...withoutDbFile(devServerArgs({ port: temporalPort, dbFile: join(dir, 'temporal.db'), logLevel: 'error' }), variant.serverInMemory), ...(variant.serverArgs ?? [])],
-    process.env,
-    join(dir, 'temporal.log'),
-  );
+  const { temporal, address, cli } = await devServer(dir, variant, log);
   const countFile = join(dir, 'counts');
   const cpuProfDir = join(dir, 'cpuprofile');
   const levers: LeverSettings = { ...variant.levers, ...(opts.count ? { countFile } : {}) };
@@ -208,12 +235,7 @@ export async function runTrial(bed: TrialBed, variant: Variant, opts: TrialOptio
   let perf: ManagedProcess | undefined;
   let workerProcess: ManagedProcess | undefined;
   try {
-    temporal.start();
-    await waitFor('the Temporal dev server', async () => {
-      const c = await Connection.connect({ address, connectTimeout: 1_000 });
-      await c.close();
-      return true;
-    });
+    await startDevServer(temporal, address);
     [workerPort, sdkMetricsPort] = await Promise.all([freePort(), freePort()]);
     const worker = (workerProcess = newWorker());
     const ids = await queueBacklog(bed.config, opts.backlog, `levers-${variant.name}`);
