@@ -83,3 +83,51 @@ export function topTable(rows: Array<{ name: string; share: number }>, cpuMsPerR
   }
   return lines.join('\n');
 }
+
+/**
+ * The share of busy samples whose stack passes through each named part (the first match from
+ * the leaf up wins, so the rows add up): e.g. logging, the payload codec, the Temporal client.
+ */
+export function stackShares(profile: CpuProfile, parts: ReadonlyArray<[name: string, test: (url: string, fn: string) => boolean]>): Array<{ name: string; share: number }> {
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes as Array<CpuProfile['nodes'][number] & { children?: number[] }>) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const partOf = new Map<number, string>();
+  const classify = (id: number): string => {
+    const known = partOf.get(id);
+    if (known) return known;
+    const { url, functionName } = byId.get(id)?.callFrame ?? { url: '', functionName: '' };
+    const hit = parts.find(([, test]) => test(url, functionName));
+    const p = parent.get(id);
+    const part = hit ? hit[0] : p === undefined ? 'other' : classify(p);
+    partOf.set(id, part);
+    return part;
+  };
+  const us = new Map<string, number>();
+  let busy = 0;
+  for (let i = 0; i < profile.samples.length - 1; i++) {
+    const node = byId.get(profile.samples[i]);
+    if (node?.callFrame.functionName === '(idle)') continue;
+    const part = classify(profile.samples[i]);
+    us.set(part, (us.get(part) ?? 0) + profile.timeDeltas[i + 1]);
+    busy += profile.timeDeltas[i + 1];
+  }
+  return [...us.entries()].map(([name, t]) => ({ name, share: busy > 0 ? t / busy : 0 })).sort((a, b) => b.share - a.share);
+}
+
+/** The worker's main thread, by part of the code a sample is in (the innermost part named wins). */
+export const WORKER_PARTS: ReadonlyArray<[string, (url: string, fn: string) => boolean]> = [
+  ['logging (pino)', (url) => /\/(pino|pino-std-serializers|sonic-boom|fast-redact|thread-stream)\//.test(url) || /dist\/src\/logger\.js/.test(url)],
+  ['payload codec (AES-GCM + protobuf)', (url) => /payload-encryption\.js/.test(url)],
+  ['zod', (url) => /\/zod\//.test(url)],
+  ['pg', (url) => /\/(pg|pg-protocol|pg-pool|pg-types)\//.test(url)],
+  ['amqplib', (url) => /\/amqplib\//.test(url)],
+  ['protobufjs', (url) => /\/protobufjs\//.test(url)],
+  ['Temporal worker (JS)', (url) => /@temporalio\/worker\//.test(url)],
+  ['Temporal client (JS)', (url) => /@temporalio\/client\//.test(url)],
+  ['Temporal common / core bridge (JS + native calls)', (url) => /@temporalio\/(common|core-bridge)\//.test(url)],
+  ['rxjs (the SDK worker\'s streams)', (url) => /\/rxjs\//.test(url)],
+  ['garbage collector', (_url, fn) => fn === '(garbage collector)'],
+  ['module loading (start-up)', (url, fn) => fn === 'wrapSafe' || fn === 'compileForInternalLoader' || /node:internal\/modules/.test(url)],
+  ['service code (activities, bridge, stores)', (url) => /\/dist\/(src|activities)\//.test(url)],
+];

@@ -146,6 +146,12 @@ if (isMainThread) {
       runInContextFn(code, context, typeof options === 'object' ? { ...options, timeout: undefined } : options);
   }
   if (settings.countFile) {
+    // Calls into the workflow's V8 context (each under the execution timeout, i.e. a watchdog thread).
+    const runInContext = vm.Script.prototype.runInContext;
+    vm.Script.prototype.runInContext = function (context, options) {
+      count('vm_calls');
+      return runInContext.call(this, context, options);
+    };
     // A promise made in workflow code belongs to the workflow's V8 context, whose Promise is not this thread's.
     v8.promiseHooks.onInit((promise: Promise<unknown>) => {
       if (promise.constructor !== Promise) count('workflow_promises');

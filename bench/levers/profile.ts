@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { perfSelfShares, profileSelfTimes, readCpuProfile, type SelfTime, topTable } from '../profile';
+import { perfSelfShares, profileSelfTimes, readCpuProfile, type SelfTime, stackShares, topTable, WORKER_PARTS } from '../profile';
 import { openTrialBed, runTrial } from './trial';
 import { VARIANTS } from './variants';
 
@@ -87,9 +87,15 @@ async function main(): Promise<void> {
     // CPU.<date>.<time>.<pid>.<node thread id>.<seq>.cpuprofile; thread 0 is the main thread.
     const nodeThread = Number(basename(file).split('.')[4]);
     const thread = nodeThread === 0 ? 'main' : `js-thread-${nodeThread}`;
-    const { functions } = profileSelfTimes(readCpuProfile(file));
+    const profile = readCpuProfile(file);
+    const { functions } = profileSelfTimes(profile);
     const ms = trial.worker_threads_ms_per_run[thread] ?? 0;
     lines.push('', `**Worker, ${thread === 'main' ? 'main thread' : 'workflow thread'}** (${ms.toFixed(2)} ms/run): top ten by self time`, '', topTable(functions, ms));
+    if (thread === 'main') {
+      const parts = stackShares(profile, WORKER_PARTS);
+      lines.push('', '**Worker, main thread by part** (the innermost named part of each sample\'s stack; rows add up)', '', topTable(parts, ms, 20));
+      json.worker_main_parts = parts;
+    }
     json[`worker_${thread}`] = functions.slice(0, 30) satisfies SelfTime[];
   }
   const perfData = trial.profiles?.server_perf_data;

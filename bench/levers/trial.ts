@@ -35,6 +35,8 @@ export interface Variant {
   levers?: LeverSettings;
   /** Environment of the worker on top of the trial's (e.g. LOG_LEVEL). */
   workerEnv?: Env;
+  /** Node options for the worker process (heap sizes …). */
+  nodeArgs?: string[];
   /** Extra `temporal server start-dev` arguments. */
   serverArgs?: string[];
   /** The dev server without --db-filename: SQLite in memory (a bound: nothing survives a restart). */
@@ -214,7 +216,12 @@ export async function runTrial(bed: TrialBed, variant: Variant, opts: TrialOptio
     levers.workerOptions = { ...levers.workerOptions, workflowBundle: { codePath: join(dir, 'workflow-bundle.js') } };
   }
   // Node refuses --cpu-prof in NODE_OPTIONS; as arguments, worker threads inherit them too.
-  const nodeArgs = ['--require', join(DIST, 'bench', 'levers', 'preload.js'), ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])];
+  const nodeArgs = [
+    ...(variant.nodeArgs ?? []),
+    '--require',
+    join(DIST, 'bench', 'levers', 'preload.js'),
+    ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
+  ];
   // Taken once the dev server runs: it picks free ports of its own at start.
   let workerPort = 0;
   let sdkMetricsPort = 0;

@@ -5,7 +5,10 @@ const variants: Variant[] = [
   { name: 'baseline', what: 'the service as it is' },
   { name: 'reuse-v8-off', what: 'reuseV8Context: false (a V8 context per run)', levers: { workerOptions: { reuseV8Context: false } } },
   { name: 'cache-100', what: 'maxCachedWorkflows: 100', levers: { workerOptions: { maxCachedWorkflows: 100 } } },
-  { name: 'cache-0', what: 'maxCachedWorkflows: 0 (no cache, no sticky queue: every task replays)', levers: { workerOptions: { maxCachedWorkflows: 0 } } },
+  // Not viable, kept to show why: with no cache a run cannot hold its workflow task open while its local
+  // activities run; runs time out (START_TO_CLOSE) and are dead-lettered.
+  { name: 'cache-0', what: 'maxCachedWorkflows: 0 (no cache, no sticky queue)', levers: { workerOptions: { maxCachedWorkflows: 0 } } },
+  { name: 'cache-10', what: 'maxCachedWorkflows: 10 (below the prefetch of 50: runs wait for a cache slot)', levers: { workerOptions: { maxCachedWorkflows: 10, maxConcurrentWorkflowTaskExecutions: 10 } } },
   { name: 'wft-slots-10', what: 'maxConcurrentWorkflowTaskExecutions: 10', levers: { workerOptions: { maxConcurrentWorkflowTaskExecutions: 10 } } },
   { name: 'wft-slots-100', what: 'maxConcurrentWorkflowTaskExecutions: 100, maxCachedWorkflows: 1000', levers: { workerOptions: { maxConcurrentWorkflowTaskExecutions: 100, maxCachedWorkflows: 1000 } } },
   { name: 'sticky-1s', what: 'stickyQueueScheduleToStartTimeout: 1 s', levers: { workerOptions: { stickyQueueScheduleToStartTimeout: '1s' } } },
@@ -26,6 +29,18 @@ const variants: Variant[] = [
     what: 'both of the above',
     workflow: 'one-step-state-at-start',
     levers: { oneStepActivity: true, stateAtStart: true },
+  },
+  {
+    name: 'cache-100-heap-96',
+    what: 'maxCachedWorkflows: 100 and V8 heaps capped: --max-old-space-size=96 --max-semi-space-size=4 (main and workflow thread)',
+    levers: { workerOptions: { maxCachedWorkflows: 100 } },
+    nodeArgs: ['--max-old-space-size=96', '--max-semi-space-size=4'],
+  },
+  {
+    name: 'cache-100-heap-160',
+    what: 'maxCachedWorkflows: 100, --max-old-space-size=160',
+    levers: { workerOptions: { maxCachedWorkflows: 100 } },
+    nodeArgs: ['--max-old-space-size=160'],
   },
   { name: 'result-by-row', what: 'the bridge polls the user row (100 ms) instead of the result long poll', levers: { resultByRow: true } },
   { name: 'server-in-memory', what: 'dev server without --db-filename (in-memory SQLite: a bound, loses everything on restart)', serverInMemory: true },
