@@ -28,7 +28,7 @@ export interface LeverSettings {
   noPromiseHooks?: boolean;
   noVmTimeout?: boolean;
   countFile?: string;
-  /** Registers `onboardInOneStep` (validate, persist, mark COMPLETED in one activity) for the reshaped runs. */
+  /** Registers `onboardInOneStep` (validate, persist, mark COMPLETED) and `validateAndPersist` for the reshaped runs. */
   oneStepActivity?: boolean;
   /** The bridge starts each run with OnboardingState=PROCESSING in its start options. */
   stateAtStart?: boolean;
@@ -73,6 +73,10 @@ if (isMainThread) {
                 const result = await activities.persistUser(signup);
                 await activities.markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
                 return result;
+              },
+              async validateAndPersist(signup: Parameters<OneStepSource['persistUser']>[0]) {
+                await activities.validateSignup(signup);
+                return activities.persistUser(signup);
               },
             },
           }

@@ -12,31 +12,12 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hashCpuMs, median, openTrialBed, runTrial, type TrialResult } from './trial';
+import { renderLevers } from './render';
+import { hashCpuMs, openTrialBed, runTrial, type TrialResult } from './trial';
 import { VARIANTS } from './variants';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const log = (line: string) => process.stderr.write(`[levers ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-
-export function renderLevers(results: TrialResult[]): string {
-  const names = [...new Set(results.map((r) => r.variant))];
-  const lines = [
-    '| lever | trials | worker CPU ms/run (median; each) | server CPU ms/run (median; each) | worker peak RSS MB | history events | workflow tasks/run |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ];
-  const each = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
-  for (const name of names) {
-    const rs = results.filter((r) => r.variant === name);
-    const w = rs.map((r) => r.worker_cpu_ms_per_run);
-    const s = rs.map((r) => r.server_cpu_ms_per_run);
-    const wft = rs.map((r) => r.history.filter((e) => e === 'WORKFLOW_TASK_COMPLETED').length);
-    lines.push(
-      `| ${name} | ${rs.length} | **${median(w).toFixed(1)}** (${each(w)}) | **${median(s).toFixed(1)}** (${each(s)}) | ` +
-        `${median(rs.map((r) => r.worker_peak_rss_mb)).toFixed(0)} | ${median(rs.map((r) => r.history.length))} | ${median(wft)} |`,
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

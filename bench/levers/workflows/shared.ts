@@ -14,6 +14,11 @@ export interface OneStepActivities {
   onboardInOneStep(signup: OnboardUserInput['signup']): Promise<{ created: boolean }>;
 }
 
+/** Validation and the insert as one local activity; markState stays a step of its own. */
+export interface TwoStepActivities {
+  validateAndPersist(signup: OnboardUserInput['signup']): Promise<{ created: boolean }>;
+}
+
 export const setState = (state: OnboardingState) => upsertSearchAttributes([{ key: OnboardingStateKey, value: state }]);
 
 /** PROCESSING unless the starter already set it (typedSearchAttributes in the start options). */
