@@ -13,6 +13,7 @@ import { freePort } from '../scripts/free-port';
 import { ManagedProcess, waitFor } from '../scripts/managed-process';
 import { dropRunResources, queueConsumerCount } from '../scripts/run-resources';
 import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
+import { WORKER_NODE_OPTIONS } from '../src/worker/onboarding-worker';
 import { findProcess, type Roles } from './proc-stats';
 
 const DIST = join(__dirname, '..');
@@ -108,9 +109,11 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
     process.env,
     logFile('temporal'),
   );
-  const node = (name: string, script: string) => new ManagedProcess(name, process.execPath, [join(DIST, script)], env, logFile(name));
+  const node = (name: string, script: string, nodeOptions: readonly string[] = []) =>
+    new ManagedProcess(name, process.execPath, [...nodeOptions, join(DIST, script)], env, logFile(name));
   const api = node('api', 'src/api/main.js');
-  const worker = node('worker', 'src/worker/main.js');
+  // With the heap limits it runs with in production (package.json, docker-compose.yml).
+  const worker = node('worker', 'src/worker/main.js', WORKER_NODE_OPTIONS);
   const direct = node('direct-consumer', 'bench/direct-consumer.js');
   let current: 'worker' | 'direct' | 'none' = 'none';
   const shared = sharedRoles();

@@ -38,6 +38,12 @@ const variants: Variant[] = [
     nodeArgs: ['--max-old-space-size=96', '--max-semi-space-size=4'],
   },
   {
+    name: 'cache-100-heap-128',
+    what: 'maxCachedWorkflows: 100, --max-old-space-size=128 (young generation as default)',
+    levers: { workerOptions: { maxCachedWorkflows: 100 } },
+    nodeArgs: ['--max-old-space-size=128'],
+  },
+  {
     name: 'cache-100-heap-160',
     what: 'maxCachedWorkflows: 100, --max-old-space-size=160',
     levers: { workerOptions: { maxCachedWorkflows: 100 } },
