@@ -15,6 +15,7 @@ import { dropRunResources, queueConsumerCount } from '../scripts/run-resources';
 import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cli';
 import { WORKER_NODE_OPTIONS } from '../src/worker/onboarding-worker';
 import { findProcess, type Roles } from './proc-stats';
+import { benchRunEnv } from './run-env';
 
 const DIST = join(__dirname, '..');
 
@@ -81,18 +82,8 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
   const [temporalPort, apiPort, workerPort, sdkMetricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const env: Env = {
     ...process.env,
-    // Production settings: JSON logs at info, an admin token, a payload key of this run's own.
-    NODE_ENV: 'production',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-    ADMIN_API_TOKEN: randomBytes(32).toString('base64url'),
-    PAYLOAD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/onboarding_bench_${opts.suffix}`,
-    AMQP_EXCHANGE: `onboarding.bench.${opts.suffix}`,
-    AMQP_QUEUE: `user_onboarding_queue.bench.${opts.suffix}`,
-    AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.bench.${opts.suffix}`,
-    AMQP_DLQ: `user_onboarding_queue_dlq.bench.${opts.suffix}`,
+    ...benchRunEnv('bench', opts.suffix),
     TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
-    TEMPORAL_TASK_QUEUE: `onboarding-bench-${opts.suffix}`,
     PORT: String(apiPort),
     WORKER_HTTP_PORT: String(workerPort),
     TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,

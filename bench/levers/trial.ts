@@ -22,6 +22,7 @@ import { freePort } from '../../scripts/free-port';
 import { ManagedProcess, sleep, waitFor } from '../../scripts/managed-process';
 import { dropRunResources, queueConsumerCount } from '../../scripts/run-resources';
 import { queueBacklog, waitUntilCompleted } from '../backlog';
+import { benchRunEnv } from '../run-env';
 import { CLOCK_TICKS_PER_SECOND, cpuSnapshot, parseProcStat, sampleRss } from '../proc-stats';
 import type { LeverSettings } from './preload';
 
@@ -104,19 +105,7 @@ export interface TrialBed {
 }
 
 export async function openTrialBed(suffix: string): Promise<TrialBed> {
-  const env: Env = {
-    ...process.env,
-    NODE_ENV: 'production',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-    ADMIN_API_TOKEN: randomBytes(32).toString('base64url'),
-    PAYLOAD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/onboarding_levers_${suffix}`,
-    AMQP_EXCHANGE: `onboarding.levers.${suffix}`,
-    AMQP_QUEUE: `user_onboarding_queue.levers.${suffix}`,
-    AMQP_DEAD_LETTER_EXCHANGE: `onboarding.dlx.levers.${suffix}`,
-    AMQP_DLQ: `user_onboarding_queue_dlq.levers.${suffix}`,
-    TEMPORAL_TASK_QUEUE: `onboarding-levers-${suffix}`,
-  };
+  const env: Env = { ...process.env, ...benchRunEnv('levers', suffix) };
   const config = loadConfig(env);
   await ensureDatabase(config.postgres.url);
   const migratePool = createPool(config.postgres.url, 1, createLogger({ name: 'bench', level: 'warn' }));

@@ -23,6 +23,12 @@ const variants: Variant[] = [
   { name: 'log-warn', what: 'LOG_LEVEL=warn (no info line per step)', workerEnv: { LOG_LEVEL: 'warn' } },
   { name: 'pollers-2', what: 'workflow task pollers 2 (default 10… simple-maximum)', levers: { workerOptions: { workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: 2 } } } },
   { name: 'one-step', what: 'one local activity (validate + insert + mark COMPLETED, retried whole) instead of three', workflow: 'one-step', levers: { oneStepActivity: true } },
+  {
+    name: 'one-step-no-hooks-no-timeout',
+    what: 'one local activity, and no promise hooks or vm timeout in the workflow thread',
+    workflow: 'one-step',
+    levers: { oneStepActivity: true, noPromiseHooks: true, noVmTimeout: true },
+  },
   { name: 'two-step', what: 'two local activities: validate + insert as one, then mark COMPLETED', workflow: 'two-step', levers: { oneStepActivity: true } },
   { name: 'state-at-start', what: 'OnboardingState=PROCESSING in the start options; one upsert (at the end) instead of two', workflow: 'state-at-start', levers: { stateAtStart: true } },
   {
