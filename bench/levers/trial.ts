@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
@@ -292,5 +292,7 @@ export async function runTrial(bed: TrialBed, variant: Variant, opts: TrialOptio
     await perf?.stop('SIGINT', 60_000);
     await workerProcess?.stop('SIGTERM', 60_000);
     await temporal.stop('SIGTERM', 10_000);
+    // The dev server's database is 100-500 MB after a drain; the logs and profiles stay.
+    for (const f of readdirSync(dir).filter((name) => name.startsWith('temporal.db'))) rmSync(join(dir, f), { force: true });
   }
 }
