@@ -56,7 +56,6 @@ if (settings.countFile) {
 }
 
 if (isMainThread) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Worker } = require('@temporalio/worker') as typeof import('@temporalio/worker');
   const create = Worker.create.bind(Worker);
   Worker.create = (options) => {
@@ -85,9 +84,7 @@ if (isMainThread) {
     });
   };
   if (settings.resultByRow) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { WorkflowClient } = require('@temporalio/client') as typeof import('@temporalio/client');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Pool } = require('pg') as typeof import('pg');
     const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
     const result = WorkflowClient.prototype.result;
@@ -102,9 +99,7 @@ if (isMainThread) {
     } as typeof result;
   }
   if (settings.stateAtStart) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { WorkflowClient } = require('@temporalio/client') as typeof import('@temporalio/client');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { defineSearchAttributeKey, SearchAttributeType } = require('@temporalio/common') as typeof import('@temporalio/common');
     const key = defineSearchAttributeKey(ONBOARDING_STATE_SEARCH_ATTRIBUTE, SearchAttributeType.KEYWORD);
     const start = WorkflowClient.prototype.start;
@@ -115,7 +110,6 @@ if (isMainThread) {
   if (settings.countFile) {
     // Every request the worker makes of the workflow thread goes through this one method:
     // create-workflow (a run enters the cache), activate-workflow, extract-sink-calls, dispose-workflow.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const threaded = require('@temporalio/worker/lib/workflow/threaded-vm') as {
       WorkerThreadClient: { prototype: { send(input: { type: string; activation?: { jobs?: Array<Record<string, unknown>> } }): Promise<unknown> } };
     };
