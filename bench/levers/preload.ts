@@ -56,6 +56,7 @@ if (settings.countFile) {
 }
 
 if (isMainThread) {
+  // required, not imported: this file runs in the workflow thread too, which must not load these.
   const { Worker } = require('@temporalio/worker') as typeof import('@temporalio/worker');
   const create = Worker.create.bind(Worker);
   Worker.create = (options) => {
