@@ -39,6 +39,8 @@ it('measures the Temporal path, the direct baseline and both drains, losing noth
     if (run.code !== 0) throw new Error(`bench exited ${run.code}:\n${run.stderr.slice(-3000)}`);
 
     const result = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchResult;
+    // The pictures beside the tables (bench/charts.ts).
+    for (const chart of ['latest-cpu.svg', 'latest-latency.svg']) expect(readFileSync(join(out, chart), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<\/svg>$/);
     expect(result.hash_ceiling.hashes_per_second).toBeGreaterThan(0);
     expect(result.hash_ceiling.after).not.toBeNull();
     expect(result.phases.map((p) => [p.path, p.mode, p.clients])).toEqual([
