@@ -12,16 +12,14 @@
  * `npm run bench -- --help` lists the options.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
-import { hashPassword } from '../src/api/password';
-import { SIGNUP_MESSAGE_VERSION, type SignupMessage } from '../src/contract';
-import { createLogger } from '../src/logger';
-import { createSignupPublisher } from '../src/messaging/signup-publisher';
+import { queueBacklog, waitUntilCompleted } from './backlog';
 import type { HashCeiling } from './hash-ceiling';
+import { writeCharts } from './charts';
 import { closedLoop, paced } from './load';
 import { measurePhase, type PhaseContext, type PhaseResult } from './phase';
 import { cpuSnapshot, sampleRss } from './proc-stats';
@@ -93,30 +91,7 @@ function hashCeiling(seconds: number): HashCeiling {
 async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: number): Promise<DrainResult> {
   const { stack, pool } = ctx;
   await stack.useConsumer('none');
-  // One real hash for all: the drain measures the consumer side, not hashing.
-  const passwordHash = await hashPassword(randomBytes(12).toString('base64url'));
-  const publisher = await createSignupPublisher({ topology: stack.config.amqp, url: stack.config.amqp.url, logger: createLogger({ name: 'bench', level: 'warn' }) });
-  const ids: string[] = [];
-  const prefix = `drain-${which}-${randomBytes(3).toString('hex')}`;
-  for (let start = 0; start < count; start += 500) {
-    const batch = Array.from({ length: Math.min(500, count - start) }, (_, k): SignupMessage => {
-      const n = start + k;
-      const userId = randomUUID();
-      ids.push(userId);
-      return {
-        version: SIGNUP_MESSAGE_VERSION,
-        user_id: userId,
-        email: `${prefix}-${n}@example.com`,
-        first_name: 'Backlog',
-        last_name: `User ${n}`,
-        password_hash: passwordHash,
-        requested_at: new Date().toISOString(),
-        request_id: `bench-${prefix}-${n}`,
-      };
-    });
-    await Promise.all(batch.map((m) => publisher.publishSignup(m)));
-  }
-  await publisher.close();
+  const ids = await queueBacklog(stack.config, count, `drain-${which}`);
   log(`drain (${which}): ${count} messages queued`);
 
   const cpuBefore = cpuSnapshot(stack.roles());
@@ -124,17 +99,7 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
   const startToConsuming = await stack.startConsumer(which);
   const consumingAt = Date.now();
   // Until every message is a COMPLETED row, or for four settle periods: what is left is reported lost.
-  const deadline = Date.now() + ctx.settleSeconds * 1000 * 4;
-  let done = 0;
-  for (;;) {
-    const { rows } = await pool.query<{ n: string }>(
-      "SELECT count(*) AS n FROM users WHERE user_id = ANY($1::uuid[]) AND onboarding_state = 'COMPLETED'",
-      [ids],
-    );
-    done = Number(rows[0].n);
-    if (done === count || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const done = await waitUntilCompleted(pool, ids, Date.now() + ctx.settleSeconds * 1000 * 4);
   const cpuAfter = cpuSnapshot(stack.roles());
   const peak = rss.stop().consumer ?? 0;
   const { rows } = await pool.query<{ last_ms: number }>(
@@ -256,6 +221,8 @@ async function main(): Promise<number> {
     const markdown = renderMarkdown(result);
     writeFileSync(join(opts.out, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(join(opts.out, `${stamp}.md`), markdown);
+    // The pictures beside the tables (bench/charts.ts): CPU per signup by component, latency against load.
+    await writeCharts(result, opts.out, stamp);
     process.stdout.write(`\n${markdown}\n`);
     log(`results in ${join(opts.out, `${stamp}.{json,md}`)}`);
   }

@@ -12,6 +12,7 @@ import { distProcess, temporalDevServer } from '../test/harness/managed-process'
 import { untilReachable } from '../test/harness/reachable';
 import { dropRunResources, queueConsumerCount } from '../test/harness/run-resources';
 import { eventually } from '../test/harness/wait';
+import { WORKER_NODE_OPTIONS } from '../src/worker/onboarding-worker';
 import { findProcess, type Roles } from './proc-stats';
 
 export interface BenchStack {
@@ -89,7 +90,8 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
   const config = loadConfig(env);
   const temporal = temporalDevServer(temporalPort, opts.logDir, log);
   const api = distProcess('api', 'src/api/main.js', env, opts.logDir);
-  const worker = distProcess('worker', 'src/worker/main.js', env, opts.logDir);
+  // With the heap limits it runs with in production (package.json, docker-compose.yml).
+  const worker = distProcess('worker', 'src/worker/main.js', env, opts.logDir, WORKER_NODE_OPTIONS);
   const direct = distProcess('direct-consumer', 'bench/direct-consumer.js', env, opts.logDir);
   let current: 'worker' | 'direct' | 'none' = 'none';
   const shared = sharedRoles();

@@ -63,6 +63,6 @@ export function temporalDevServer(port: number, dir: string, log: (line: string)
 }
 
 /** A compiled entry point (`script` relative to dist/, e.g. src/api/main.js) run by this Node; logs to dir/<name>.log. */
-export function distProcess(name: string, script: string, env: Env, dir: string): ManagedProcess {
-  return new ManagedProcess(name, process.execPath, [join(DIST, script)], env, join(dir, `${name}.log`));
+export function distProcess(name: string, script: string, env: Env, dir: string, nodeOptions: readonly string[] = []): ManagedProcess {
+  return new ManagedProcess(name, process.execPath, [...nodeOptions, join(DIST, script)], env, join(dir, `${name}.log`));
 }

@@ -38,12 +38,15 @@ it('measures the Temporal path, the direct baseline and both drains, losing noth
     const run = await runScript('bench/run.js', args, {});
     if (run.code !== 0) throw new Error(`bench exited ${run.code}:\n${run.stderr.slice(-3000)}`);
 
-    // One run writes one dated pair: <time>.json and <time>.md.
+    // One run writes one dated set: <time>.json, <time>.md and its two charts.
     const written = readdirSync(out).sort();
-    expect(written).toHaveLength(2);
-    const [json, md] = written;
-    expect(md).toBe(json.replace(/\.json$/, '.md'));
+    expect(written).toHaveLength(4);
+    const json = written.find((f) => f.endsWith('.json')) as string;
+    const stamp = json.replace(/\.json$/, '');
+    expect(written).toEqual([`${stamp}-cpu.svg`, `${stamp}-latency.svg`, `${stamp}.json`, `${stamp}.md`].sort());
     const result = JSON.parse(readFileSync(join(out, json), 'utf8')) as BenchResult;
+    // The pictures beside the tables (bench/charts.ts).
+    for (const chart of [`${stamp}-cpu.svg`, `${stamp}-latency.svg`]) expect(readFileSync(join(out, chart), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<\/svg>$/);
     expect(result.hash_ceiling.hashes_per_second).toBeGreaterThan(0);
     expect(result.hash_ceiling.after).not.toBeNull();
     expect(result.phases.map((p) => [p.path, p.mode, p.clients])).toEqual([
@@ -68,7 +71,7 @@ it('measures the Temporal path, the direct baseline and both drains, losing noth
     expect(result.process_crashes).toEqual([]);
     expect(result.targets.find((t) => t.target === 'zero loss')).toMatchObject({ pass: true });
 
-    const markdown = readFileSync(join(out, md), 'utf8');
+    const markdown = readFileSync(join(out, `${stamp}.md`), 'utf8');
     expect(markdown).toContain('**Hash ceiling:');
     expect(markdown).toContain('**Targets**');
     expect(run.stdout).toContain(markdown.trim().split('\n')[0]);

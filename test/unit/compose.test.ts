@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { EnvSchema, loadConfig } from '../../src/config';
 import { DEFAULT_CLUSTER_PORTS, renderClusterConfig, TEMPORAL_SERVER, TEMPORAL_UI_SERVER } from '../../src/local-stack/temporal-cluster';
+import { WORKER_NODE_OPTIONS } from '../../src/worker/onboarding-worker';
 
 const ROOT = join(__dirname, '..', '..');
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'));
@@ -221,6 +222,11 @@ describe('docker-compose.yml', () => {
     expect(user).not.toMatch(/^(root|0)(:|$)/);
     expect(runtime).toMatch(/COPY --from=build/);
     expect(compose.services.api.command).toEqual(['node', 'dist/src/api/main.js']);
-    expect(compose.services.worker.command).toEqual(['node', 'dist/src/worker/main.js']);
+    expect(compose.services.worker.command).toEqual(['node', ...WORKER_NODE_OPTIONS, 'dist/src/worker/main.js']);
+  });
+
+  it('gives the worker the same heap limits in package.json\'s script', () => {
+    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.worker).toBe(`node ${WORKER_NODE_OPTIONS.join(' ')} dist/src/worker/main.js`);
   });
 });
