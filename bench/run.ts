@@ -171,7 +171,7 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
     lost: count - done,
     cpu_seconds_per_signup: cpu,
   };
-  log(`drain (${which}): ${result.per_second.toFixed(1)}/s, peak RSS ${result.peak_consumer_rss_mb.toFixed(0)} MB, ${result.lost} lost`);
+  log(`drain (${which}, Temporal ${stack.temporalMode}): ${result.per_second.toFixed(1)}/s, peak RSS ${result.peak_consumer_rss_mb.toFixed(0)} MB, ${result.lost} lost`);
   return result;
 }
 
