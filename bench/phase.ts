@@ -6,11 +6,13 @@ import type { Pool } from 'pg';
 import type { LoadResult } from './load';
 import { percentile } from './load';
 import { cpuSnapshot, sampleRss } from './proc-stats';
-import type { BenchStack } from './stack';
+import type { BenchStack, TemporalMode } from './stack';
 
 export interface PhaseResult {
   name: string;
   path: 'temporal' | 'direct' | 'external';
+  /** The Temporal server of the stack the phase ran on (idle in a direct phase). */
+  temporal_server: TemporalMode | 'external';
   mode: 'closed' | 'paced';
   clients: number;
   offered_per_second?: number;
@@ -128,6 +130,7 @@ export async function measurePhase(
   const phase: PhaseResult = {
     name: spec.name,
     path,
+    temporal_server: stack.temporalMode,
     mode: spec.mode,
     clients: spec.clients,
     ...(spec.offered

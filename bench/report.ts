@@ -1,9 +1,12 @@
 /** The benchmark's result, its targets, and the Markdown table made from it. */
 import type { HashCeiling } from './hash-ceiling';
 import type { PhaseResult } from './phase';
+import type { TemporalMode } from './stack';
 
 export interface DrainResult {
   path: 'temporal' | 'direct';
+  /** The Temporal server of the stack drained on (idle for the direct consumer). */
+  temporal_server: TemporalMode | 'external';
   messages: number;
   /** From the consumer's first subscription to the last row COMPLETED. */
   seconds: number;
@@ -41,6 +44,12 @@ const n1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const ratio = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x.toFixed(2) : '–');
 const mb = (x: number | undefined) => (x === undefined ? '–' : String(Math.round(x)));
 const cpuMs = (x: number | undefined) => (x === undefined ? '–' : (x * 1000).toFixed(1));
+const serverName = (mode: TemporalMode | 'external') => (mode === 'dev' ? 'dev server' : mode);
+// The processes every stack runs, in the order of the CPU columns; the load generator is the benchmark itself.
+const SERVICE_ROLES = ['api', 'worker', 'temporal', 'rabbitmq', 'postgres'] as const;
+const POSTGRES_NOTE =
+  "In cluster mode the Postgres column includes the Temporal server's persistence and visibility writes, " +
+  'which the dev server makes in its own SQLite file (so in its Temporal server column).';
 
 /** A paragraph and, under it, a table's head: the first `textColumns` columns left-aligned, the numbers after them right-aligned. */
 function tableUnder(intro: string, columns: string[], textColumns = 1): string[] {
@@ -55,13 +64,15 @@ function directFor(result: BenchResult, phase: PhaseResult): PhaseResult | undef
 export function evaluateTargets(result: Omit<BenchResult, 'targets'>): Target[] {
   const ceiling = result.hash_ceiling.hashes_per_second;
   const temporal = result.phases.filter((p) => p.path !== 'direct');
-  const closed = temporal.filter((p) => p.mode === 'closed');
-  const best = closed.reduce<PhaseResult | undefined>((b, p) => (!b || p.end_to_end_per_second > b.end_to_end_per_second ? p : b), undefined);
   const targets: Target[] = [];
-  if (best) {
+  // Judged on each Temporal server the run measured.
+  for (const server of new Set(temporal.map((p) => p.temporal_server))) {
+    const closed = temporal.filter((p) => p.mode === 'closed' && p.temporal_server === server);
+    const best = closed.reduce<PhaseResult | undefined>((b, p) => (!b || p.end_to_end_per_second > b.end_to_end_per_second ? p : b), undefined);
+    if (!best) continue;
     const r = best.end_to_end_per_second / ceiling;
     targets.push({
-      target: 'end-to-end sustained ≥ 0.7 × hash ceiling',
+      target: `end-to-end sustained ≥ 0.7 × hash ceiling (${serverName(server)})`,
       measured: `${n1(best.end_to_end_per_second)}/s at ${best.clients} clients = ${ratio(r)} × ${n1(ceiling)}/s`,
       pass: r >= 0.7,
     });
@@ -75,14 +86,14 @@ export function evaluateTargets(result: Omit<BenchResult, 'targets'>): Target[] 
   );
   if (atTarget) {
     targets.push({
-      target: 'POST /signup p99 ≤ 100 ms at 50 clients (open loop, 0.8 × end-to-end capacity)',
+      target: `POST /signup p99 ≤ 100 ms at 50 clients (open loop, 0.8 × end-to-end capacity, ${serverName(atTarget.temporal_server)})`,
       measured: `p99 ${ms(atTarget.http_ms.p99)} ms at ${n1(atTarget.offered_per_second ?? 0)}/s offered (${ratio(atTarget.offered_fraction)} × capacity)`,
       pass: atTarget.http_ms.p99 <= 100,
     });
   }
   for (const d of result.drains.filter((x) => x.path === 'temporal')) {
     targets.push({
-      target: `backlog of ${d.messages} drains, worker RSS ≤ 400 MB, no redelivery`,
+      target: `backlog of ${d.messages} drains, worker RSS ≤ 400 MB, no redelivery (${serverName(d.temporal_server)})`,
       measured: `${n1(d.per_second)}/s, peak RSS ${mb(d.peak_consumer_rss_mb)} MB, ${d.redelivered} redelivered, ${d.lost} lost`,
       pass: d.peak_consumer_rss_mb <= 400 && d.redelivered === 0 && d.lost === 0,
     });
@@ -91,6 +102,35 @@ export function evaluateTargets(result: Omit<BenchResult, 'targets'>): Target[] 
   const measured = result.phases.length + result.drains.length;
   targets.push({ target: 'zero loss', measured: measured > 0 ? `${lost} lost` : 'nothing measured', pass: lost === 0 && measured > 0 });
   return targets;
+}
+
+/**
+ * The closed loop and the backlog drain through Temporal with the rows of each Temporal server
+ * next to each other, load by load; nothing when the run measured only one.
+ */
+function sideBySide(result: BenchResult): string[] {
+  const closed = result.phases.filter((p) => p.path === 'temporal' && p.mode === 'closed');
+  const drains = result.drains.filter((d) => d.path === 'temporal');
+  if (new Set([...closed, ...drains].map((x) => x.temporal_server)).size < 2) return [];
+  const lines = tableUnder(
+    '**The dev server and the cluster side by side**: the closed loop and the backlog drain through Temporal, on the Temporal dev ' +
+      "server (SQLite) and on a Temporal cluster (the `server` binary, on the machine's Postgres). signups/s is end-to-end/s in the " +
+      'closed loop and drained/s in the drain; then CPU milliseconds per signup by process tree, and the sum of those five. ' +
+      POSTGRES_NOTE,
+    ['load', 'Temporal', 'signups/s', 'e2e p50 / p99 ms', 'API', 'worker', 'Temporal server', 'RabbitMQ', 'Postgres', 'service total'],
+    2,
+  );
+  const row = (load: string, server: TemporalMode | 'external', perSecond: number, e2e: string, cpu: Record<string, number>) => {
+    const total = SERVICE_ROLES.reduce((sum, role) => sum + (cpu[role] ?? 0), 0);
+    return `| ${load} | ${serverName(server)} | ${n1(perSecond)} | ${e2e} | ${SERVICE_ROLES.map((role) => cpuMs(cpu[role])).join(' | ')} | ${cpuMs(total)} |`;
+  };
+  for (const clients of new Set(closed.map((p) => p.clients))) {
+    for (const p of closed.filter((x) => x.clients === clients)) {
+      lines.push(row(`closed loop, ${clients} clients`, p.temporal_server, p.end_to_end_per_second, `${ms(p.end_to_end_ms.p50)} / ${ms(p.end_to_end_ms.p99)}`, p.cpu_seconds_per_signup));
+    }
+  }
+  for (const d of drains) lines.push(row(`drain of ${d.messages}`, d.temporal_server, d.per_second, '–', d.cpu_seconds_per_signup));
+  return lines;
 }
 
 export function renderMarkdown(result: BenchResult): string {
@@ -105,16 +145,18 @@ export function renderMarkdown(result: BenchResult): string {
       `p=${hc.parameters.parallelism}; ${n1(hc.cores_busy)} cores busy; one hash alone ${n1(hc.single_hash_ms)} ms` +
       (result.hash_ceiling.after ? `; ${n1(hc.hashes_per_second)}/s before the run, ${n1(result.hash_ceiling.after.hashes_per_second)}/s after` : '') +
       ').',
+    ...sideBySide(result),
     ...tableUnder(
       '**Closed loop**: each client sends its next signup as soon as the last is answered. End to end (e2e) runs from the API accepting a ' +
         'signup (just before its 2xx) to its user row COMPLETED; end-to-end/s counts completions from the start of the load to the last one.',
-      ['path', 'clients', 'accepted/s', 'HTTP p50 / p95 / p99 ms', 'end-to-end/s', 'e2e p50 / p99 ms', 'lost', 'e2e ÷ hash ceiling', 'e2e ÷ direct'],
+      ['path', 'Temporal', 'clients', 'accepted/s', 'HTTP p50 / p95 / p99 ms', 'end-to-end/s', 'e2e p50 / p99 ms', 'lost', 'e2e ÷ hash ceiling', 'e2e ÷ direct'],
+      2,
     ),
   );
   for (const p of result.phases.filter((x) => x.mode === 'closed')) {
     const direct = p.path === 'direct' ? undefined : directFor(result, p);
     lines.push(
-      `| ${p.path} | ${p.clients} | ${n1(p.accepted_per_second)} | ${ms(p.http_ms.p50)} / ${ms(p.http_ms.p95)} / ${ms(p.http_ms.p99)} | ` +
+      `| ${p.path} | ${serverName(p.temporal_server)} | ${p.clients} | ${n1(p.accepted_per_second)} | ${ms(p.http_ms.p50)} / ${ms(p.http_ms.p95)} / ${ms(p.http_ms.p99)} | ` +
         `${n1(p.end_to_end_per_second)} | ${ms(p.end_to_end_ms.p50)} / ${ms(p.end_to_end_ms.p99)} | ${p.lost} | ` +
         `${ratio(p.end_to_end_per_second / ceiling)} | ${direct ? ratio(p.end_to_end_per_second / direct.end_to_end_per_second) : '–'} |`,
     );
@@ -124,14 +166,16 @@ export function renderMarkdown(result: BenchResult): string {
     lines.push(
       ...tableUnder(
         '**Open loop**: signups arrive at random (Poisson) at a set rate, spread over the clients; latency counts from when each was due. ' +
-          'The rate is a fraction of the end-to-end capacity (the best closed-loop end-to-end rate above) or of the hash ceiling.',
-        ['path', 'clients', 'offered/s', 'accepted/s', 'HTTP p50 / p95 / p99 ms', 'end-to-end/s', 'e2e p50 / p99 ms', 'lost'],
+          'The rate is a fraction of the end-to-end capacity (the best closed-loop end-to-end rate above on the same Temporal server) or ' +
+          'of the hash ceiling. It runs on the first Temporal server of the run only.',
+        ['path', 'Temporal', 'clients', 'offered/s', 'accepted/s', 'HTTP p50 / p95 / p99 ms', 'end-to-end/s', 'e2e p50 / p99 ms', 'lost'],
+        2,
       ),
     );
     for (const p of paced) {
       const basis = p.offered_basis === 'hash_ceiling' ? 'hash ceiling' : 'e2e capacity';
       lines.push(
-        `| ${p.path} | ${p.clients} | ${n1(p.offered_per_second ?? 0)} (${ratio(p.offered_fraction)} × ${basis}) | ${n1(p.accepted_per_second)} | ` +
+        `| ${p.path} | ${serverName(p.temporal_server)} | ${p.clients} | ${n1(p.offered_per_second ?? 0)} (${ratio(p.offered_fraction)} × ${basis}) | ${n1(p.accepted_per_second)} | ` +
           `${ms(p.http_ms.p50)} / ${ms(p.http_ms.p95)} / ${ms(p.http_ms.p99)} | ${n1(p.end_to_end_per_second)} | ` +
           `${ms(p.end_to_end_ms.p50)} / ${ms(p.end_to_end_ms.p99)} | ${p.lost} |`,
       );
@@ -139,9 +183,10 @@ export function renderMarkdown(result: BenchResult): string {
   }
   lines.push(
     ...tableUnder(
-      '**CPU milliseconds per signup**, by process (whole trees: the postmaster and its backends, RabbitMQ\'s beam.smp), and peak RSS:',
-      ['path', 'load', 'API', 'worker', 'Temporal', 'RabbitMQ', 'Postgres', 'load generator', 'total', 'API / worker peak RSS MB'],
-      2,
+      '**CPU milliseconds per signup**, by process (whole trees: the postmaster and its backends, RabbitMQ\'s beam.smp), and peak RSS. ' +
+        POSTGRES_NOTE,
+      ['path', 'Temporal', 'load', 'API', 'worker', 'Temporal server', 'RabbitMQ', 'Postgres', 'load generator', 'total', 'API / worker peak RSS MB'],
+      3,
     ),
   );
   for (const p of result.phases) {
@@ -149,7 +194,7 @@ export function renderMarkdown(result: BenchResult): string {
     const total = Object.values(c).reduce((s, x) => s + x, 0);
     const load = p.mode === 'closed' ? `${p.clients} clients` : `${n1(p.offered_per_second ?? 0)}/s`;
     lines.push(
-      `| ${p.path} | ${load} | ${cpuMs(c.api)} | ${cpuMs(c.worker)} | ${cpuMs(c.temporal)} | ${cpuMs(c.rabbitmq)} | ${cpuMs(c.postgres)} | ` +
+      `| ${p.path} | ${serverName(p.temporal_server)} | ${load} | ${cpuMs(c.api)} | ${cpuMs(c.worker)} | ${cpuMs(c.temporal)} | ${cpuMs(c.rabbitmq)} | ${cpuMs(c.postgres)} | ` +
         `${cpuMs(c.load_generator)} | ${cpuMs(total)} | ${mb(p.peak_rss_mb.api)} / ${mb(p.peak_rss_mb.worker)} |`,
     );
   }
@@ -157,13 +202,14 @@ export function renderMarkdown(result: BenchResult): string {
     lines.push(
       ...tableUnder(
         '**Backlog drain**: messages queued while no consumer runs, then drained (already hashed: this is the consumer side alone).',
-        ['path', 'messages', 'drained/s', 'seconds', 'start → consuming s', 'consumer peak RSS MB', 'redelivered', 'lost', 'CPU ms/signup: worker / Temporal / RabbitMQ / Postgres'],
+        ['path', 'Temporal', 'messages', 'drained/s', 'seconds', 'start → consuming s', 'consumer peak RSS MB', 'redelivered', 'lost', 'CPU ms/signup: worker / Temporal server / RabbitMQ / Postgres'],
+        2,
       ),
     );
     for (const d of result.drains) {
       const c = d.cpu_seconds_per_signup;
       lines.push(
-        `| ${d.path} | ${d.messages} | ${n1(d.per_second)} | ${n1(d.seconds)} | ${n1(d.start_to_consuming_seconds)} | ${mb(d.peak_consumer_rss_mb)} | ` +
+        `| ${d.path} | ${serverName(d.temporal_server)} | ${d.messages} | ${n1(d.per_second)} | ${n1(d.seconds)} | ${n1(d.start_to_consuming_seconds)} | ${mb(d.peak_consumer_rss_mb)} | ` +
           `${d.redelivered ?? '–'} | ${d.lost} | ${cpuMs(c.worker)} / ${cpuMs(c.temporal)} / ${cpuMs(c.rabbitmq)} / ${cpuMs(c.postgres)} |`,
       );
     }

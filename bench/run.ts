@@ -2,11 +2,12 @@
  * `npm run bench`: what the onboarding service sustains on this machine, next to the machine's
  * own limits, all measured in one run:
  * - the hash ceiling (argon2id hashes/s with every core busy), before and after;
- * - the service end to end through Temporal, closed loop at several client counts and open loop
- *   at fractions of the hash ceiling;
+ * - the service end to end through Temporal, closed loop at several client counts, on the
+ *   Temporal dev server and on a Temporal cluster (Postgres) side by side, and open loop at
+ *   fractions of the hash ceiling (on the first of them);
  * - a direct baseline: the same API and queue, with a plain consumer writing to Postgres instead
  *   of the bridge and Temporal;
- * - a backlog drain through each.
+ * - a backlog drain through each (through Temporal on each Temporal server).
  * Writes bench/results/<time>.json and .md, prints the table, and exits 1 if any accepted
  * signup was lost or a process crashed. Targets not met are reported, not fatal.
  * `npm run bench -- --help` lists the options.
@@ -18,17 +19,19 @@ import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { queueBacklog, waitUntilCompleted } from './backlog';
+import type { Config } from '../src/config';
 import type { HashCeiling } from './hash-ceiling';
 import { writeCharts } from './charts';
 import { closedLoop, paced } from './load';
 import { measurePhase, type PhaseContext, type PhaseResult } from './phase';
 import { cpuSnapshot, sampleRss } from './proc-stats';
 import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown } from './report';
-import { type BenchStack, externalStack, ownStack, workerRedeliveries } from './stack';
-import { parseCommandLine, runCommand } from '../test/harness/command-line';
+import { type BenchStack, externalStack, ownStack, type TemporalMode, workerRedeliveries } from './stack';
+import { parseCommandLine, runCommand, UsageError } from '../test/harness/command-line';
 
 interface Options {
   url?: string;
+  temporal: TemporalMode[];
   levels: number[];
   seconds: number;
   paced: number[];
@@ -46,6 +49,7 @@ const USAGE = `
 usage: npm run bench -- [options]
 What the service sustains on this machine, next to the machine's own limits (see bench/README.md).
   --url URL               measure a stack someone else runs (npm start) instead of starting one
+  --temporal M,M          the Temporal servers to run the service on, in turn: dev, cluster (dev,cluster)
   --levels N,N            closed-loop client counts (10,50,200)
   --seconds N             load per phase, about (20)
   --paced F,F             open-loop rates as fractions of the end-to-end capacity measured (0.5,0.8)
@@ -59,11 +63,12 @@ What the service sustains on this machine, next to the machine's own limits (see
 `;
 
 function parseOptions(argv: string[]): Options {
-  const names = ['url', 'levels', 'seconds', 'paced', 'paced-hash', 'paced-clients', 'backlog', 'hash-seconds', 'settle-seconds', 'out'];
+  const names = ['url', 'temporal', 'levels', 'seconds', 'paced', 'paced-hash', 'paced-clients', 'backlog', 'hash-seconds', 'settle-seconds', 'out'];
   const line = parseCommandLine(USAGE, Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])), argv);
   const out = line.string('out');
   return {
     url: line.string('url'),
+    temporal: temporalModes(line.string('temporal') ?? 'dev,cluster'),
     levels: line.numbers('levels', [10, 50, 200]),
     seconds: line.number('seconds', 20),
     paced: line.numbers('paced', [0.5, 0.8]),
@@ -74,6 +79,13 @@ function parseOptions(argv: string[]): Options {
     settleSeconds: line.number('settle-seconds', 300),
     out: out === undefined ? join(ROOT, 'bench', 'results') : resolve(out),
   };
+}
+
+function temporalModes(text: string): TemporalMode[] {
+  const modes = text.split(',').filter(Boolean);
+  for (const mode of modes) if (mode !== 'dev' && mode !== 'cluster') throw new UsageError(`--temporal takes dev and cluster, not '${mode}'`);
+  if (modes.length === 0 || new Set(modes).size !== modes.length) throw new UsageError(`--temporal needs dev, cluster or both, once each, not '${text}'`);
+  return modes as TemporalMode[];
 }
 
 const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -92,7 +104,7 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
   const { stack, pool } = ctx;
   await stack.useConsumer('none');
   const ids = await queueBacklog(stack.config, count, `drain-${which}`);
-  log(`drain (${which}): ${count} messages queued`);
+  log(`drain (${which}, Temporal ${stack.temporalMode}): ${count} messages queued`);
 
   const cpuBefore = cpuSnapshot(stack.roles());
   const rss = sampleRss(() => ({ consumer: stack.consumerPid() }));
@@ -114,6 +126,7 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
   }
   const result: DrainResult = {
     path: which === 'worker' ? 'temporal' : 'direct',
+    temporal_server: stack.temporalMode,
     messages: count,
     seconds,
     per_second: count / seconds,
@@ -123,8 +136,66 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
     lost: count - done,
     cpu_seconds_per_signup: cpu,
   };
-  log(`drain (${which}): ${result.per_second.toFixed(1)}/s, peak RSS ${result.peak_consumer_rss_mb.toFixed(0)} MB, ${result.lost} lost`);
+  log(`drain (${which}, Temporal ${stack.temporalMode}): ${result.per_second.toFixed(1)}/s, peak RSS ${result.peak_consumer_rss_mb.toFixed(0)} MB, ${result.lost} lost`);
   return result;
+}
+
+/**
+ * The phases on one stack: the closed loop through Temporal; on the run's first stack also the
+ * open loop and the direct baseline, which do not depend on the Temporal server; then the
+ * backlog drains.
+ */
+async function measureStack(
+  ctx: PhaseContext,
+  opts: Options,
+  run: { id: string; ceiling: HashCeiling; first: boolean },
+  out: { phases: PhaseResult[]; drains: DrainResult[]; notes: string[] },
+): Promise<void> {
+  const { stack } = ctx;
+  const tag = `temporal-${stack.temporalMode}`;
+  if (stack.owned) await stack.startConsumer('worker');
+  // About `seconds` of load each: the API accepts at most the hash ceiling.
+  const amount = (seconds: number) => Math.round(seconds * 0.8 * run.ceiling.hashes_per_second);
+  const closed = async (clients: number, path: string) =>
+    measurePhase(ctx, { name: `${path} closed ${clients}`, mode: 'closed', clients }, () =>
+      closedLoop({ url: stack.apiUrl, connections: clients, amount: amount(opts.seconds), emailPrefix: `bench-${run.id}-${path}-c${clients}` }),
+    );
+  // Warm-up (not reported): JIT, connection pools, the workflow cache.
+  await measurePhase(ctx, { name: `${tag} warm-up`, mode: 'closed', clients: 10 }, () =>
+    closedLoop({ url: stack.apiUrl, connections: 10, amount: amount(5), emailPrefix: `bench-${run.id}-${tag}-warmup` }),
+  );
+  const measured: PhaseResult[] = [];
+  for (const clients of opts.levels) measured.push(await closed(clients, tag));
+  out.phases.push(...measured);
+  if (run.first) {
+    // Open loop at rates the service sustains (fractions of the best end-to-end rate just
+    // measured), and at fractions of the hash ceiling, the issue's throughput target.
+    const capacity = Math.max(0, ...measured.map((p) => p.end_to_end_per_second));
+    const pacedRuns = [
+      ...(capacity > 0 ? opts.paced.map((fraction) => ({ fraction, basis: 'end_to_end_capacity' as const, perSecond: fraction * capacity })) : []),
+      ...opts.pacedHash.map((fraction) => ({ fraction, basis: 'hash_ceiling' as const, perSecond: fraction * run.ceiling.hashes_per_second })),
+    ];
+    if (capacity === 0 && opts.paced.length > 0) out.notes.push('--paced needs a closed-loop level to measure the end-to-end capacity; skipped.');
+    for (const offered of pacedRuns) {
+      out.phases.push(
+        await measurePhase(ctx, { name: `${tag} paced ${offered.perSecond.toFixed(1)}/s`, mode: 'paced', clients: opts.pacedClients, offered }, () =>
+          paced({ url: stack.apiUrl, clients: opts.pacedClients, rate: offered.perSecond, seconds: opts.seconds, emailPrefix: `bench-${run.id}-paced-${offered.basis}-${offered.fraction}` }),
+        ),
+      );
+    }
+  }
+  if (!stack.owned) {
+    out.notes.push('With --url the direct baseline and the backlog drain are skipped: both replace the stack\'s worker, which the benchmark only does to a stack it started.');
+    return;
+  }
+  if (run.first) {
+    await stack.useConsumer('direct');
+    for (const clients of opts.levels) out.phases.push(await closed(clients, 'direct'));
+  }
+  if (opts.backlog > 0) {
+    out.drains.push(await drain(ctx, 'worker', opts.backlog));
+    if (run.first) out.drains.push(await drain(ctx, 'direct', opts.backlog));
+  }
 }
 
 async function main(): Promise<number> {
@@ -138,57 +209,34 @@ async function main(): Promise<number> {
   const ceilingBefore = hashCeiling(opts.hashSeconds);
   log(`hash ceiling: ${ceilingBefore.hashes_per_second.toFixed(1)}/s`);
 
-  const stack: BenchStack = opts.url ? externalStack(opts.url, log) : await ownStack({ suffix: runId, logDir }, log);
-  const pool = new Pool({ connectionString: stack.config.postgres.url, max: 4 });
-  const ctx: PhaseContext = { stack, pool, settleSeconds: opts.settleSeconds, log };
-  const phases: PhaseResult[] = [];
-  const drains: DrainResult[] = [];
-  const notes: string[] = [];
+  // One stack per Temporal server, in turn, so no two share the cores while measured.
+  const modes: Array<TemporalMode | 'external'> = opts.url ? ['external'] : opts.temporal;
+  const measured = { phases: [] as PhaseResult[], drains: [] as DrainResult[], notes: [] as string[] };
+  const { phases, drains, notes } = measured;
+  if (opts.url) notes.push('With --url the stack\'s own Temporal server is measured; --temporal does not apply.');
+  if (modes.length > 1) notes.push(`The open loop and the direct baseline ran on the ${modes[0] === 'dev' ? 'dev server' : 'cluster'} stack only.`);
+  const crashes: string[] = [];
+  let config: Config | undefined;
   let ceilingAfter: HashCeiling | null = null;
   let result: BenchResult | undefined;
   try {
-    if (stack.owned) await stack.startConsumer('worker');
-    // About `seconds` of load each: the API accepts at most the hash ceiling.
-    const amount = (seconds: number) => Math.round(seconds * 0.8 * ceilingBefore.hashes_per_second);
-    const closed = async (clients: number, tag: string) =>
-      measurePhase(ctx, { name: `${tag} closed ${clients}`, mode: 'closed', clients }, () =>
-        closedLoop({ url: stack.apiUrl, connections: clients, amount: amount(opts.seconds), emailPrefix: `bench-${runId}-${tag}-c${clients}` }),
-      );
-    // Warm-up (not reported): JIT, connection pools, the workflow cache.
-    await measurePhase(ctx, { name: 'warm-up', mode: 'closed', clients: 10 }, () =>
-      closedLoop({ url: stack.apiUrl, connections: 10, amount: amount(5), emailPrefix: `bench-${runId}-warmup` }),
-    );
-    for (const clients of opts.levels) phases.push(await closed(clients, 'temporal'));
-    // Open loop at rates the service sustains (fractions of the best end-to-end rate just
-    // measured), and at fractions of the hash ceiling, the issue's throughput target.
-    const capacity = Math.max(0, ...phases.filter((p) => p.mode === 'closed').map((p) => p.end_to_end_per_second));
-    const pacedRuns = [
-      ...(capacity > 0 ? opts.paced.map((fraction) => ({ fraction, basis: 'end_to_end_capacity' as const, perSecond: fraction * capacity })) : []),
-      ...opts.pacedHash.map((fraction) => ({ fraction, basis: 'hash_ceiling' as const, perSecond: fraction * ceilingBefore.hashes_per_second })),
-    ];
-    if (capacity === 0 && opts.paced.length > 0) notes.push('--paced needs a closed-loop level to measure the end-to-end capacity; skipped.');
-    for (const offered of pacedRuns) {
-      phases.push(
-        await measurePhase(ctx, { name: `temporal paced ${offered.perSecond.toFixed(1)}/s`, mode: 'paced', clients: opts.pacedClients, offered }, () =>
-          paced({ url: stack.apiUrl, clients: opts.pacedClients, rate: offered.perSecond, seconds: opts.seconds, emailPrefix: `bench-${runId}-paced-${offered.basis}-${offered.fraction}` }),
-        ),
-      );
-    }
-    if (stack.owned) {
-      await stack.useConsumer('direct');
-      for (const clients of opts.levels) phases.push(await closed(clients, 'direct'));
-      if (opts.backlog > 0) {
-        drains.push(await drain(ctx, 'worker', opts.backlog));
-        drains.push(await drain(ctx, 'direct', opts.backlog));
+    for (const [i, mode] of modes.entries()) {
+      const stack: BenchStack =
+        mode === 'external'
+          ? externalStack(opts.url as string, log)
+          : await ownStack({ suffix: `${runId}_${mode}`, logDir: join(logDir, mode), temporal: mode }, log);
+      config ??= stack.config;
+      const pool = new Pool({ connectionString: stack.config.postgres.url, max: 4 });
+      try {
+        await measureStack({ stack, pool, settleSeconds: opts.settleSeconds, log }, opts, { id: runId, ceiling: ceilingBefore, first: i === 0 }, measured);
+      } finally {
+        await pool.end().catch(() => undefined);
+        crashes.push(...stack.crashes());
+        await stack.stop();
       }
-    } else {
-      notes.push('With --url the direct baseline and the backlog drain are skipped: both replace the stack\'s worker, which the benchmark only does to a stack it started.');
     }
   } finally {
-    await pool.end().catch(() => undefined);
-    const crashes = stack.crashes();
-    await stack.stop();
-    if (stack.owned) {
+    if (!opts.url) {
       log('hash ceiling again, with the stack stopped ...');
       ceilingAfter = hashCeiling(opts.hashSeconds);
     }
@@ -198,11 +246,11 @@ async function main(): Promise<number> {
       machine: { cores: availableParallelism(), memory_gib: Math.round(totalmem() / 2 ** 30), cpu: cpus()[0]?.model.trim() ?? 'unknown', node: process.version },
       settings: {
         stack: opts.url ? `external (${opts.url})` : 'own',
+        temporal: modes.join(','),
         seconds_per_phase: opts.seconds,
-        prefetch: stack.config.amqp.prefetch,
-        pg_pool_max: stack.config.postgres.poolMax,
-        max_attempts: stack.config.onboarding.maxAttempts,
-        log_level: stack.config.logLevel,
+        ...(config
+          ? { prefetch: config.amqp.prefetch, pg_pool_max: config.postgres.poolMax, max_attempts: config.onboarding.maxAttempts, log_level: config.logLevel }
+          : {}),
       },
       hash_ceiling: {
         before: ceilingBefore,
@@ -229,7 +277,9 @@ async function main(): Promise<number> {
   const lost = result.targets.find((t) => t.target === 'zero loss');
   const ok = lost?.pass === true && result.process_crashes.length === 0;
   if (ok) rmSync(logDir, { recursive: true, force: true });
-  else log(`kept the process logs in ${logDir}; last lines of the worker:\n${tail(join(logDir, 'worker.log'))}`);
+  else {
+    for (const mode of modes) log(`kept the process logs in ${join(logDir, mode)}; last lines of the worker:\n${tail(join(logDir, mode, 'worker.log'))}`);
+  }
   return ok ? 0 : 1;
 }
 

@@ -1,8 +1,11 @@
 /**
- * The processes a benchmark run measures: its own Temporal dev server, API and worker (or the
- * direct consumer in the worker's place), with a database, queues and a task queue of their own
- * on the machine's Postgres and RabbitMQ. Or, with --url, a stack someone else runs.
+ * The processes a benchmark run measures: its own Temporal server (the CLI's dev server, or a
+ * real cluster on the machine's Postgres), API and worker (or the direct consumer in the
+ * worker's place), with a database, queues and a task queue of their own on the machine's
+ * Postgres and RabbitMQ. Or, with --url, a stack someone else runs.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Config, type Env, loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
@@ -11,12 +14,18 @@ import { freePort } from '../test/harness/free-port';
 import { distProcess, temporalDevServer } from '../test/harness/managed-process';
 import { untilReachable } from '../test/harness/reachable';
 import { dropRunResources, queueConsumerCount } from '../test/harness/run-resources';
+import { startRunCluster } from '../test/harness/temporal-cluster';
 import { eventually } from '../test/harness/wait';
 import { WORKER_NODE_OPTIONS } from '../src/worker/onboarding-worker';
 import { findProcess, type Roles } from './proc-stats';
 
+/** Which Temporal server a stack runs on: the CLI's dev server (SQLite) or a cluster on Postgres. */
+export type TemporalMode = 'dev' | 'cluster';
+
 export interface BenchStack {
   config: Config;
+  /** The Temporal server the stack runs on; 'external' with --url. */
+  temporalMode: TemporalMode | 'external';
   apiUrl: string;
   /** Where the worker serves /metrics; undefined with --url. */
   workerMetricsUrl?: string;
@@ -58,6 +67,7 @@ export function externalStack(url: string, log: (line: string) => void): BenchSt
   };
   return {
     config,
+    temporalMode: 'external',
     apiUrl: url.replace(/\/$/, ''),
     owned: false,
     roles: () => roles,
@@ -74,21 +84,71 @@ export function externalStack(url: string, log: (line: string) => void): BenchSt
   };
 }
 
-export async function ownStack(opts: { suffix: string; logDir: string; env?: Env }, log: (line: string) => void): Promise<BenchStack> {
-  const [temporalPort, apiPort, workerPort, sdkMetricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const env: Env = {
+/** A Temporal server the stack started: its root process, and stop() removes whatever it made. */
+interface TemporalServer {
+  address: string;
+  pid(): number | undefined;
+  crashes(): string[];
+  stop(): Promise<void>;
+}
+
+/** A dev server of the run's own, its SQLite file in the log folder; started, not yet answering. */
+async function startDevServer(logDir: string, log: (line: string) => void): Promise<TemporalServer> {
+  const port = await freePort();
+  const server = temporalDevServer(port, logDir, log).start();
+  return { address: `127.0.0.1:${port}`, pid: () => server.pid, crashes: () => server.crashes, stop: () => server.stop('SIGTERM', 10_000) };
+}
+
+/**
+ * A cluster of the run's own: the `server` binary, its persistence and visibility in two
+ * databases of its own on the machine's Postgres (so their CPU lands in the postmaster's tree),
+ * dropped by stop(). Resolves once its namespace answers.
+ */
+async function startCluster(o: { suffix: string; postgresUrl: string; namespace: string; logDir: string }, log: (line: string) => void): Promise<TemporalServer> {
+  log('starting a Temporal cluster (schema setup, then the server) ...');
+  const cluster = await startRunCluster({ kind: 'bench', suffix: o.suffix, postgresUrl: o.postgresUrl, namespace: o.namespace, runDir: join(o.logDir, 'temporal-cluster'), log });
+  const [server] = cluster.processes;
+  const crashes: string[] = [];
+  let stopping = false;
+  server.on('exit', (code, signal) => {
+    if (!stopping) crashes.push(`temporal server exited on its own (${signal ?? code})`);
+  });
+  return {
+    address: cluster.address,
+    pid: () => (server.exitCode === null && server.signalCode === null ? server.pid : undefined),
+    crashes: () => crashes,
+    async stop() {
+      stopping = true;
+      await cluster.dispose();
+    },
+  };
+}
+
+export async function ownStack(
+  opts: { suffix: string; logDir: string; temporal: TemporalMode; env?: Env },
+  log: (line: string) => void,
+): Promise<BenchStack> {
+  mkdirSync(opts.logDir, { recursive: true });
+  const [apiPort, workerPort, sdkMetricsPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const envWith = (temporalAddress?: string): Env => ({
     ...process.env,
     ...runEnv('bench', opts.suffix, {
       ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
-      TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+      ...(temporalAddress ? { TEMPORAL_ADDRESS: temporalAddress } : {}),
       PORT: String(apiPort),
       WORKER_HTTP_PORT: String(workerPort),
       TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
       ...opts.env,
     }),
-  };
+  });
+  // The database and namespace settings do not depend on where Temporal listens.
+  const settings = loadConfig(envWith());
+  const temporal =
+    opts.temporal === 'dev'
+      ? await startDevServer(opts.logDir, log)
+      : await startCluster({ suffix: opts.suffix, postgresUrl: settings.postgres.url, namespace: settings.temporal.namespace, logDir: opts.logDir }, log);
+  const env = envWith(temporal.address);
   const config = loadConfig(env);
-  const temporal = temporalDevServer(temporalPort, opts.logDir, log);
   const api = distProcess('api', 'src/api/main.js', env, opts.logDir);
   // With the heap limits it runs with in production (package.json, docker-compose.yml).
   const worker = distProcess('worker', 'src/worker/main.js', env, opts.logDir, WORKER_NODE_OPTIONS);
@@ -98,12 +158,11 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
 
   const stopAll = async () => {
     await Promise.all([api, worker, direct].map((p) => p.stop()));
-    await temporal.stop('SIGTERM', 10_000);
+    await temporal.stop().catch((err: Error) => log(`cleanup: ${err.message}`));
     await dropRunResources(config).catch((err: Error) => log(`cleanup: ${err.message}`));
   };
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   try {
-    temporal.start();
     await untilReachable(config, ['temporal']);
     const { pool } = await openDatabase({ url: config.postgres.url, poolMax: 1 }, createLogger({ name: 'bench', level: 'warn' }));
     await pool.end();
@@ -125,13 +184,14 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
 
   return {
     config,
+    temporalMode: opts.temporal,
     apiUrl,
     workerMetricsUrl: `http://127.0.0.1:${workerPort}/metrics`,
     owned: true,
     roles: () => ({
       api: api.pid,
       worker: current === 'worker' ? worker.pid : current === 'direct' ? direct.pid : undefined,
-      temporal: temporal.pid,
+      temporal: temporal.pid(),
       ...shared,
     }),
     consumer: () => (current === 'none' ? 'external' : current),
@@ -145,7 +205,7 @@ export async function ownStack(opts: { suffix: string; logDir: string; env?: Env
       await eventually(async () => (await queueConsumerCount(config)) === 0, 30_000, 'the queue to have no consumer');
       if (which !== 'none') await startConsumer(which);
     },
-    crashes: () => [temporal, api, worker, direct].flatMap((p) => p.crashes),
+    crashes: () => [...temporal.crashes(), ...[api, worker, direct].flatMap((p) => p.crashes)],
     stop: stopAll,
   };
 }

@@ -1,6 +1,7 @@
 /**
- * `npm run bench` works end to end, in miniature: it measures every phase on the real stack,
- * accounts for every signup, writes its results and cleans up. It asserts what was measured and
+ * `npm run bench` works end to end, in miniature: it measures every phase on the real stack, on
+ * the Temporal dev server and on a Temporal cluster, accounts for every signup, writes its
+ * results and cleans up. It asserts what was measured and
  * counted, never how fast: performance figures come from full runs, not from tests.
  */
 import { execFileSync } from 'node:child_process';
@@ -11,31 +12,36 @@ import { Client } from 'pg';
 import type { BenchResult } from '../../bench/report';
 import { runScript } from '../support/processes';
 
-jest.setTimeout(300_000);
+// Two stacks in turn, one of them a cluster whose schema is set up first, on a shared machine.
+jest.setTimeout(600_000);
 
-async function benchDatabases(): Promise<string[]> {
+// Other benchmark runs may start and end meanwhile: only what carries this run's id is its own.
+async function databasesOf(runId: string): Promise<string[]> {
   const db = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
   await db.connect();
   try {
-    const { rows } = await db.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'onboarding_bench_%'");
+    // The service's database of each stack (onboarding_bench_<run>_<mode>), and the cluster's two (temporal_bench_…, temporal_visibility_bench_…).
+    const { rows } = await db.query<{ datname: string }>('SELECT datname FROM pg_database WHERE strpos(datname, $1) > 0', [runId]);
     return rows.map((r) => r.datname);
   } finally {
     await db.end();
   }
 }
 
-function benchQueues(): string[] {
+function queuesOf(runId: string): string[] {
   const names = execFileSync('rabbitmqctl', ['list_queues', 'name', '--quiet', '--no-table-headers']).toString().split('\n');
-  return names.filter((n) => n.includes('.bench.')).sort();
+  return names.filter((n) => n.includes(`.bench.${runId}`));
 }
 
-it('measures the Temporal path, the direct baseline and both drains, losing nothing, and leaves nothing behind', async () => {
+it('measures the Temporal path on the dev server and on a cluster, the direct baseline and the drains, losing nothing, and leaves nothing behind', async () => {
   const out = mkdtempSync(join(tmpdir(), 'bench-test-'));
-  const databasesBefore = await benchDatabases();
-  const queuesBefore = benchQueues();
+  let runId: string | undefined;
   try {
     const args = ['--levels', '4', '--seconds', '2', '--paced', '0.5', '--paced-hash', '', '--paced-clients', '4', '--backlog', '40', '--hash-seconds', '1', '--out', out];
     const run = await runScript('bench/run.js', args, {});
+    runId = /\] run (\S+);/.exec(run.stderr)?.[1];
+    // The cluster's databases carry the run's id, so the check at the end finds them if left.
+    expect(run.stderr).toContain(`temporal_bench_${runId}_cluster`);
     if (run.code !== 0) throw new Error(`bench exited ${run.code}:\n${run.stderr.slice(-3000)}`);
 
     // One run writes one dated set: <time>.json, <time>.md and its two charts.
@@ -49,10 +55,13 @@ it('measures the Temporal path, the direct baseline and both drains, losing noth
     for (const chart of [`${stamp}-cpu.svg`, `${stamp}-latency.svg`]) expect(readFileSync(join(out, chart), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<\/svg>$/);
     expect(result.hash_ceiling.hashes_per_second).toBeGreaterThan(0);
     expect(result.hash_ceiling.after).not.toBeNull();
-    expect(result.phases.map((p) => [p.path, p.mode, p.clients])).toEqual([
-      ['temporal', 'closed', 4],
-      ['temporal', 'paced', 4],
-      ['direct', 'closed', 4],
+    expect(result.settings.temporal).toBe('dev,cluster');
+    // The open loop and the direct baseline on the first stack (the dev server) only.
+    expect(result.phases.map((p) => [p.path, p.temporal_server, p.mode, p.clients])).toEqual([
+      ['temporal', 'dev', 'closed', 4],
+      ['temporal', 'dev', 'paced', 4],
+      ['direct', 'dev', 'closed', 4],
+      ['temporal', 'cluster', 'closed', 4],
     ]);
     for (const p of result.phases) {
       expect(p.accepted).toBeGreaterThan(0);
@@ -62,22 +71,36 @@ it('measures the Temporal path, the direct baseline and both drains, losing noth
       expect(Object.keys(p.cpu_seconds_per_signup)).toEqual(expect.arrayContaining(['api', 'worker', 'temporal', 'rabbitmq', 'postgres', 'load_generator']));
       expect(p.end_to_end_ms.p50).toBeGreaterThanOrEqual(0);
     }
-    expect(result.drains.map((d) => [d.path, d.messages, d.lost])).toEqual([
-      ['temporal', 40, 0],
-      ['direct', 40, 0],
+    expect(result.drains.map((d) => [d.path, d.temporal_server, d.messages, d.lost])).toEqual([
+      ['temporal', 'dev', 40, 0],
+      ['direct', 'dev', 40, 0],
+      ['temporal', 'cluster', 40, 0],
     ]);
-    expect(result.drains[0].redelivered).toBe(0);
-    expect(result.drains[0].peak_consumer_rss_mb).toBeGreaterThan(0);
+    for (const d of result.drains.filter((x) => x.path === 'temporal')) {
+      expect(d.redelivered).toBe(0);
+      expect(d.peak_consumer_rss_mb).toBeGreaterThan(0);
+      // The Temporal server's CPU and its Postgres's, each measured on its own.
+      expect(Object.keys(d.cpu_seconds_per_signup)).toEqual(expect.arrayContaining(['temporal', 'postgres']));
+    }
     expect(result.process_crashes).toEqual([]);
     expect(result.targets.find((t) => t.target === 'zero loss')).toMatchObject({ pass: true });
 
     const markdown = readFileSync(join(out, `${stamp}.md`), 'utf8');
     expect(markdown).toContain('**Hash ceiling:');
     expect(markdown).toContain('**Targets**');
+    // The closed loop and the drain, each with a dev server row and then a cluster row.
+    const sideBySide = markdown.split('\n').filter((line) => /^\| (closed loop|drain of)/.test(line));
+    expect(sideBySide.map((line) => line.split(' | ').slice(0, 2).join(' | '))).toEqual([
+      '| closed loop, 4 clients | dev server',
+      '| closed loop, 4 clients | cluster',
+      '| drain of 40 | dev server',
+      '| drain of 40 | cluster',
+    ]);
     expect(run.stdout).toContain(markdown.trim().split('\n')[0]);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
-  expect(await benchDatabases()).toEqual(databasesBefore);
-  expect(benchQueues()).toEqual(queuesBefore);
+  expect(runId).toBeDefined();
+  expect(await databasesOf(runId as string)).toEqual([]);
+  expect(queuesOf(runId as string)).toEqual([]);
 });

@@ -1,7 +1,7 @@
 import { percentile } from '../../bench/load';
 import type { PhaseResult } from '../../bench/phase';
 import { CLOCK_TICKS_PER_SECOND, parseProcStat, type ProcStat, treeCpuSeconds } from '../../bench/proc-stats';
-import { type BenchResult, evaluateTargets, renderMarkdown } from '../../bench/report';
+import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown } from '../../bench/report';
 import { sumMetric } from '../../bench/stack';
 
 describe('the benchmark’s arithmetic', () => {
@@ -48,6 +48,7 @@ function phase(over: Partial<PhaseResult>): PhaseResult {
   return {
     name: 'p',
     path: 'temporal',
+    temporal_server: 'dev',
     mode: 'closed',
     clients: 50,
     load_seconds: 10,
@@ -98,7 +99,7 @@ describe('the benchmark’s targets and report', () => {
         phase({ path: 'direct', clients: 50, end_to_end_per_second: 90 }),
       ],
       drains: [
-        { path: 'temporal', messages: 10_000, seconds: 200, per_second: 50, start_to_consuming_seconds: 2, peak_consumer_rss_mb: 350, redelivered: 0, lost: 0, cpu_seconds_per_signup: {} },
+        { path: 'temporal', temporal_server: 'dev', messages: 10_000, seconds: 200, per_second: 50, start_to_consuming_seconds: 2, peak_consumer_rss_mb: 350, redelivered: 0, lost: 0, cpu_seconds_per_signup: {} },
       ],
     });
     const targets = evaluateTargets(r);
@@ -110,17 +111,61 @@ describe('the benchmark’s targets and report', () => {
     ]);
     expect(targets[1].measured).toBe('p99 140 ms at 57.6/s offered (0.80 × capacity)');
     const markdown = renderMarkdown({ ...r, targets });
-    expect(markdown).toContain('| temporal | 50 | 50.0 | 20 / 40 / 60 | 72.0 | 100 / 300 | 0 | 0.72 | 0.80 |');
-    expect(markdown).toContain('| temporal | 50 | 57.6 (0.80 × e2e capacity) |');
-    expect(markdown).toContain('| temporal | 50 | 70.0 (0.70 × hash ceiling) |');
+    expect(markdown).toContain('| temporal | dev server | 50 | 50.0 | 20 / 40 / 60 | 72.0 | 100 / 300 | 0 | 0.72 | 0.80 |');
+    expect(markdown).toContain('| temporal | dev server | 50 | 57.6 (0.80 × e2e capacity) |');
+    expect(markdown).toContain('| temporal | dev server | 50 | 70.0 (0.70 × hash ceiling) |');
     expect(markdown).toContain('**not met**');
+    // One Temporal server: no side-by-side table.
+    expect(markdown).not.toContain('side by side');
+  });
+
+  it('puts the dev server and the cluster side by side, load by load, and judges each', () => {
+    const cpu = (temporal: number, postgres: number) => ({ api: 0.025, worker: 0.02, temporal, rabbitmq: 0.002, postgres, load_generator: 0.001 });
+    const drain = (server: 'dev' | 'cluster', perSecond: number, c: Record<string, number>): DrainResult => ({
+      path: 'temporal', temporal_server: server, messages: 200, seconds: 200 / perSecond, per_second: perSecond,
+      start_to_consuming_seconds: 2, peak_consumer_rss_mb: 300, redelivered: 0, lost: 0, cpu_seconds_per_signup: c,
+    });
+    const r = result({
+      phases: [
+        phase({ clients: 10, end_to_end_per_second: 40, cpu_seconds_per_signup: cpu(0.03, 0.003) }),
+        phase({ clients: 50, end_to_end_per_second: 72, cpu_seconds_per_signup: cpu(0.03, 0.003) }),
+        phase({ path: 'direct', clients: 50, end_to_end_per_second: 90 }),
+        phase({ temporal_server: 'cluster', clients: 10, end_to_end_per_second: 30, cpu_seconds_per_signup: cpu(0.02, 0.015) }),
+        phase({ temporal_server: 'cluster', clients: 50, end_to_end_per_second: 60, cpu_seconds_per_signup: cpu(0.02, 0.015) }),
+      ],
+      drains: [drain('dev', 40, cpu(0.02, 0.003)), drain('cluster', 25, cpu(0.015, 0.012))],
+    });
+    const targets = evaluateTargets(r);
+    expect(targets.map((t) => [t.target, t.pass])).toEqual([
+      ['end-to-end sustained ≥ 0.7 × hash ceiling (dev server)', true], // 72 of 100
+      ['end-to-end sustained ≥ 0.7 × hash ceiling (cluster)', false], // 60 of 100
+      ['backlog of 200 drains, worker RSS ≤ 400 MB, no redelivery (dev server)', true],
+      ['backlog of 200 drains, worker RSS ≤ 400 MB, no redelivery (cluster)', true],
+      ['zero loss', true],
+    ]);
+    const lines = renderMarkdown({ ...r, targets }).split('\n');
+    const at = (row: string) => lines.indexOf(row);
+    // Each load's dev server row, then its cluster row; the service total leaves out the load generator.
+    const rows = [
+      '| closed loop, 10 clients | dev server | 40.0 | 100 / 300 | 25.0 | 20.0 | 30.0 | 2.0 | 3.0 | 80.0 |',
+      '| closed loop, 10 clients | cluster | 30.0 | 100 / 300 | 25.0 | 20.0 | 20.0 | 2.0 | 15.0 | 82.0 |',
+      '| closed loop, 50 clients | dev server | 72.0 | 100 / 300 | 25.0 | 20.0 | 30.0 | 2.0 | 3.0 | 80.0 |',
+      '| closed loop, 50 clients | cluster | 60.0 | 100 / 300 | 25.0 | 20.0 | 20.0 | 2.0 | 15.0 | 82.0 |',
+      '| drain of 200 | dev server | 40.0 | – | 25.0 | 20.0 | 20.0 | 2.0 | 3.0 | 70.0 |',
+      '| drain of 200 | cluster | 25.0 | – | 25.0 | 20.0 | 15.0 | 2.0 | 12.0 | 74.0 |',
+    ];
+    expect(rows.map(at)).toEqual(rows.map((_, i) => at(rows[0]) + i));
+    expect(at(rows[0])).toBeGreaterThan(0);
+    expect(lines.join('\n')).toContain("In cluster mode the Postgres column includes the Temporal server's persistence and visibility writes");
+    // The cluster's closed loop is compared with the one direct baseline too.
+    expect(lines).toContain('| temporal | cluster | 50 | 50.0 | 20 / 40 / 60 | 60.0 | 100 / 300 | 0 | 0.60 | 0.67 |');
   });
 
   it('fails the loss target on a single lost signup, a redelivery or an oversized worker', () => {
     const r = result({
       phases: [phase({ lost: 1 })],
       drains: [
-        { path: 'temporal', messages: 100, seconds: 2, per_second: 50, start_to_consuming_seconds: 2, peak_consumer_rss_mb: 401, redelivered: 1, lost: 0, cpu_seconds_per_signup: {} },
+        { path: 'temporal', temporal_server: 'dev', messages: 100, seconds: 2, per_second: 50, start_to_consuming_seconds: 2, peak_consumer_rss_mb: 401, redelivered: 1, lost: 0, cpu_seconds_per_signup: {} },
       ],
     });
     const byName = Object.fromEntries(evaluateTargets(r).map((t) => [t.target.split(' ')[0], t.pass]));
