@@ -9,6 +9,7 @@ import type { SignupMessage } from '../../src/contract';
 import { FailureType } from '../../src/onboarding-policy';
 import { ONBOARD_USER_WORKFLOW, onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
 import * as workflows from '../../workflows';
+import { VERIFY_EMAIL_WORKFLOW } from '../../src/onboarding-policy';
 import { OnboardingStateKey } from '../../workflows/search-attributes';
 import { signupMessage } from '../support/fixtures';
 import { startTemporal } from '../support/stack';
@@ -80,9 +81,10 @@ async function onboardingState(workflowId: string): Promise<unknown> {
   return description.typedSearchAttributes.get(OnboardingStateKey);
 }
 
-it('starts runs by the name of the workflow function the worker registers', () => {
-  expect(Object.keys(workflows)).toEqual([ONBOARD_USER_WORKFLOW]);
+it('starts runs by the names of the workflow functions the worker registers', () => {
+  expect(Object.keys(workflows).sort()).toEqual([ONBOARD_USER_WORKFLOW, VERIFY_EMAIL_WORKFLOW].sort());
   expect(workflows.onboardUser.name).toBe(ONBOARD_USER_WORKFLOW);
+  expect(workflows.verifyEmail.name).toBe(VERIFY_EMAIL_WORKFLOW);
 });
 
 it('runs validate → persist → mark COMPLETED and marks the run COMPLETED for the Web UI', async () => {
