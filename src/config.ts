@@ -64,6 +64,9 @@ export const EnvSchema = z.object({
   // Where `npm start` serves the local Temporal dev server's Web UI.
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('onboarding'),
+  // The longest GET /users/{id} waits for Temporal to say where a run is; past it, the answer
+  // comes from the database alone, with the run's state marked UNKNOWN.
+  TEMPORAL_LOOKUP_TIMEOUT_MS: positiveInt.max(60_000).default(1_000),
   ONBOARDING_MAX_ATTEMPTS: positiveInt.max(10).default(5),
 
   ADMIN_API_TOKEN: optional(bearerToken),
@@ -104,6 +107,8 @@ export interface Config {
     metricsBindAddress: string;
     /** The local dev server's Web UI port (`npm start`); a deployed service never serves it. */
     uiPort: number;
+    /** The deadline of a status read's question to Temporal (GET /users/{id}). */
+    lookupTimeoutMs: number;
   };
   onboarding: { maxAttempts: number; runTimeoutMs: number };
   security: {
@@ -194,6 +199,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       connection: temporal.connection,
       metricsBindAddress: e.TEMPORAL_METRICS_BIND_ADDRESS,
       uiPort: e.TEMPORAL_UI_PORT,
+      lookupTimeoutMs: e.TEMPORAL_LOOKUP_TIMEOUT_MS,
     },
     onboarding: { maxAttempts: e.ONBOARDING_MAX_ATTEMPTS, runTimeoutMs },
     security: {

@@ -26,7 +26,12 @@ export const connectedCheck = (what: string, isConnected: () => boolean): Depend
   if (!isConnected()) throw new Error(`${what} not connected`);
 };
 
-export async function checkReadiness(checks: Record<string, DependencyCheck>, timeoutMs = 2_000): Promise<Readiness> {
+/** `informational` checks are reported but never make the process not ready. */
+export async function checkReadiness(
+  checks: Record<string, DependencyCheck>,
+  timeoutMs = 2_000,
+  informational: readonly string[] = [],
+): Promise<Readiness> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]): Promise<[string, DependencyStatus]> => {
       const started = performance.now();
@@ -47,8 +52,8 @@ export async function checkReadiness(checks: Record<string, DependencyCheck>, ti
     }),
   );
   const dependencies: Record<string, DependencyStatus> = Object.fromEntries(entries);
-  const ready = entries.every(([, s]) => s.status === 'up');
-  return { status: ready ? 'ready' : 'not_ready', dependencies };
+  const ready = entries.every(([name, s]) => s.status === 'up' || informational.includes(name));
+  return { status: ready ? 'ready' : 'not_ready', dependencies, ...(informational.length > 0 ? { informational: [...informational] } : {}) };
 }
 
 function elapsed(started: number): number {
@@ -56,13 +61,13 @@ function elapsed(started: number): number {
 }
 
 /** GET /healthz and GET /readyz: the same in the API and the worker. */
-export function healthRouter(checks: Record<string, DependencyCheck>): express.Router {
+export function healthRouter(checks: Record<string, DependencyCheck>, informational: readonly string[] = []): express.Router {
   const router = express.Router();
   router.get('/healthz', (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const readiness = await checkReadiness(checks);
+    const readiness = await checkReadiness(checks, undefined, informational);
     res
       .status(readiness.status === 'ready' ? 200 : 503)
       .set('Cache-Control', 'no-store')

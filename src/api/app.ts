@@ -16,7 +16,7 @@ import type { SignupPublisher } from '../messaging/signup-publisher';
 import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { createSignupRequestRepository } from '../repositories/signup-request-repository';
 import { createUserRepository } from '../repositories/user-repository';
-import { onboardingProgress } from '../temporal/onboarding-runs';
+import { onboardingProgressWithin } from '../temporal/onboarding-runs';
 import { createReadSignupStatus } from '../use-cases/read-signup-status';
 import { createSetVerificationState } from '../use-cases/set-verification-state';
 import { createSubmitSignup } from '../use-cases/submit-signup';
@@ -35,7 +35,10 @@ export interface ApiDeps {
   logger: Logger;
   pool: Pool;
   publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected'>;
-  /** The client must be built with this same codec, so progress lookups can read encrypted results. */
+  /**
+   * The client must be built with this same codec, so progress lookups can read encrypted
+   * results. Its connection may be lazy and Temporal away: nothing at start needs it.
+   */
   temporal: Client;
   payloadCodec: PayloadCodec;
   /** This process's registry: /metrics serves it. */
@@ -60,7 +63,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const readSignupStatus = createReadSignupStatus({
     users,
     signupRequests,
-    runProgress: (userId) => onboardingProgress(temporal, userId),
+    runProgress: (userId) => onboardingProgressWithin(temporal, userId, config.temporal.lookupTimeoutMs),
     logger,
   });
   const setVerificationState = createSetVerificationState({ users, logger });
@@ -74,12 +77,17 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/signup', countSignupOutcomes(metrics));
   // Operations endpoints come before the request logger: probes and scrapes every few seconds
   // would drown the log.
+  // Temporal is reported, not required: signups need only Postgres and RabbitMQ, and a status
+  // read answers from the database when Temporal is away. A load balancer keeps this process.
   app.use(
-    healthRouter({
-      postgres: postgresCheck(pool),
-      rabbitmq: connectedCheck('publisher', () => publisher.isConnected()),
-      temporal: temporalCheck(temporal),
-    }),
+    healthRouter(
+      {
+        postgres: postgresCheck(pool),
+        rabbitmq: connectedCheck('publisher', () => publisher.isConnected()),
+        temporal: temporalCheck(temporal),
+      },
+      ['temporal'],
+    ),
   );
   app.use(metricsRouter(deps.registry));
   app.use(docsRoutes(version));
