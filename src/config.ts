@@ -2,6 +2,7 @@
  * The only place that reads process.env. Everything else receives a validated Config.
  */
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { z } from 'zod';
@@ -77,6 +78,14 @@ export const EnvSchema = z.object({
   SIGNUP_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   TRUST_PROXY: z.string().default('false'),
   DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('conflict'),
+
+  // libuv's thread pool, which Node sizes from this variable itself at its first use. argon2id
+  // hashes run on it, and so do dns.lookup (pg's and amqplib's connects), fs and zlib.
+  UV_THREADPOOL_SIZE: positiveInt.max(1024).default(4),
+  // argon2id hashes in flight per API process; unset: the cores, at most the pool size less one.
+  HASH_CONCURRENCY: optional(positiveInt.max(1023)),
+  // Signups that may wait for a hash slot; past that, POST /signup answers 503 at once. Unset: 16 per slot.
+  HASH_QUEUE_LIMIT: optional(z.coerce.number().int().min(0).max(10_000)),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -109,6 +118,15 @@ export interface Config {
     uiPort: number;
     /** The deadline of a status read's question to Temporal (GET /users/{id}). */
     lookupTimeoutMs: number;
+  };
+  /** The API's cap on argon2id work, so hashing never takes the whole libuv pool. */
+  hashing: {
+    /** Hashes in flight at once. */
+    concurrency: number;
+    /** Signups that may wait for a slot; one more is answered 503 at once. */
+    queueLimit: number;
+    /** libuv's pool size (UV_THREADPOOL_SIZE), for the record: concurrency is below it. */
+    threadPoolSize: number;
   };
   onboarding: { maxAttempts: number; runTimeoutMs: number };
   security: {
@@ -164,6 +182,12 @@ export function loadConfig(rawEnv: Env = process.env): Config {
   if (codecCorsOrigins.some((o) => !/^https?:\/\/[^/]+$/.test(o))) {
     problems.push('CODEC_CORS_ORIGINS: must be comma-separated origins like http://127.0.0.1:8233');
   }
+  const hashConcurrency = e.HASH_CONCURRENCY ?? defaultHashConcurrency(e.UV_THREADPOOL_SIZE);
+  if (hashConcurrency >= e.UV_THREADPOOL_SIZE) {
+    problems.push(
+      `HASH_CONCURRENCY: must be below UV_THREADPOOL_SIZE (${e.UV_THREADPOOL_SIZE}), so hashing never takes the pool that pg and amqplib also use`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const temporal = temporalConnection(env, e.TEMPORAL_ADDRESS, e.TEMPORAL_NAMESPACE);
   const runTimeoutMs = onboardingRunTimeoutMs(e.ONBOARDING_MAX_ATTEMPTS);
@@ -201,6 +225,11 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       uiPort: e.TEMPORAL_UI_PORT,
       lookupTimeoutMs: e.TEMPORAL_LOOKUP_TIMEOUT_MS,
     },
+    hashing: {
+      concurrency: hashConcurrency,
+      queueLimit: e.HASH_QUEUE_LIMIT ?? HASH_QUEUE_PER_SLOT * hashConcurrency,
+      threadPoolSize: e.UV_THREADPOOL_SIZE,
+    },
     onboarding: { maxAttempts: e.ONBOARDING_MAX_ATTEMPTS, runTimeoutMs },
     security: {
       adminToken: e.ADMIN_API_TOKEN,
@@ -213,6 +242,19 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     },
   };
 }
+
+/**
+ * argon2id is CPU-bound: more hashes at once than cores only makes each slower, and every hash
+ * holds a libuv pool thread for its whole length. So: one per core, and never the whole pool, so
+ * that a DNS lookup for a reconnect or a file read always finds a free thread.
+ */
+export function defaultHashConcurrency(threadPoolSize: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(cores, threadPoolSize - 1));
+}
+
+// A signup may wait about 16 hash times (some 0.3-0.6 s here) for a slot; longer, and the
+// client is better told to retry than kept waiting behind work it cannot see.
+const HASH_QUEUE_PER_SLOT = 16;
 
 function parseTrustProxy(raw: string): false | number | string[] | null {
   const value = raw.trim();

@@ -9,6 +9,7 @@ import helmet from 'helmet';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { version } from '../../package.json';
+import { createConcurrencyLimit } from '../concurrency-limit';
 import type { Config } from '../config';
 import { NotFoundError } from '../errors';
 import { connectedCheck, healthRouter, postgresCheck, temporalCheck } from '../health';
@@ -52,11 +53,19 @@ export function createApp(deps: ApiDeps): express.Express {
   const { security } = config;
   const users = createUserRepository(pool);
   const signupRequests = createSignupRequestRepository(pool);
+  // argon2id under the process's cap: it runs on libuv's pool, which pg and amqplib need too.
+  const hashLimit = createConcurrencyLimit({
+    concurrency: config.hashing.concurrency,
+    queueLimit: config.hashing.queueLimit,
+    onShed: () => metrics.signupsShed.inc(),
+  });
+  metrics.observeHashLimit(hashLimit);
+  const hash = deps.hashPassword ?? argon2idHash;
   const submitSignup = createSubmitSignup({
     users,
     signupRequests,
     publisher,
-    hashPassword: deps.hashPassword ?? argon2idHash,
+    hashPassword: (password) => hashLimit.run(() => hash(password)),
     duplicateSignupResponse: security.duplicateSignupResponse,
     logger,
   });

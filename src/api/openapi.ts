@@ -78,7 +78,7 @@ export const OPERATIONS: Operation[] = [
         headers: { Location: { description: '/users/{user_id}', schema: { type: 'string' } } },
       },
     },
-    problems: [...BODY_PROBLEMS, 'emailAlreadyRegistered', 'tooManyRequests', 'serviceUnavailable', 'internal'],
+    problems: [...BODY_PROBLEMS, 'emailAlreadyRegistered', 'tooManyRequests', 'serviceUnavailable', 'overloaded', 'internal'],
   },
   {
     method: 'get',

@@ -15,6 +15,7 @@ import {
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
   NotFoundError,
+  OverloadedError,
   ValidationError,
 } from '../errors';
 
@@ -34,6 +35,7 @@ export const PROBLEM_KINDS = {
   notFound: { type: '/problems/not-found', title: 'Not found', status: 404 },
   tooManyRequests: { type: '/problems/too-many-requests', title: 'Too many requests', status: 429 },
   serviceUnavailable: { type: '/problems/service-unavailable', title: 'Service unavailable', status: 503 },
+  overloaded: { type: '/problems/overloaded', title: 'Overloaded', status: 503 },
   internal: { type: 'about:blank', title: 'Internal Server Error', status: 500 },
 } as const;
 export type ProblemKind = keyof typeof PROBLEM_KINDS;
@@ -86,6 +88,13 @@ export function problemFor(err: unknown): { kind: ProblemKind; problem: Problem;
     return {
       kind: 'serviceUnavailable',
       problem: { ...PROBLEM_KINDS.serviceUnavailable, detail: err.message, service: err.service },
+      headers: { 'Retry-After': String(err.retryAfterSeconds) },
+    };
+  }
+  if (err instanceof OverloadedError) {
+    return {
+      kind: 'overloaded',
+      problem: { ...PROBLEM_KINDS.overloaded, detail: err.message },
       headers: { 'Retry-After': String(err.retryAfterSeconds) },
     };
   }

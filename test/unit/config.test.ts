@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig, maskUrl } from '../../src/config';
+import { availableParallelism } from 'node:os';
+import { ConfigError, defaultHashConcurrency, loadConfig, maskUrl } from '../../src/config';
 import { backoffScheduleMs, onboardingRunTimeoutMs } from '../../src/onboarding-policy';
 import { onboardingActivityOptions } from '../../workflows/retry-policy';
 
@@ -118,6 +119,38 @@ describe('security settings', () => {
   it('names the duplicate-signup modes', () => {
     expect(loadConfig({ ...BASE, DUPLICATE_SIGNUP_RESPONSE: 'accepted' }).security.duplicateSignupResponse).toBe('accepted');
     expect(() => loadConfig({ ...BASE, DUPLICATE_SIGNUP_RESPONSE: 'silent' })).toThrow(/DUPLICATE_SIGNUP_RESPONSE/);
+  });
+});
+
+describe('hashing and the status lookup', () => {
+  it('caps argon2id at the cores, never the whole libuv pool, with 16 waiting per slot', () => {
+    // One per core while the pool has a thread to spare beyond them; always one thread left over.
+    expect(defaultHashConcurrency(4, 2)).toBe(2);
+    expect(defaultHashConcurrency(4, 8)).toBe(3);
+    expect(defaultHashConcurrency(16, 8)).toBe(8);
+    expect(defaultHashConcurrency(2, 8)).toBe(1);
+    const c = loadConfig(BASE);
+    expect(c.hashing).toEqual({
+      concurrency: defaultHashConcurrency(4, availableParallelism()),
+      queueLimit: 16 * defaultHashConcurrency(4, availableParallelism()),
+      threadPoolSize: 4,
+    });
+    expect(loadConfig({ ...BASE, UV_THREADPOOL_SIZE: '8', HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '0' }).hashing).toEqual({
+      concurrency: 1,
+      queueLimit: 0,
+      threadPoolSize: 8,
+    });
+  });
+
+  it('refuses a hash cap that would take the whole libuv pool', () => {
+    expect(() => loadConfig({ ...BASE, UV_THREADPOOL_SIZE: '4', HASH_CONCURRENCY: '4' })).toThrow(/HASH_CONCURRENCY: must be below UV_THREADPOOL_SIZE \(4\)/);
+    expect(() => loadConfig({ ...BASE, HASH_QUEUE_LIMIT: '-1' })).toThrow(/HASH_QUEUE_LIMIT/);
+  });
+
+  it('asks Temporal about a run for at most 1 s unless TEMPORAL_LOOKUP_TIMEOUT_MS says otherwise', () => {
+    expect(loadConfig(BASE).temporal.lookupTimeoutMs).toBe(1_000);
+    expect(loadConfig({ ...BASE, TEMPORAL_LOOKUP_TIMEOUT_MS: '250' }).temporal.lookupTimeoutMs).toBe(250);
+    expect(() => loadConfig({ ...BASE, TEMPORAL_LOOKUP_TIMEOUT_MS: '0' })).toThrow(/TEMPORAL_LOOKUP_TIMEOUT_MS/);
   });
 });
 
