@@ -27,6 +27,7 @@ import { createLogger } from '../src/logger';
 import { createSignupPublisher } from '../src/messaging/signup-publisher';
 import type { HashCeiling } from './hash-ceiling';
 import { closedLoop, paced } from './load';
+import { measureOverload, type OverloadResult } from './overload';
 import { measurePhase, type PhaseContext, type PhaseResult } from './phase';
 import { cpuSnapshot, sampleRss } from './proc-stats';
 import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown } from './report';
@@ -185,6 +186,7 @@ async function main(): Promise<number> {
   const ctx: PhaseContext = { stack, pool, settleSeconds: opts.settleSeconds, log };
   const phases: PhaseResult[] = [];
   const drains: DrainResult[] = [];
+  const overload: OverloadResult[] = [];
   const notes: string[] = [];
   let ceilingAfter: HashCeiling | null = null;
   let result: BenchResult | undefined;
@@ -216,6 +218,7 @@ async function main(): Promise<number> {
         ),
       );
     }
+    overload.push(...(await measureOverload(ctx, { hashCeiling: ceilingBefore.hashes_per_second, seconds: opts.seconds, emailPrefix: `bench-${runId}-overload` })));
     if (stack.owned) {
       await stack.useConsumer('direct');
       for (const clients of opts.levels) phases.push(await closed(clients, 'direct'));
@@ -254,6 +257,7 @@ async function main(): Promise<number> {
       },
       phases,
       drains,
+      overload,
       process_crashes: crashes,
       notes,
     };
