@@ -35,13 +35,6 @@ function activityLog(base: Logger | undefined, requestId: string | undefined) {
   return { info: (msg: string, extra: LogFields = {}) => sdk.info(msg, { ...fields, ...extra }), warn: (msg: string, extra: LogFields = {}) => sdk.warn(msg, { ...fields, ...extra }) };
 }
 
-/** What the workflow asks markState to record: only COMPLETED, the step that ends a run. */
-export interface MarkStateInput {
-  user_id: string;
-  onboarding_state: 'COMPLETED';
-  request_id?: string;
-}
-
 /**
  * The onboarding activities, built from their dependencies so tests can hand them a pool of
  * their own. The FailureTypes thrown here are non-retryable (NON_RETRYABLE_FAILURE_TYPES).
@@ -65,12 +58,17 @@ export function createActivities({ pool, logger }: ActivityDeps) {
       log.info('signup valid', { user_id: signup.user_id });
     },
 
-    /** Idempotent: a retry or a replayed message finds its own row and succeeds. */
+    /**
+     * Writes the user onboarded: the row and its final state together, so a failure or a run
+     * timeout leaves either no row or a finished one, never a row half-onboarded. Idempotent: a
+     * retry or a replayed message finds its own row and succeeds, completing one that an
+     * earlier version left PERSISTED.
+     */
     async persistUser(signup: SignupMessage): Promise<{ created: boolean }> {
       const log = activityLog(logger, signup.request_id);
       try {
         const result = await users.insert(signup);
-        log.info(result.created ? 'user row inserted' : 'user row already there', { user_id: signup.user_id });
+        log.info(result.created ? 'user onboarded: row written COMPLETED' : 'user row already there, now COMPLETED', { user_id: signup.user_id });
         return result;
       } catch (err) {
         if (err instanceof DuplicateEmailError) {
@@ -82,16 +80,6 @@ export function createActivities({ pool, logger }: ActivityDeps) {
         // The SDK logs a failed attempt and records it in history: never with the row in it.
         throw withoutRowData(err);
       }
-    },
-
-    /** Completes the user's onboarding; idempotent, as a retry or a replay may run it twice. */
-    async markState(input: MarkStateInput): Promise<void> {
-      const log = activityLog(logger, input.request_id);
-      const found = await users.completeOnboarding(input.user_id).catch((err: unknown) => {
-        throw withoutRowData(err);
-      });
-      if (!found) throw ApplicationFailure.nonRetryable(`no user ${input.user_id}`, FailureType.UserNotFound);
-      log.info('onboarding state set', { user_id: input.user_id, onboarding_state: input.onboarding_state });
     },
   };
 }

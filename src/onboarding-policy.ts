@@ -27,8 +27,11 @@ export const NON_RETRYABLE_FAILURE_TYPES: readonly FailureType[] = [
 /** The search attribute operators filter runs by in the Web UI: `OnboardingState = "FAILED"`. */
 export const ONBOARDING_STATE_SEARCH_ATTRIBUTE = 'OnboardingState';
 
-/** The steps of one onboarding run, each retried under the budget below. */
-export const ONBOARDING_STEPS = ['validateSignup', 'persistUser', 'markState'] as const;
+/**
+ * The steps of one onboarding run, each retried under the budget below. persistUser writes the
+ * user row and its final state (COMPLETED) together: there is no later step to fail.
+ */
+export const ONBOARDING_STEPS = ['validateSignup', 'persistUser'] as const;
 
 export const RETRY_INITIAL_INTERVAL_MS = 1_000;
 export const RETRY_BACKOFF_COEFFICIENT = 2;

@@ -17,16 +17,17 @@ export interface OnboardUserResult {
   created: boolean;
 }
 
-/** Turns an accepted signup into exactly one user row, or a failure the bridge dead-letters. */
+/**
+ * Turns an accepted signup into exactly one onboarded user row, or a failure the bridge
+ * dead-letters. persistUser writes the row in its final state, so no later failure (nor the run
+ * timeout) can leave a row half-onboarded behind a failed run.
+ */
 export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Promise<OnboardUserResult> {
-  const { validateSignup, persistUser, markState } = proxyLocalActivities<OnboardingActivities>(
-    onboardingActivityOptions(maxAttempts),
-  );
+  const { validateSignup, persistUser } = proxyLocalActivities<OnboardingActivities>(onboardingActivityOptions(maxAttempts));
   try {
     setOnboardingState('PROCESSING');
     await validateSignup(signup);
     const { created } = await persistUser(signup);
-    await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
     setOnboardingState('COMPLETED');
     return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
   } catch (err) {

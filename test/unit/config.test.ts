@@ -167,8 +167,8 @@ describe('retry policy', () => {
       expect(onboardingRunTimeoutMs(attempts)).toBeLessThanOrEqual(RABBITMQ_DEFAULT_CONSUMER_TIMEOUT_MS / 2);
       expect(() => loadConfig({ ...BASE, ONBOARDING_MAX_ATTEMPTS: String(attempts) })).not.toThrow();
     }
-    // The bound is real: 3 activities × (attempts × 10 s + backoff) + 30 s.
-    expect(onboardingRunTimeoutMs(5)).toBe(3 * (5 * 10_000 + 15_000) + 30_000);
+    // The bound is real: 2 activities × (attempts × 10 s + backoff) + 30 s.
+    expect(onboardingRunTimeoutMs(5)).toBe(2 * (5 * 10_000 + 15_000) + 30_000);
     expect(loadConfig(BASE).onboarding.runTimeoutMs).toBe(onboardingRunTimeoutMs(5));
   });
 });
