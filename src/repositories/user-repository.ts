@@ -92,6 +92,16 @@ export async function completeOnboarding(pool: Pool, userId: string): Promise<bo
   return rowCount === 1;
 }
 
+/** The onboarding state of each of these users that has a row; an id without one is absent. */
+export async function onboardingStates(pool: Pool, userIds: string[]): Promise<Map<string, UserRecord['onboarding_state']>> {
+  if (userIds.length === 0) return new Map();
+  const { rows } = await pool.query<Pick<UserRecord, 'user_id' | 'onboarding_state'>>(
+    'SELECT user_id, onboarding_state FROM users WHERE user_id = ANY($1::uuid[])',
+    [userIds],
+  );
+  return new Map(rows.map((r) => [r.user_id, r.onboarding_state]));
+}
+
 /** Returns the updated user, or null when no such user exists. */
 export async function setVerificationState(
   pool: Pool,
@@ -112,6 +122,7 @@ export function createUserRepository(pool: Pool) {
     findByEmail: (email: string) => findUserByEmail(pool, email),
     insert: (signup: SignupMessage) => insertUser(pool, signup),
     completeOnboarding: (userId: string) => completeOnboarding(pool, userId),
+    onboardingStates: (userIds: string[]) => onboardingStates(pool, userIds),
     setVerificationState: (userId: string, state: VerificationState) => setVerificationState(pool, userId, state),
   };
 }
