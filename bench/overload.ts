@@ -48,9 +48,10 @@ export async function measureOverload(
   const results: OverloadResult[] = [];
   for (const multiple of opts.multiples ?? DEFAULT_MULTIPLES) {
     const rate = multiple * opts.hashCeiling;
-    // A second's worth of arrivals as clients (at least 50), so no signup waits for a free client
-    // and the latency is the API's, not the load generator's.
-    const clients = Math.max(50, Math.ceil(rate));
+    // Enough clients that no signup waits for a free one, so the latency is the API's: a shed
+    // answer is quick, and at most HASH_CONCURRENCY + HASH_QUEUE_LIMIT signups are in the API
+    // for long; a second's worth of arrivals (at least 200) leaves a wide margin.
+    const clients = Math.max(200, Math.ceil(rate));
     const shedBefore = await shedSoFar(ctx.stack.apiUrl);
     let load: LoadResult | undefined;
     const phase = await measurePhase(

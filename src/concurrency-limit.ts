@@ -12,6 +12,11 @@ import { OverloadedError } from './errors';
 export interface ConcurrencyLimit {
   /** Runs `task` once a slot is free; throws OverloadedError at once when slots and queue are full. */
   run<T>(task: () => Promise<T>): Promise<T>;
+  /**
+   * Throws OverloadedError (counted as shed) if `run` would refuse now: lets a caller refuse
+   * before it does any work of its own. `run` still decides, when it is called.
+   */
+  refuseIfFull(): void;
   /** Tasks running now. */
   active(): number;
   /** Tasks waiting for a slot now. */
@@ -39,21 +44,25 @@ export function createConcurrencyLimit(opts: {
     else active--;
   }
 
+  const full = () => active >= concurrency && queue.length >= queueLimit;
+  function refuse(): never {
+    opts.onShed?.();
+    throw new OverloadedError(opts.retryAfterSeconds);
+  }
+
   return {
     async run<T>(task: () => Promise<T>): Promise<T> {
-      if (active < concurrency) {
-        active++;
-      } else if (queue.length < queueLimit) {
-        await new Promise<void>((resolve) => queue.push(resolve));
-      } else {
-        opts.onShed?.();
-        throw new OverloadedError(opts.retryAfterSeconds);
-      }
+      if (full()) refuse();
+      if (active < concurrency) active++;
+      else await new Promise<void>((resolve) => queue.push(resolve));
       try {
         return await task();
       } finally {
         release();
       }
+    },
+    refuseIfFull: () => {
+      if (full()) refuse();
     },
     active: () => active,
     waiting: () => queue.length,

@@ -28,7 +28,7 @@ import { jsonBody } from './json-body';
 import { hashPassword as argon2idHash } from './password';
 import { errorHandler } from './problem';
 import { requestLogging } from './request-logging';
-import { countSignupOutcomes, signupRateLimit, signupRoutes } from './signup-routes';
+import { countSignupOutcomes, shedWhenHashingFull, signupRateLimit, signupRoutes } from './signup-routes';
 import { userRoutes } from './user-routes';
 
 export interface ApiDeps {
@@ -104,7 +104,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(helmet());
 
   // Refusals registered before the body parser, so a refused request is not even read.
-  app.post('/signup', signupRateLimit(security.signupRateLimit));
+  app.post('/signup', signupRateLimit(security.signupRateLimit), shedWhenHashingFull(hashLimit));
   app.put('/users/:user_id', requireBearerToken([security.adminToken]));
   app.use(
     codecRoutes({ codec: deps.payloadCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }),

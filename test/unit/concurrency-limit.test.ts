@@ -33,6 +33,9 @@ it('runs at most `concurrency` tasks, queues up to `queueLimit`, refuses the res
   expect(refused).toBeInstanceOf(OverloadedError);
   expect(refused).toMatchObject({ retryAfterSeconds: 1 });
   expect(shed).toBe(1);
+  // The same answer before any work of the caller's own.
+  expect(() => limit.refuseIfFull()).toThrow(OverloadedError);
+  expect(shed).toBe(2);
 
   // The first to finish hands its slot to the one waiting.
   gates[0].open('a');
@@ -40,6 +43,7 @@ it('runs at most `concurrency` tasks, queues up to `queueLimit`, refuses the res
   await tick();
   expect(started).toEqual([0, 1, 2]);
   expect([limit.active(), limit.waiting()]).toEqual([2, 0]);
+  expect(() => limit.refuseIfFull()).not.toThrow();
 
   gates[1].fail(new Error('hash failed'));
   await expect(runs[1]).rejects.toThrow('hash failed');
