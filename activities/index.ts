@@ -35,6 +35,13 @@ function activityLog(base: Logger | undefined, requestId: string | undefined) {
   return { info: (msg: string, extra: LogFields = {}) => sdk.info(msg, { ...fields, ...extra }), warn: (msg: string, extra: LogFields = {}) => sdk.warn(msg, { ...fields, ...extra }) };
 }
 
+/** What a run of the earlier two-step code asks markState to record: COMPLETED. */
+export interface MarkStateInput {
+  user_id: string;
+  onboarding_state: 'COMPLETED';
+  request_id?: string;
+}
+
 /**
  * The onboarding activities, built from their dependencies so tests can hand them a pool of
  * their own. The FailureTypes thrown here are non-retryable (NON_RETRYABLE_FAILURE_TYPES).
@@ -80,6 +87,20 @@ export function createActivities({ pool, logger }: ActivityDeps) {
         // The SDK logs a failed attempt and records it in history: never with the row in it.
         throw withoutRowData(err);
       }
+    },
+
+    /**
+     * Completes the user's onboarding; idempotent. Only runs started before
+     * PERSIST_WRITES_COMPLETED_PATCH call it (their history has the step); for them the row is
+     * usually COMPLETED already, and this changes nothing.
+     */
+    async markState(input: MarkStateInput): Promise<void> {
+      const log = activityLog(logger, input.request_id);
+      const found = await users.completeOnboarding(input.user_id).catch((err: unknown) => {
+        throw withoutRowData(err);
+      });
+      if (!found) throw ApplicationFailure.nonRetryable(`no user ${input.user_id}`, FailureType.UserNotFound);
+      log.info('onboarding state set', { user_id: input.user_id, onboarding_state: input.onboarding_state });
     },
   };
 }

@@ -24,6 +24,12 @@ export const NON_RETRYABLE_FAILURE_TYPES: readonly FailureType[] = [
   FailureType.UserNotFound,
 ];
 
+/**
+ * Marks onboardUser runs in which persistUser writes the row COMPLETED and markState is not
+ * called; a run started before (its history has the markState step) replays as it was.
+ */
+export const PERSIST_WRITES_COMPLETED_PATCH = 'persist-user-writes-completed';
+
 /** The search attribute operators filter runs by in the Web UI: `OnboardingState = "FAILED"`. */
 export const ONBOARDING_STATE_SEARCH_ATTRIBUTE = 'OnboardingState';
 

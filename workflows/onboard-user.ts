@@ -1,6 +1,7 @@
-import { log, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { log, patched, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { OnboardingActivities } from '../activities';
 import type { OnboardingState, SignupMessage } from '../src/contract';
+import { PERSIST_WRITES_COMPLETED_PATCH } from '../src/onboarding-policy';
 import { onboardingActivityOptions } from './retry-policy';
 import { OnboardingStateKey } from './search-attributes';
 
@@ -23,11 +24,15 @@ export interface OnboardUserResult {
  * timeout) can leave a row half-onboarded behind a failed run.
  */
 export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Promise<OnboardUserResult> {
-  const { validateSignup, persistUser } = proxyLocalActivities<OnboardingActivities>(onboardingActivityOptions(maxAttempts));
+  const { validateSignup, persistUser, markState } = proxyLocalActivities<OnboardingActivities>(onboardingActivityOptions(maxAttempts));
   try {
     setOnboardingState('PROCESSING');
     await validateSignup(signup);
     const { created } = await persistUser(signup);
+    // Only a run started by the earlier code (replayed by this worker) has this step.
+    if (!patched(PERSIST_WRITES_COMPLETED_PATCH)) {
+      await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
+    }
     setOnboardingState('COMPLETED');
     return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
   } catch (err) {

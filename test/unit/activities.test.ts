@@ -128,3 +128,22 @@ describe('persistUser', () => {
     }
   });
 });
+
+describe('markState (runs started before persistUser wrote the row COMPLETED)', () => {
+  it('records COMPLETED, and leaves a row already COMPLETED as it was', async () => {
+    const signup = await signupMessage();
+    await env.run(activities.persistUser, signup);
+    const [first] = await rowsFor(signup.email);
+    await env.run(activities.markState, { user_id: signup.user_id, onboarding_state: 'COMPLETED' as const });
+    const [row] = await rowsFor(signup.email);
+    expect(row.onboarding_state).toBe('COMPLETED');
+    expect(row.onboarded_at).toEqual(first.onboarded_at);
+  });
+
+  it('fails for an unknown user as non-retryable', async () => {
+    const failure = await failureOf(() =>
+      env.run(activities.markState, { user_id: '00000000-0000-4000-8000-000000000000', onboarding_state: 'COMPLETED' as const }),
+    );
+    expect(failure.type).toBe(FailureType.UserNotFound);
+  });
+});
