@@ -35,7 +35,7 @@ export function activityLog(base: Logger | undefined, requestId: string | undefi
   return { info: (msg: string, extra: LogFields = {}) => sdk.info(msg, { ...fields, ...extra }), warn: (msg: string, extra: LogFields = {}) => sdk.warn(msg, { ...fields, ...extra }) };
 }
 
-/** What the workflow asks markState to record: only COMPLETED, the step that ends a run. */
+/** What a run of the earlier two-step code asks markState to record: COMPLETED. */
 export interface MarkStateInput {
   user_id: string;
   onboarding_state: 'COMPLETED';
@@ -65,12 +65,17 @@ export function createActivities({ pool, logger }: ActivityDeps) {
       log.info('signup valid', { user_id: signup.user_id });
     },
 
-    /** Idempotent: a retry or a replayed message finds its own row and succeeds. */
+    /**
+     * Writes the user onboarded: the row and its final state together, so a failure or a run
+     * timeout leaves either no row or a finished one, never a row half-onboarded. Idempotent: a
+     * retry or a replayed message finds its own row and succeeds, completing one that an
+     * earlier version left PERSISTED.
+     */
     async persistUser(signup: SignupMessage): Promise<{ created: boolean }> {
       const log = activityLog(logger, signup.request_id);
       try {
         const result = await users.insert(signup);
-        log.info(result.created ? 'user row inserted' : 'user row already there', { user_id: signup.user_id });
+        log.info(result.created ? 'user onboarded: row written COMPLETED' : 'user row already there, now COMPLETED', { user_id: signup.user_id });
         return result;
       } catch (err) {
         if (err instanceof DuplicateEmailError) {
@@ -84,7 +89,11 @@ export function createActivities({ pool, logger }: ActivityDeps) {
       }
     },
 
-    /** Completes the user's onboarding; idempotent, as a retry or a replay may run it twice. */
+    /**
+     * Completes the user's onboarding; idempotent. Only runs started before
+     * PERSIST_WRITES_COMPLETED_PATCH call it (their history has the step); for them the row is
+     * usually COMPLETED already, and this changes nothing.
+     */
     async markState(input: MarkStateInput): Promise<void> {
       const log = activityLog(logger, input.request_id);
       const found = await users.completeOnboarding(input.user_id).catch((err: unknown) => {

@@ -18,6 +18,8 @@ export interface LoadResult {
   /** The user_id of every 202. */
   accepted: string[];
   latenciesMs: number[];
+  /** The same latencies by HTTP status: what a 202 took apart from what a 503 took. */
+  latenciesMsByStatus: Record<string, number[]>;
   transportErrors: number;
 }
 
@@ -31,7 +33,12 @@ function signupBody(emailPrefix: string, n: number): string {
 }
 
 function newResult(): LoadResult {
-  return { seconds: 0, sent: 0, byStatus: {}, accepted: [], latenciesMs: [], transportErrors: 0 };
+  return { seconds: 0, sent: 0, byStatus: {}, accepted: [], latenciesMs: [], latenciesMsByStatus: {}, transportErrors: 0 };
+}
+
+function recordLatency(result: LoadResult, status: number, ms: number): void {
+  result.latenciesMs.push(ms);
+  (result.latenciesMsByStatus[status] ??= []).push(ms);
 }
 
 function record(result: LoadResult, status: number, body: string): void {
@@ -76,8 +83,8 @@ export async function closedLoop(opts: { url: string; connections: number; amoun
     },
     (err, done) => finish(err, done),
   );
-  instance.on('response', (_client, _status, _bytes, responseTime) => {
-    result.latenciesMs.push(responseTime);
+  instance.on('response', (_client, status, _bytes, responseTime) => {
+    recordLatency(result, status, responseTime);
   });
   const done = await finished;
   result.seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -112,7 +119,7 @@ export async function paced(opts: { url: string; clients: number; rate: number; 
           signal: AbortSignal.timeout(30_000),
         });
         const body = await res.text();
-        result.latenciesMs.push(Date.now() - due[i]);
+        recordLatency(result, res.status, Date.now() - due[i]);
         record(result, res.status, body);
       } catch {
         result.transportErrors++;

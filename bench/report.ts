@@ -1,5 +1,6 @@
 /** The benchmark's result, its targets, and the Markdown table made from it. */
 import type { HashCeiling } from './hash-ceiling';
+import { type OverloadResult, overloadTarget, renderOverload } from './overload';
 import type { PhaseResult } from './phase';
 import type { TemporalMode } from './stack';
 
@@ -34,6 +35,8 @@ export interface BenchResult {
   hash_ceiling: { before: HashCeiling; after: HashCeiling | null; hashes_per_second: number };
   phases: PhaseResult[];
   drains: DrainResult[];
+  /** Load past the hash ceiling (bench/overload.ts). */
+  overload: OverloadResult[];
   targets: Target[];
   process_crashes: string[];
   notes: string[];
@@ -98,8 +101,10 @@ export function evaluateTargets(result: Omit<BenchResult, 'targets'>): Target[] 
       pass: d.peak_consumer_rss_mb <= 400 && d.redelivered === 0 && d.lost === 0,
     });
   }
-  const lost = result.phases.reduce((s, p) => s + p.lost, 0) + result.drains.reduce((s, d) => s + d.lost, 0);
-  const measured = result.phases.length + result.drains.length;
+  const overload = overloadTarget(result.overload);
+  if (overload) targets.push(overload);
+  const lost = [...result.phases, ...result.drains, ...result.overload].reduce((s, x) => s + x.lost, 0);
+  const measured = result.phases.length + result.drains.length + result.overload.length;
   targets.push({ target: 'zero loss', measured: measured > 0 ? `${lost} lost` : 'nothing measured', pass: lost === 0 && measured > 0 });
   return targets;
 }
@@ -214,6 +219,7 @@ export function renderMarkdown(result: BenchResult): string {
       );
     }
   }
+  lines.push(...renderOverload(result.overload));
   lines.push('', '**Targets**', '', '| target | measured | |', '| --- | --- | --- |');
   for (const t of result.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.pass ? 'met' : '**not met**'} |`);
   if (result.process_crashes.length > 0) lines.push('', `Process crashes: ${result.process_crashes.join('; ')}`);

@@ -23,6 +23,7 @@ import type { Config } from '../src/config';
 import type { HashCeiling } from './hash-ceiling';
 import { writeCharts } from './charts';
 import { closedLoop, paced } from './load';
+import { measureOverload, type OverloadResult } from './overload';
 import { measurePhase, type PhaseContext, type PhaseResult } from './phase';
 import { cpuSnapshot, sampleRss } from './proc-stats';
 import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown } from './report';
@@ -149,7 +150,7 @@ async function measureStack(
   ctx: PhaseContext,
   opts: Options,
   run: { id: string; ceiling: HashCeiling; first: boolean },
-  out: { phases: PhaseResult[]; drains: DrainResult[]; notes: string[] },
+  out: { phases: PhaseResult[]; drains: DrainResult[]; overload: OverloadResult[]; notes: string[] },
 ): Promise<void> {
   const { stack } = ctx;
   const tag = `temporal-${stack.temporalMode}`;
@@ -183,6 +184,8 @@ async function measureStack(
         ),
       );
     }
+    // Past the hash cap (bench/overload.ts): the API's tail for what it answers, and what it sheds.
+    out.overload.push(...(await measureOverload(ctx, { hashCeiling: run.ceiling.hashes_per_second, seconds: opts.seconds, emailPrefix: `bench-${run.id}-overload` })));
   }
   if (!stack.owned) {
     out.notes.push('With --url the direct baseline and the backlog drain are skipped: both replace the stack\'s worker, which the benchmark only does to a stack it started.');
@@ -211,8 +214,8 @@ async function main(): Promise<number> {
 
   // One stack per Temporal server, in turn, so no two share the cores while measured.
   const modes: Array<TemporalMode | 'external'> = opts.url ? ['external'] : opts.temporal;
-  const measured = { phases: [] as PhaseResult[], drains: [] as DrainResult[], notes: [] as string[] };
-  const { phases, drains, notes } = measured;
+  const measured = { phases: [] as PhaseResult[], drains: [] as DrainResult[], overload: [] as OverloadResult[], notes: [] as string[] };
+  const { phases, drains, overload, notes } = measured;
   if (opts.url) notes.push('With --url the stack\'s own Temporal server is measured; --temporal does not apply.');
   if (modes.length > 1) notes.push(`The open loop and the direct baseline ran on the ${modes[0] === 'dev' ? 'dev server' : 'cluster'} stack only.`);
   const crashes: string[] = [];
@@ -260,6 +263,7 @@ async function main(): Promise<number> {
       },
       phases,
       drains,
+      overload,
       process_crashes: crashes,
       notes,
     };

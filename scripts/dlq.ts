@@ -6,11 +6,11 @@ import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { type Config, loadConfig } from '../src/config';
 import { createPool } from '../src/db/postgres';
-import { classifyDeadLetter, type DeadLetter, replayDeadLetter, takeAll } from '../src/dlq/dead-letters';
+import { classifyDeadLetter, replayDeadLetter, takeAll } from '../src/dlq/dead-letters';
 import { createLogger } from '../src/logger';
-import { clearSignupFailure, failureReasons } from '../src/repositories/signup-request-repository';
-import { findUserById } from '../src/repositories/user-repository';
-
+import { createSignupRequestRepository } from '../src/repositories/signup-request-repository';
+import { createUserRepository } from '../src/repositories/user-repository';
+import { createReplayDeadLetters, createReviewDeadLetters, type ReviewedDeadLetter } from '../src/use-cases/review-dead-letters';
 const USAGE = 'usage: npm run dlq -- list [--json] | show <id> | replay <id> | replay --all | purge --yes';
 const HELP = `${USAGE}
   list            every message in the DLQ: id, reason, masked e-mail, times dead-lettered, when, detail
@@ -67,24 +67,22 @@ async function open(config: Config) {
   const connection = await amqplib.connect(config.amqp.url);
   const channel = await connection.createChannel();
   await channel.checkQueue(config.amqp.deadLetterQueue);
-  const pool = createPool(config.postgres.url, 2, createLogger({ name: 'dlq', level: 'warn' }));
-  const letters = (await takeAll(channel, config.amqp.deadLetterQueue)).map(classifyDeadLetter);
-  // The failure message the bridge recorded, where the database has it.
-  const reasons = await failureReasons(pool, letters.flatMap((l) => (l.userId ? [l.userId] : []))).catch(() => new Map<string, string>());
-  for (const l of letters) {
-    if (l.reason === 'workflow-failed' && l.userId && reasons.has(l.userId)) l.detail = reasons.get(l.userId) as string;
-  }
-  return { connection, channel, pool, letters };
+  const logger = createLogger({ name: 'dlq', level: 'warn' });
+  const pool = createPool(config.postgres.url, 2, logger);
+  const deps = { users: createUserRepository(pool), signupRequests: createSignupRequestRepository(pool), logger };
+  // Each letter with the recorded failure and what the database says of its user.
+  const letters = await createReviewDeadLetters(deps)((await takeAll(channel, config.amqp.deadLetterQueue)).map(classifyDeadLetter));
+  return { connection, channel, pool, letters, deps };
 }
 
-function row(l: DeadLetter): string {
+function row(l: ReviewedDeadLetter): string {
   const when = l.deadLetteredAt?.toISOString() ?? '-';
-  return [l.id.padEnd(36), l.reason.padEnd(15), (l.maskedEmail ?? '-').padEnd(34), String(l.deadLetterCount).padStart(3), when, l.detail].join('  ');
+  return [l.id.padEnd(36), l.reason.padEnd(15), (l.maskedEmail ?? '-').padEnd(34), String(l.deadLetterCount).padStart(3), when, `${l.detail} | ${l.verdict}`].join('  ');
 }
 
 /** What `list --json` prints for each letter: everything `list` shows, the e-mail masked. */
-function listed(l: DeadLetter) {
-  return { id: l.id, reason: l.reason, detail: l.detail, email: l.maskedEmail ?? null, deadLetterCount: l.deadLetterCount, deadLetteredAt: l.deadLetteredAt?.toISOString() ?? null };
+function listed(l: ReviewedDeadLetter) {
+  return { id: l.id, reason: l.reason, detail: l.detail, user: l.user, verdict: l.verdict, email: l.maskedEmail ?? null, deadLetterCount: l.deadLetterCount, deadLetteredAt: l.deadLetteredAt?.toISOString() ?? null };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -107,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
           return 0;
         }
         out(`${letters.length} message(s) in ${config.amqp.deadLetterQueue}`);
-        if (letters.length > 0) out(['id'.padEnd(36), 'reason'.padEnd(15), 'email'.padEnd(34), 'dl#', 'dead-lettered at'.padEnd(24), 'detail'].join('  '));
+        if (letters.length > 0) out(['id'.padEnd(36), 'reason'.padEnd(15), 'email'.padEnd(34), 'dl#', 'dead-lettered at'.padEnd(24), 'detail | what the database says'].join('  '));
         letters.forEach((l) => out(row(l)));
         return 0;
       });
@@ -127,35 +125,22 @@ async function main(argv: string[]): Promise<number> {
     case 'replay': {
       const all = flags.has('all');
       if (all === Boolean(arg)) break;
-      return withDlq(config, async ({ connection, channel, pool, letters }) => {
+      return withDlq(config, async ({ connection, channel, letters, deps }) => {
         const chosen = all ? letters : letters.filter((l) => l.id === arg);
         if (chosen.length === 0) {
           out(all ? 'the DLQ is empty' : `no message ${arg} in ${config.amqp.deadLetterQueue}`);
           return all ? 0 : 1;
         }
         const publish = await connection.createConfirmChannel();
-        let failed = 0;
-        for (const l of chosen) {
-          if (l.reason === 'poison') {
-            out(`${l.id}: skipped, a poison message cannot be replayed (${l.detail}); purge it`);
-            continue;
-          }
-          if (l.userId && (await findUserById(pool, l.userId))) {
-            // Already onboarded (e.g. its run finished after a timeout): replaying would change nothing.
-            channel.ack(l.message);
-            out(`${l.id}: user already exists; DLQ copy removed`);
-            continue;
-          }
-          try {
-            await replayDeadLetter(channel, publish, { exchange: config.amqp.exchange, routingKey: config.amqp.routingKey }, l);
-            if (l.userId) await clearSignupFailure(pool, l.userId).catch(() => undefined);
-            out(`${l.id}: replayed`);
-          } catch (err) {
-            failed++;
-            out(`${l.id}: not replayed, still in the DLQ: ${(err as Error).message}`);
-          }
-        }
-        return failed > 0 ? 1 : 0;
+        const target = { exchange: config.amqp.exchange, routingKey: config.amqp.routingKey };
+        const replay = createReplayDeadLetters({
+          ...deps,
+          republish: (l) => replayDeadLetter(channel, publish, target, l),
+          remove: (l) => channel.ack(l.message),
+        });
+        const outcomes = await replay(chosen);
+        outcomes.forEach((o) => out(`${o.id}: ${o.message}`));
+        return outcomes.some((o) => o.outcome === 'failed') ? 1 : 0;
       });
     }
     case 'purge': {

@@ -2,6 +2,7 @@
  * The only place that reads process.env. Everything else receives a validated Config.
  */
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { z } from 'zod';
@@ -89,6 +90,9 @@ export const EnvSchema = z.object({
   // Where `npm start` serves the local Temporal dev server's Web UI.
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('onboarding'),
+  // The longest GET /users/{id} waits for Temporal to say where a run is; past it, the answer
+  // comes from the database alone, with the run's state marked UNKNOWN.
+  TEMPORAL_LOOKUP_TIMEOUT_MS: positiveInt.max(60_000).default(1_000),
   ONBOARDING_MAX_ATTEMPTS: positiveInt.max(10).default(5),
 
   ADMIN_API_TOKEN: optional(bearerToken),
@@ -99,6 +103,14 @@ export const EnvSchema = z.object({
   SIGNUP_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   TRUST_PROXY: z.string().default('false'),
   DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('conflict'),
+
+  // libuv's thread pool, which Node sizes from this variable itself at its first use. argon2id
+  // hashes run on it, and so do dns.lookup (pg's and amqplib's connects), fs and zlib.
+  UV_THREADPOOL_SIZE: positiveInt.max(1024).default(4),
+  // argon2id hashes in flight per API process; unset: the cores, at most the pool size less one.
+  HASH_CONCURRENCY: optional(positiveInt.max(1023)),
+  // Signups that may wait for a hash slot; past that, POST /signup answers 503 at once. Unset: 16 per slot.
+  HASH_QUEUE_LIMIT: optional(z.coerce.number().int().min(0).max(10_000)),
 
   // ---- Password policy, idempotent signup, limits shared across processes, purging (issue 12).
   // The secret behind every keyed hash (idempotency fingerprints, address-derived rate-limit
@@ -175,6 +187,17 @@ export interface Config {
     metricsBindAddress: string;
     /** The local dev server's Web UI port (`npm start`); a deployed service never serves it. */
     uiPort: number;
+    /** The deadline of a status read's question to Temporal (GET /users/{id}). */
+    lookupTimeoutMs: number;
+  };
+  /** The API's cap on argon2id work, so hashing never takes the whole libuv pool. */
+  hashing: {
+    /** Hashes in flight at once. */
+    concurrency: number;
+    /** Signups that may wait for a slot; one more is answered 503 at once. */
+    queueLimit: number;
+    /** libuv's pool size (UV_THREADPOOL_SIZE), for the record: concurrency is below it. */
+    threadPoolSize: number;
   };
   onboarding: { maxAttempts: number; runTimeoutMs: number };
   security: {
@@ -283,6 +306,12 @@ export function loadConfig(rawEnv: Env = process.env): Config {
   if (codecCorsOrigins.some((o) => !/^https?:\/\/[^/]+$/.test(o))) {
     problems.push('CODEC_CORS_ORIGINS: must be comma-separated origins like http://127.0.0.1:8233');
   }
+  const hashConcurrency = e.HASH_CONCURRENCY ?? defaultHashConcurrency(e.UV_THREADPOOL_SIZE);
+  if (hashConcurrency >= e.UV_THREADPOOL_SIZE) {
+    problems.push(
+      `HASH_CONCURRENCY: must be below UV_THREADPOOL_SIZE (${e.UV_THREADPOOL_SIZE}), so hashing never takes the pool that pg and amqplib also use`,
+    );
+  }
   problems.push(...verificationProblems(e));
   // (hmacSecret and trustProxy are only checked again for the type checker: a problem is listed for each.)
   if (problems.length > 0 || !hmacSecret || !trustProxy.ok) throw new ConfigError(problems);
@@ -321,6 +350,12 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       connection: temporal.connection,
       metricsBindAddress: e.TEMPORAL_METRICS_BIND_ADDRESS,
       uiPort: e.TEMPORAL_UI_PORT,
+      lookupTimeoutMs: e.TEMPORAL_LOOKUP_TIMEOUT_MS,
+    },
+    hashing: {
+      concurrency: hashConcurrency,
+      queueLimit: e.HASH_QUEUE_LIMIT ?? HASH_QUEUE_PER_SLOT * hashConcurrency,
+      threadPoolSize: e.UV_THREADPOOL_SIZE,
     },
     onboarding: { maxAttempts: e.ONBOARDING_MAX_ATTEMPTS, runTimeoutMs },
     security: {
@@ -404,6 +439,19 @@ function bridgeSettings(e: z.infer<typeof EnvSchema>): Config['bridge'] {
     handBackDelayMs: e.BRIDGE_HAND_BACK_DELAY_MS,
   };
 }
+
+/**
+ * argon2id is CPU-bound: more hashes at once than cores only makes each slower, and every hash
+ * holds a libuv pool thread for its whole length. So: one per core, and never the whole pool, so
+ * that a DNS lookup for a reconnect or a file read always finds a free thread.
+ */
+export function defaultHashConcurrency(threadPoolSize: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(cores, threadPoolSize - 1));
+}
+
+// A signup may wait about 16 hash times (some 0.3-0.6 s here) for a slot; longer, and the
+// client is better told to retry than kept waiting behind work it cannot see.
+const HASH_QUEUE_PER_SLOT = 16;
 
 function parseHmacSecret(raw: string): Buffer | undefined {
   const secret = Buffer.from(raw, 'base64');

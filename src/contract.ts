@@ -159,6 +159,10 @@ export const PendingUserView = z.object({
   verification_state: z.literal('PENDING'),
   onboarding_state: z.enum(['QUEUED', 'PROCESSING', 'FAILED']),
   failure_reason: z.string().optional(),
+  run_state: z.literal('UNKNOWN').optional().meta({
+    description:
+      'Present only when Temporal did not answer within TEMPORAL_LOOKUP_TIMEOUT_MS: onboarding_state is then what the database records (QUEUED: accepted, no user yet), and the run may be further along',
+  }),
 });
 export type PendingUserView = z.infer<typeof PendingUserView>;
 
@@ -198,6 +202,10 @@ export type DependencyStatus = z.infer<typeof DependencyStatus>;
 export const Readiness = z.object({
   status: z.enum(['ready', 'not_ready']),
   dependencies: z.record(z.string(), DependencyStatus),
+  informational: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'dependencies reported for information only: their being down does not make the process not ready' }),
 });
 export type Readiness = z.infer<typeof Readiness>;
 

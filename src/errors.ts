@@ -111,3 +111,13 @@ export class VerificationTokenError extends AppError {
     super(REFUSAL_MESSAGES[reason]);
   }
 }
+
+/**
+ * This process is at its capacity for work it caps (argon2id hashing): refused at once rather
+ * than queued without bound. Nothing was done; the client retries after `retryAfterSeconds`.
+ */
+export class OverloadedError extends AppError {
+  constructor(readonly retryAfterSeconds = 1) {
+    super('the server is at capacity for signups; retry shortly');
+  }
+}

@@ -36,7 +36,12 @@ export const problemCheck = (problem: () => string | null): DependencyCheck => a
 /** Why the process should be restarted, or null while it is alive and well. */
 export type LivenessProblem = () => string | null;
 
-export async function checkReadiness(checks: Record<string, DependencyCheck>, timeoutMs = 2_000): Promise<Readiness> {
+/** `informational` checks are reported but never make the process not ready. */
+export async function checkReadiness(
+  checks: Record<string, DependencyCheck>,
+  timeoutMs = 2_000,
+  informational: readonly string[] = [],
+): Promise<Readiness> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]): Promise<[string, DependencyStatus]> => {
       const started = performance.now();
@@ -57,19 +62,23 @@ export async function checkReadiness(checks: Record<string, DependencyCheck>, ti
     }),
   );
   const dependencies: Record<string, DependencyStatus> = Object.fromEntries(entries);
-  const ready = entries.every(([, s]) => s.status === 'up');
-  return { status: ready ? 'ready' : 'not_ready', dependencies };
+  const ready = entries.every(([name, s]) => s.status === 'up' || informational.includes(name));
+  return { status: ready ? 'ready' : 'not_ready', dependencies, ...(informational.length > 0 ? { informational: [...informational] } : {}) };
 }
 
 function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 10) / 10;
 }
 
-/**
- * GET /healthz and GET /readyz: the same in the API and the worker. /healthz answers 503
- * `{status: "failing", reason}` while `liveness` names a problem, so an orchestrator restarts the process.
- */
-export function healthRouter(checks: Record<string, DependencyCheck>, liveness?: LivenessProblem): express.Router {
+export interface HealthOptions {
+  /** Why the process should be restarted, or null: /healthz answers 503 `{status: "failing", reason}` while it names one. */
+  liveness?: LivenessProblem;
+  /** Checks reported by /readyz that never make the process not ready (e.g. Temporal for the API). */
+  informational?: readonly string[];
+}
+
+/** GET /healthz and GET /readyz: the same in the API and the worker. */
+export function healthRouter(checks: Record<string, DependencyCheck>, { liveness, informational = [] }: HealthOptions = {}): express.Router {
   const router = express.Router();
   router.get('/healthz', (_req, res) => {
     const problem = liveness?.() ?? null;
@@ -78,7 +87,7 @@ export function healthRouter(checks: Record<string, DependencyCheck>, liveness?:
     else res.status(503).json({ status: 'failing', reason: problem });
   });
   router.get('/readyz', async (_req, res) => {
-    const readiness = await checkReadiness(checks);
+    const readiness = await checkReadiness(checks, undefined, informational);
     res
       .status(readiness.status === 'ready' ? 200 : 503)
       .set('Cache-Control', 'no-store')

@@ -24,9 +24,35 @@ export function metricsRouter(registry: Registry): express.Router {
   return router;
 }
 
-/** What the API records. */
+/** What the API records. `hashLimit` is read at every scrape, once the app has made it. */
 export function createApiMetrics(registry: Registry) {
+  let hashLimit: { active(): number; waiting(): number } | undefined;
   return {
+    /** Where the hash gauges read from: the app's argon2id limit. */
+    observeHashLimit(limit: { active(): number; waiting(): number }): void {
+      hashLimit = limit;
+    },
+    signupsShed: new Counter({
+      name: 'onboarding_signups_shed_total',
+      help: 'Signups answered 503 at once because every argon2id slot and wait place was taken (HASH_CONCURRENCY, HASH_QUEUE_LIMIT)',
+      registers: [registry],
+    }),
+    hashesInFlight: new Gauge({
+      name: 'onboarding_hashes_in_flight',
+      help: 'argon2id hashes running now (at most HASH_CONCURRENCY)',
+      registers: [registry],
+      collect() {
+        if (hashLimit) this.set(hashLimit.active());
+      },
+    }),
+    hashesWaiting: new Gauge({
+      name: 'onboarding_hashes_waiting',
+      help: 'Signups waiting for an argon2id slot now (at most HASH_QUEUE_LIMIT)',
+      registers: [registry],
+      collect() {
+        if (hashLimit) this.set(hashLimit.waiting());
+      },
+    }),
     signupsAccepted: new Counter({
       name: 'onboarding_signups_accepted_total',
       help: 'Signups answered 202: published and confirmed by the broker',

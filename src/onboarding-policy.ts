@@ -24,11 +24,20 @@ export const NON_RETRYABLE_FAILURE_TYPES: readonly FailureType[] = [
   FailureType.UserNotFound,
 ];
 
+/**
+ * Marks onboardUser runs in which persistUser writes the row COMPLETED and markState is not
+ * called; a run started before (its history has the markState step) replays as it was.
+ */
+export const PERSIST_WRITES_COMPLETED_PATCH = 'persist-user-writes-completed';
+
 /** The search attribute operators filter runs by in the Web UI: `OnboardingState = "FAILED"`. */
 export const ONBOARDING_STATE_SEARCH_ATTRIBUTE = 'OnboardingState';
 
-/** The steps of one onboarding run, each retried under the budget below. */
-export const ONBOARDING_STEPS = ['validateSignup', 'persistUser', 'markState'] as const;
+/**
+ * The steps of one onboarding run, each retried under the budget below. persistUser writes the
+ * user row and its final state (COMPLETED) together: there is no later step to fail.
+ */
+export const ONBOARDING_STEPS = ['validateSignup', 'persistUser'] as const;
 
 export const RETRY_INITIAL_INTERVAL_MS = 1_000;
 export const RETRY_BACKOFF_COEFFICIENT = 2;

@@ -1,7 +1,7 @@
 import { log, patched, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { OnboardingActivities } from '../activities';
 import type { OnboardingState, SignupMessage } from '../src/contract';
-import { VERIFY_EMAIL_PATCH } from '../src/onboarding-policy';
+import { PERSIST_WRITES_COMPLETED_PATCH, VERIFY_EMAIL_PATCH } from '../src/onboarding-policy';
 import { onboardingActivityOptions } from './retry-policy';
 import { OnboardingStateKey } from './search-attributes';
 import { startVerificationChild } from './verify-email';
@@ -19,18 +19,24 @@ export interface OnboardUserResult {
   created: boolean;
 }
 
-/** Turns an accepted signup into exactly one user row, or a failure the bridge dead-letters. */
+/**
+ * Turns an accepted signup into exactly one onboarded user row, or a failure the bridge
+ * dead-letters. persistUser writes the row in its final state, so no later failure (nor the run
+ * timeout) can leave a row half-onboarded behind a failed run.
+ */
 export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Promise<OnboardUserResult> {
-  const { validateSignup, persistUser, markState } = proxyLocalActivities<OnboardingActivities>(
-    onboardingActivityOptions(maxAttempts),
-  );
+  const { validateSignup, persistUser, markState } = proxyLocalActivities<OnboardingActivities>(onboardingActivityOptions(maxAttempts));
   try {
     setOnboardingState('PROCESSING');
     await validateSignup(signup);
     const { created } = await persistUser(signup);
-    await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
+    // Only a run started by the earlier code (replayed by this worker) has this step.
+    if (!patched(PERSIST_WRITES_COMPLETED_PATCH)) {
+      await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
+    }
     setOnboardingState('COMPLETED');
     // Verification goes on in a run of its own that outlives this one (docs/verification.md).
+    // Each patch keeps the runs started by earlier code replaying as they were recorded.
     if (patched(VERIFY_EMAIL_PATCH)) await startVerificationChild(signup.user_id);
     return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
   } catch (err) {

@@ -9,6 +9,7 @@ import helmet from 'helmet';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { version } from '../../package.json';
+import { createConcurrencyLimit } from '../concurrency-limit';
 import type { Config } from '../config';
 import { NotFoundError } from '../errors';
 import { connectedCheck, healthRouter, postgresCheck, temporalCheck } from '../health';
@@ -16,7 +17,7 @@ import type { SignupPublisher } from '../messaging/signup-publisher';
 import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { createSignupRequestRepository } from '../repositories/signup-request-repository';
 import { createUserRepository } from '../repositories/user-repository';
-import { onboardingProgress } from '../temporal/onboarding-runs';
+import { onboardingProgressWithin } from '../temporal/onboarding-runs';
 import { createVerificationRuns } from '../temporal/verification-runs';
 import { createReadSignupStatus } from '../use-cases/read-signup-status';
 import { createSetVerificationState } from '../use-cases/set-verification-state';
@@ -28,7 +29,7 @@ import { jsonBody } from './json-body';
 import { hashPassword as argon2idHash } from './password';
 import { errorHandler } from './problem';
 import { requestLogging } from './request-logging';
-import { countSignupOutcomes, signupRateLimit, signupRoutes } from './signup-routes';
+import { countSignupOutcomes, shedWhenHashingFull, signupRateLimit, signupRoutes } from './signup-routes';
 import { userRoutes } from './user-routes';
 import { verificationRoutes } from './verification-routes';
 
@@ -37,7 +38,10 @@ export interface ApiDeps {
   logger: Logger;
   pool: Pool;
   publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected'>;
-  /** The client must be built with this same codec, so progress lookups can read encrypted results. */
+  /**
+   * The client must be built with this same codec, so progress lookups can read encrypted
+   * results. Its connection may be lazy and Temporal away: nothing at start needs it.
+   */
   temporal: Client;
   payloadCodec: PayloadCodec;
   /** This process's registry: /metrics serves it. */
@@ -51,18 +55,26 @@ export function createApp(deps: ApiDeps): express.Express {
   const { security } = config;
   const users = createUserRepository(pool);
   const signupRequests = createSignupRequestRepository(pool);
+  // argon2id under the process's cap: it runs on libuv's pool, which pg and amqplib need too.
+  const hashLimit = createConcurrencyLimit({
+    concurrency: config.hashing.concurrency,
+    queueLimit: config.hashing.queueLimit,
+    onShed: () => metrics.signupsShed.inc(),
+  });
+  metrics.observeHashLimit(hashLimit);
+  const hash = deps.hashPassword ?? argon2idHash;
   const submitSignup = createSubmitSignup({
     users,
     signupRequests,
     publisher,
-    hashPassword: deps.hashPassword ?? argon2idHash,
+    hashPassword: (password) => hashLimit.run(() => hash(password)),
     duplicateSignupResponse: security.duplicateSignupResponse,
     logger,
   });
   const readSignupStatus = createReadSignupStatus({
     users,
     signupRequests,
-    runProgress: (userId) => onboardingProgress(temporal, userId),
+    runProgress: (userId) => onboardingProgressWithin(temporal, userId, config.temporal.lookupTimeoutMs),
     logger,
   });
   const verificationRuns = createVerificationRuns(temporal, { taskQueue: config.temporal.taskQueue });
@@ -77,12 +89,17 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/signup', countSignupOutcomes(metrics));
   // Operations endpoints come before the request logger: probes and scrapes every few seconds
   // would drown the log.
+  // Temporal is reported, not required: signups need only Postgres and RabbitMQ, and a status
+  // read answers from the database when Temporal is away. A load balancer keeps this process.
   app.use(
-    healthRouter({
-      postgres: postgresCheck(pool),
-      rabbitmq: connectedCheck('publisher', () => publisher.isConnected()),
-      temporal: temporalCheck(temporal),
-    }),
+    healthRouter(
+      {
+        postgres: postgresCheck(pool),
+        rabbitmq: connectedCheck('publisher', () => publisher.isConnected()),
+        temporal: temporalCheck(temporal),
+      },
+      { informational: ['temporal'] },
+    ),
   );
   app.use(metricsRouter(deps.registry));
   app.use(docsRoutes(version));
@@ -90,7 +107,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(helmet());
 
   // Refusals registered before the body parser, so a refused request is not even read.
-  app.post('/signup', signupRateLimit(security.signupRateLimit));
+  app.post('/signup', signupRateLimit(security.signupRateLimit), shedWhenHashingFull(hashLimit));
   app.put('/users/:user_id', requireBearerToken([security.adminToken]));
   app.use(
     codecRoutes({ codec: deps.payloadCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }),

@@ -12,12 +12,14 @@ import { createTemporalClient } from '../temporal/client';
 import { createApp } from './app';
 
 const DRAIN_NOTICE_MS = 500;
+const TEMPORAL_MAX_RECONNECT_BACKOFF_MS = 5_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ name: 'api', level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
 
-  await checkDependencies(config, ['postgres', 'rabbitmq', 'temporal']);
+  // Not Temporal: accepting a signup needs Postgres and RabbitMQ only (see the connection below).
+  await checkDependencies(config, ['postgres', 'rabbitmq']);
   const { pool } = await openDatabase(config.postgres, logger);
   const registry = createRegistry('api');
   const metrics = createApiMetrics(registry);
@@ -28,7 +30,13 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
-  const temporalConnection = await Connection.connect(config.temporal.connection);
+  // Lazy: the API starts, and stays ready, while Temporal is down; a status read asks it under a
+  // deadline and answers from the database without it. The reconnect backoff is capped, so a
+  // Temporal that comes back is used again within seconds however long it was away.
+  const temporalConnection = Connection.lazy({
+    ...config.temporal.connection,
+    channelArgs: { 'grpc.max_reconnect_backoff_ms': TEMPORAL_MAX_RECONNECT_BACKOFF_MS },
+  });
   const { client: temporal, payloadCodec } = createTemporalClient(temporalConnection, config);
   if (!config.security.adminToken) {
     logger.warn('ADMIN_API_TOKEN is not set: PUT /users/{user_id} and /codec refuse every request');

@@ -88,7 +88,7 @@ export const OPERATIONS: Operation[] = [
         headers: { Location: { description: '/users/{user_id}', schema: { type: 'string' } } },
       },
     },
-    problems: [...BODY_PROBLEMS, 'emailAlreadyRegistered', 'tooManyRequests', 'serviceUnavailable', 'internal'],
+    problems: [...BODY_PROBLEMS, 'emailAlreadyRegistered', 'tooManyRequests', 'serviceUnavailable', 'overloaded', 'internal'],
   },
   {
     method: 'get',
@@ -97,7 +97,13 @@ export const OPERATIONS: Operation[] = [
     summary: 'A user, or where its onboarding is',
     tags: ['users'],
     pathParameters: USER_ID,
-    responses: { 200: { description: 'The user (never its hash), or its onboarding progress', schema: 'UserLookup' } },
+    responses: {
+      200: {
+        description:
+          'The user (never its hash), or its onboarding progress. Answered from the database when Temporal does not answer within TEMPORAL_LOOKUP_TIMEOUT_MS: then `run_state: "UNKNOWN"`',
+        schema: 'UserLookup',
+      },
+    },
     problems: ['validation', 'badRequest', 'notFound', 'serviceUnavailable', 'internal'],
   },
   {
@@ -139,11 +145,14 @@ export const OPERATIONS: Operation[] = [
     method: 'get',
     path: '/readyz',
     operationId: 'readiness',
-    summary: 'Readiness: Postgres, RabbitMQ (publisher connected) and Temporal, each with its latency',
+    summary: 'Readiness: Postgres and RabbitMQ (publisher connected), each with its latency; Temporal reported for information',
     tags: ['operations'],
     responses: {
-      200: { description: 'Every dependency is up', schema: 'Readiness' },
-      503: { description: 'At least one dependency is down (the body says which)', schema: 'Readiness' },
+      200: {
+        description: 'Postgres and RabbitMQ are up. Temporal may be down (listed under `informational`): signups need only the two',
+        schema: 'Readiness',
+      },
+      503: { description: 'Postgres or RabbitMQ is down (the body says which)', schema: 'Readiness' },
     },
     problems: [],
   },

@@ -16,6 +16,7 @@ import {
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
   NotFoundError,
+  OverloadedError,
   ValidationError,
   VerificationTokenError,
 } from '../errors';
@@ -39,6 +40,7 @@ export const PROBLEM_KINDS = {
   verificationTokenInvalid: { type: '/problems/verification-token-invalid', title: 'Invalid verification link', status: 400 },
   verificationTokenUsed: { type: '/problems/verification-token-used', title: 'Verification link already used', status: 409 },
   verificationTokenExpired: { type: '/problems/verification-token-expired', title: 'Verification link no longer valid', status: 410 },
+  overloaded: { type: '/problems/overloaded', title: 'Overloaded', status: 503 },
   internal: { type: 'about:blank', title: 'Internal Server Error', status: 500 },
 } as const;
 export type ProblemKind = keyof typeof PROBLEM_KINDS;
@@ -108,6 +110,13 @@ export function problemFor(err: unknown): { kind: ProblemKind; problem: Problem;
   if (err instanceof VerificationTokenError) {
     const kind = VERIFICATION_REFUSAL_KINDS[err.reason];
     return { kind, problem: { ...PROBLEM_KINDS[kind], detail: err.message, reason: err.reason } };
+  }
+  if (err instanceof OverloadedError) {
+    return {
+      kind: 'overloaded',
+      problem: { ...PROBLEM_KINDS.overloaded, detail: err.message },
+      headers: { 'Retry-After': String(err.retryAfterSeconds) },
+    };
   }
   // Express's own client errors (e.g. a malformed %-escape in the path) carry a 400; their
   // messages may echo internals, so only the kind is kept.

@@ -1,6 +1,7 @@
 /** POST /signup over HTTP: the limiter, the counter and the route; the work is in src/use-cases/submit-signup.ts. */
 import express, { type RequestHandler, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
+import type { ConcurrencyLimit } from '../concurrency-limit';
 import { type SignupAccepted, SignupRequest, toFieldIssues } from '../contract';
 import { TooManyRequestsError, ValidationError } from '../errors';
 import type { ApiMetrics } from '../metrics';
@@ -38,6 +39,18 @@ export function signupRateLimit({ limit, windowMs }: { limit: number; windowMs: 
       next(new TooManyRequestsError(retryAfter));
     },
   });
+}
+
+/**
+ * Refuses a signup with 503 (OverloadedError) before its body is read, when every hash slot and
+ * wait place is taken: a signup that would be shed at its hash is shed before any work, the
+ * e-mail lookup included. The hash itself still takes its slot under the same limit.
+ */
+export function shedWhenHashingFull(limit: Pick<ConcurrencyLimit, 'refuseIfFull'>): RequestHandler {
+  return (_req, _res, next) => {
+    limit.refuseIfFull();
+    next();
+  };
 }
 
 /** POST /signup. Mounted after the JSON body parser. */

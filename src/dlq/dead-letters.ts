@@ -76,6 +76,48 @@ export function classifyDeadLetter(message: GetMessage): DeadLetter {
   return { ...base, ...signup, reason: 'other', detail: `dead-lettered by the broker: ${brokerReason}` };
 }
 
+/** What the database holds for a dead letter's signup: its user row's state, none, or unknown (unreachable). */
+export type UserRowState = 'COMPLETED' | 'PERSISTED' | 'none' | 'unknown';
+
+export interface Verdict {
+  /** Which happened, told from the letter and the database together, and what to do. */
+  verdict: string;
+  /** What `replay` does: republish it (its run is started again or attached to), only remove the copy, or leave it. */
+  replay: 'republish' | 'remove' | 'skip';
+}
+
+const HOW_IT_ENDED: Record<DeadLetterReason, string> = {
+  expired: 'expired in the queue',
+  'workflow-failed': 'its run failed',
+  poison: 'breaks the contract',
+  other: 'dead-lettered by the broker',
+};
+
+/**
+ * Tells a letter and the user row together. A letter is not the last word: a message can expire
+ * in the queue while a run started from an earlier delivery still onboards the user, and a run
+ * can time out after it wrote the row. The database says which.
+ */
+export function judgeDeadLetter(letter: Pick<DeadLetter, 'reason'>, user: UserRowState): Verdict {
+  const happened = HOW_IT_ENDED[letter.reason];
+  if (letter.reason === 'poison') return { verdict: `${happened}: cannot be replayed; purge it`, replay: 'skip' };
+  switch (user) {
+    case 'COMPLETED': {
+      // An expired message's run was started from an earlier delivery, and went on without it.
+      const by = letter.reason === 'expired' ? ' by its run' : '';
+      return { verdict: `${happened}, but user onboarded (COMPLETED)${by}: safe to purge`, replay: 'remove' };
+    }
+    case 'PERSISTED':
+      return { verdict: `${happened}; user row left PERSISTED, not onboarded: replay finishes it`, replay: 'republish' };
+    case 'none':
+      return letter.reason === 'workflow-failed'
+        ? { verdict: `${happened}; no user: fix the cause, then replay`, replay: 'republish' }
+        : { verdict: `${happened}; no user: replay onboards it (a run still going is attached to, not repeated)`, replay: 'republish' };
+    case 'unknown':
+      return { verdict: `${happened}; the database could not be read, so whether a user exists is unknown`, replay: 'republish' };
+  }
+}
+
 /**
  * Takes every message off the queue without acknowledging any: the caller acks what it
  * removes; closing the channel returns the rest to the queue.

@@ -13,7 +13,11 @@ export interface UserRecord {
   first_name: string;
   last_name: string;
   verification_state: VerificationState;
-  /** PERSISTED: the row exists; COMPLETED: the onboarding run finished with it. */
+  /**
+   * COMPLETED: onboarded; the row is written in this state, in one statement. PERSISTED: a row
+   * the earlier two-step onboarding wrote and did not finish; its next run (a DLQ replay)
+   * completes it.
+   */
   onboarding_state: 'PERSISTED' | 'COMPLETED';
   created_at: Date;
   updated_at: Date;
@@ -44,18 +48,27 @@ export class DuplicateEmailError extends Error {
 }
 
 /**
- * Inserts the user unless a row with this user_id exists (a retried or replayed signup).
- * A different user with the same email raises DuplicateEmailError, never a second row.
+ * Writes the user onboarded: the row and its final state (COMPLETED, onboarded_at) in one
+ * statement, so no failure or timeout can leave a row half-onboarded. Idempotent: a retried or
+ * replayed signup finds its row and changes nothing, except that a row an earlier version left
+ * PERSISTED is completed (onboarded_at stamped the first time only). `created` is true only for
+ * the statement that inserted the row. A different user with the same email raises
+ * DuplicateEmailError, never a second row.
  */
 export async function insertUser(pool: Pool, signup: SignupMessage): Promise<{ created: boolean }> {
   try {
-    const { rowCount } = await pool.query(
-      `INSERT INTO users (user_id, email, first_name, last_name, password_hash, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (user_id) DO NOTHING`,
+    // xmax is 0 on a row this statement inserted, and set on one it updated; a row already
+    // COMPLETED is left alone and returns nothing.
+    const { rows } = await pool.query<{ inserted: boolean }>(
+      `INSERT INTO users (user_id, email, first_name, last_name, password_hash, created_at, onboarding_state, onboarded_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 'COMPLETED', now())
+       ON CONFLICT (user_id) DO UPDATE
+         SET onboarding_state = 'COMPLETED', onboarded_at = coalesce(users.onboarded_at, now()), updated_at = now()
+         WHERE users.onboarding_state <> 'COMPLETED'
+       RETURNING (xmax = 0) AS inserted`,
       [signup.user_id, signup.email, signup.first_name, signup.last_name, signup.password_hash, signup.requested_at],
     );
-    return { created: rowCount === 1 };
+    return { created: rows[0]?.inserted === true };
   } catch (err) {
     const e = err as { code?: string; constraint?: string };
     if (e.code === '23505' && e.constraint === 'users_email_lower_key') {
@@ -67,8 +80,9 @@ export async function insertUser(pool: Pool, signup: SignupMessage): Promise<{ c
 }
 
 /**
- * Marks the user's onboarding COMPLETED, stamping onboarded_at the first time only, so a
- * retried step changes nothing. Returns false when no such user exists.
+ * Marks the user's onboarding COMPLETED, stamping onboarded_at the first time only, so a second
+ * call changes nothing. Returns false when no such user exists. The onboarding run does not need
+ * it (insertUser writes the row COMPLETED); it finishes a row some other writer left PERSISTED.
  */
 export async function completeOnboarding(pool: Pool, userId: string): Promise<boolean> {
   const { rowCount } = await pool.query(
@@ -77,6 +91,16 @@ export async function completeOnboarding(pool: Pool, userId: string): Promise<bo
     [userId],
   );
   return rowCount === 1;
+}
+
+/** The onboarding state of each of these users that has a row; an id without one is absent. */
+export async function onboardingStates(pool: Pool, userIds: string[]): Promise<Map<string, UserRecord['onboarding_state']>> {
+  if (userIds.length === 0) return new Map();
+  const { rows } = await pool.query<Pick<UserRecord, 'user_id' | 'onboarding_state'>>(
+    'SELECT user_id, onboarding_state FROM users WHERE user_id = ANY($1::uuid[])',
+    [userIds],
+  );
+  return new Map(rows.map((r) => [r.user_id, r.onboarding_state]));
 }
 
 /** Returns the updated user, or null when no such user exists. */
@@ -99,6 +123,7 @@ export function createUserRepository(pool: Pool) {
     findByEmail: (email: string) => findUserByEmail(pool, email),
     insert: (signup: SignupMessage) => insertUser(pool, signup),
     completeOnboarding: (userId: string) => completeOnboarding(pool, userId),
+    onboardingStates: (userIds: string[]) => onboardingStates(pool, userIds),
     setVerificationState: (userId: string, state: VerificationState) => setVerificationState(pool, userId, state),
   };
 }

@@ -97,6 +97,15 @@ export type RunProgress =
   | { state: 'COMPLETED' }
   | { state: 'FAILED'; reason: string };
 
+/**
+ * onboardingProgress under a deadline. Without one, an unreachable Temporal is retried by the
+ * client for about 20 s; with it, the lookup fails with DEADLINE_EXCEEDED once `timeoutMs` is up,
+ * and nothing of it goes on in the background.
+ */
+export function onboardingProgressWithin(client: Client, userId: string, timeoutMs: number): Promise<RunProgress | null> {
+  return client.connection.withDeadline(Date.now() + timeoutMs, () => onboardingProgress(client, userId));
+}
+
 /** What Temporal knows of a signup's run, or null when there is none (yet). */
 export async function onboardingProgress(client: Client, userId: string): Promise<RunProgress | null> {
   const handle = client.workflow.getHandle(onboardingWorkflowId(userId));

@@ -1,7 +1,10 @@
 /**
  * Where a signup is: the user row once onboarding made it, otherwise what the signup request
- * recorded merged with what Temporal knows of its run. Knows nothing of HTTP.
+ * recorded merged with what Temporal knows of its run. Temporal only adds detail: when it does
+ * not answer in time, what the database recorded is the answer, with the run's state UNKNOWN.
+ * Knows nothing of HTTP.
  */
+import { isGrpcDeadlineError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { PendingUserView, UserView } from '../contract';
 import { callDatabase } from '../db/postgres';
@@ -13,7 +16,7 @@ import type { RunProgress } from '../temporal/onboarding-runs';
 export interface ReadSignupStatusDeps {
   users: Pick<UserRepository, 'findById'>;
   signupRequests: Pick<SignupRequestRepository, 'find'>;
-  /** What Temporal knows of the signup's run, or null when there is none (yet). */
+  /** What Temporal knows of the signup's run, or null when there is none (yet); under a short deadline. */
   runProgress: (userId: string) => Promise<RunProgress | null>;
   logger: Logger;
 }
@@ -23,7 +26,8 @@ export type SignupStatus = UserView | PendingUserView;
 /**
  * Returns the use case. It throws UserNotFoundError when neither the database nor Temporal
  * knows the id, and ServiceUnavailableError when Postgres is unreachable, or Temporal is and
- * nothing recorded says the signup was accepted.
+ * nothing recorded says the signup was accepted (a 404 then could be wrong: the record of an
+ * accepted signup is written after its publish, and may have failed).
  */
 export function createReadSignupStatus({ users, signupRequests, runProgress, logger }: ReadSignupStatusDeps) {
   return async function readSignupStatus(userId: string): Promise<SignupStatus> {
@@ -35,8 +39,12 @@ export function createReadSignupStatus({ users, signupRequests, runProgress, log
     try {
       progress = await runProgress(userId);
     } catch (err) {
-      logger.warn({ err: (err as Error).message, user_id: userId }, 'temporal unavailable for a progress lookup');
-      if (request) return pendingView(userId, 'QUEUED');
+      logger.warn(
+        { err: (err as Error).message, deadline_exceeded: isGrpcDeadlineError(err), user_id: userId },
+        'temporal unavailable for a progress lookup; answering from the database',
+      );
+      // Accepted and not yet a user, as far as the database knows; where its run is, nobody here can say.
+      if (request) return { ...pendingView(userId, 'QUEUED'), run_state: 'UNKNOWN' };
       throw new ServiceUnavailableError('temporal', 'onboarding state unavailable');
     }
     if (progress?.state === 'FAILED') return pendingView(userId, 'FAILED', progress.reason);

@@ -16,6 +16,7 @@ export interface SubmitSignupDeps {
   users: Pick<UserRepository, 'findByEmail'>;
   signupRequests: Pick<SignupRequestRepository, 'recordAccepted'>;
   publisher: Pick<SignupPublisher, 'publishSignup'>;
+  /** argon2id under the API's cap; refuses with OverloadedError when the cap and its queue are full. */
   hashPassword: (password: string) => Promise<string>;
   /** `accepted` answers a duplicate exactly like a new signup, so registered e-mails stay private. */
   duplicateSignupResponse: 'conflict' | 'accepted';
@@ -29,9 +30,9 @@ export type SubmitSignupResult =
   | { outcome: 'duplicateHidden'; userId: string };
 
 /**
- * Returns the use case. It throws EmailAlreadyRegisteredError (in `conflict` mode) and
- * ServiceUnavailableError (Postgres or the broker unreachable, or no confirm in time); after a
- * throw nothing was published.
+ * Returns the use case. It throws EmailAlreadyRegisteredError (in `conflict` mode),
+ * OverloadedError (no hash slot free) and ServiceUnavailableError (Postgres or the broker
+ * unreachable, or no confirm in time); after a throw nothing was published.
  */
 export function createSubmitSignup(deps: SubmitSignupDeps) {
   const { users, signupRequests, publisher, hashPassword, duplicateSignupResponse } = deps;

@@ -10,7 +10,7 @@ export function createWorkerHttpApp(deps: {
 }): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(healthRouter(deps.checks, deps.liveness));
+  app.use(healthRouter(deps.checks, { liveness: deps.liveness }));
   app.use(metricsRouter(deps.registry));
   app.use((_req, res) => {
     res.status(404).json({ status: 404, title: 'Not found' });

@@ -1,9 +1,16 @@
 /**
- * `npm run dlq`: every dead letter explained (poison, failed workflow, expired), replay that
- * removes the DLQ copy only after the broker's confirm, and purge. Runs the compiled CLI.
+ * `npm run dlq`: every dead letter explained (poison, failed workflow, expired) together with
+ * what the database says of its user; replay that removes the DLQ copy only after the broker's
+ * confirm and finishes a half-onboarded user; purge. Runs the compiled CLI.
  */
 import { randomUUID } from 'node:crypto';
+import amqplib from 'amqplib';
+import type { SignupMessage } from '../../src/contract';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
+import { recordSignupFailed } from '../../src/repositories/signup-request-repository';
+import { insertUser } from '../../src/repositories/user-repository';
+import { ONBOARD_USER_WORKFLOW, onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
+import type { onboardUser } from '../../workflows';
 import { signupBody, signupMessage } from '../support/fixtures';
 import { type Pipeline, request, startPipeline } from '../support/pipeline';
 import { runScript } from '../support/processes';
@@ -20,6 +27,24 @@ afterAll(() => p?.stop());
 
 async function dlqIds(): Promise<string[]> {
   return (await peekQueue(p.config.amqp.url, p.config.amqp.deadLetterQueue)).map((m) => m.messageId ?? '');
+}
+
+/** Into the DLQ as the bridge puts a failed run's message there: nacked, x-death reason `rejected`. */
+async function deadLetterAsRejected(signup: SignupMessage): Promise<void> {
+  const conn = await amqplib.connect(p.config.amqp.url);
+  try {
+    const ch = await conn.createChannel();
+    const { queue } = await ch.assertQueue('', {
+      exclusive: true,
+      arguments: { 'x-dead-letter-exchange': p.config.amqp.deadLetterExchange, 'x-dead-letter-routing-key': p.config.amqp.routingKey },
+    });
+    ch.sendToQueue(queue, Buffer.from(JSON.stringify(signup)), { persistent: true, messageId: signup.user_id });
+    const msg = await eventually(async () => (await ch.get(queue, { noAck: false })) || undefined);
+    ch.nack(msg, false, false);
+    await ch.close();
+  } finally {
+    await conn.close();
+  }
 }
 
 async function userRows(userId: string): Promise<number> {
@@ -87,15 +112,58 @@ it('replaying a message whose user already exists is harmless', async () => {
   const userId = res.body.user_id as string;
   await eventually(async () => ((await userRows(userId)) === 1 ? true : undefined), 30_000, 'the user row');
   // The same signup lands in the DLQ anyway (as after a run that timed out once it had persisted).
-  const copy = await signupMessage({ user_id: userId });
-  await publishRaw(p.config.amqp.url, p.config.amqp.deadLetterExchange, p.config.amqp.routingKey, Buffer.from(JSON.stringify(copy)), userId);
+  await deadLetterAsRejected(await signupMessage({ user_id: userId }));
   await eventually(async () => ((await dlqIds()).includes(userId) ? true : undefined));
 
+  const list = await dlq('list');
+  expect(list.stdout.split('\n').find((l) => l.startsWith(userId))).toContain('its run failed, but user onboarded (COMPLETED): safe to purge');
   const replay = await dlq('replay', userId);
   expect(replay.code).toBe(0);
-  expect(replay.stdout).toContain(`${userId}: user already exists; DLQ copy removed`);
+  expect(replay.stdout).toContain(`${userId}: user already onboarded (COMPLETED); DLQ copy removed`);
   expect(await dlqIds()).not.toContain(userId);
   expect(await userRows(userId)).toBe(1);
+});
+
+it('replay finishes a half-onboarded user: a row left PERSISTED behind a failed run and its letter ends COMPLETED', async () => {
+  // The state the earlier two-step onboarding could leave: the row written, the run failed
+  // before it marked the row, the message dead-lettered.
+  const signup = await signupMessage();
+  await p.pool.query(
+    `INSERT INTO users (user_id, email, first_name, last_name, password_hash, onboarding_state)
+     VALUES ($1, $2, $3, $4, $5, 'PERSISTED')`,
+    [signup.user_id, signup.email, signup.first_name, signup.last_name, signup.password_hash],
+  );
+  // Its failed run: started where no worker polls, then terminated. Its id may run again.
+  const failedRun = await p.client.workflow.start<typeof onboardUser>(ONBOARD_USER_WORKFLOW, {
+    taskQueue: `nobody-polls-${randomUUID()}`,
+    workflowId: onboardingWorkflowId(signup.user_id),
+    args: [{ signup, maxAttempts: 1 }],
+  });
+  await failedRun.terminate('the run failed after the row was written');
+  await recordSignupFailed(p.pool, signup.user_id, 'Timeout: timed out (START_TO_CLOSE)');
+  await deadLetterAsRejected(signup);
+  await eventually(async () => ((await dlqIds()).includes(signup.user_id) ? true : undefined));
+
+  const line = (await dlq('list')).stdout.split('\n').find((l) => l.startsWith(signup.user_id)) ?? '';
+  expect(line).toContain('user row left PERSISTED, not onboarded: replay finishes it');
+  const shown = JSON.parse((await dlq('show', signup.user_id)).stdout);
+  expect(shown).toMatchObject({ user: 'PERSISTED', reason: 'workflow-failed' });
+
+  const replay = await dlq('replay', signup.user_id);
+  expect(replay.code).toBe(0);
+  expect(replay.stdout).toContain(`${signup.user_id}: replayed; its run finishes the user row left PERSISTED`);
+  const finished = await eventually(async () => {
+    const { rows } = await p.pool.query('SELECT onboarding_state, onboarded_at FROM users WHERE user_id = $1', [signup.user_id]);
+    return rows[0]?.onboarding_state === 'COMPLETED' ? rows[0] : undefined;
+  }, 60_000, 'the replayed run to finish the user');
+  expect(finished.onboarded_at).toBeInstanceOf(Date);
+  expect(await userRows(signup.user_id)).toBe(1);
+  expect(await dlqIds()).not.toContain(signup.user_id);
+  // A new run of the same id, after the failed one, did it.
+  const runs = [];
+  for await (const run of p.client.workflow.list({ query: `WorkflowId = '${onboardingWorkflowId(signup.user_id)}'` })) runs.push(run.status.name);
+  expect(runs.sort()).toEqual(['COMPLETED', 'TERMINATED']);
+  expect((await request(p.baseUrl, 'GET', `/users/${signup.user_id}`)).body).toMatchObject({ onboarding_state: 'COMPLETED' });
 });
 
 it('explains a signup that expired unconsumed', async () => {
@@ -116,6 +184,14 @@ it('explains a signup that expired unconsumed', async () => {
     const line = list.stdout.split('\n').find((l) => l.startsWith(message.user_id)) ?? '';
     expect(line).toMatch(/expired/);
     expect(line).toMatch(/message TTL/);
+    expect(line).toContain('no user: replay onboards it');
+
+    // Its run, started from an earlier delivery, onboards the user after all: the tool says so.
+    await insertUser(p.pool, message);
+    const after = (await runScript('scripts/dlq.js', ['list'], env)).stdout.split('\n').find((l) => l.startsWith(message.user_id)) ?? '';
+    expect(after).toContain('expired in the queue, but user onboarded (COMPLETED) by its run: safe to purge');
+    const shown = JSON.parse((await runScript('scripts/dlq.js', ['show', message.user_id], env)).stdout);
+    expect(shown).toMatchObject({ reason: 'expired', user: 'COMPLETED', verdict: expect.stringContaining('safe to purge') });
   } finally {
     await publisher.close();
     await deleteTopology(config);

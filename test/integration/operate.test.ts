@@ -299,7 +299,6 @@ describe('metrics and the request id', () => {
     expect(activities).toEqual([
       ['validateSignup', workflowId],
       ['persistUser', workflowId],
-      ['markState', workflowId],
     ]);
     expect(logs.raw()).not.toContain(body.email as string);
     expect(logs.raw()).not.toContain(body.password as string);

@@ -74,13 +74,15 @@ export function useTemporalServer(factory: TemporalServerFactory): void {
  * A real Temporal dev server (not the time-skipping test server) with our search attributes;
  * with `uiPort`, its Web UI too. Or whatever server useTemporalServer chose.
  */
-export function startTemporal(opts: { uiPort?: number } = {}): Promise<TestWorkflowEnvironment> {
+export function startTemporal(opts: { uiPort?: number; port?: number } = {}): Promise<TestWorkflowEnvironment> {
   if (temporalServerFactory) return temporalServerFactory(opts);
   const path = process.env.TEMPORAL_CLI;
   if (!path) throw new Error('TEMPORAL_CLI is not set; the jest global setup resolves it');
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path },
+      // A set port: a test that points a process at Temporal before it is there.
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
       searchAttributes: [OnboardingStateKey, VerificationStateKey],
       ui: opts.uiPort !== undefined,
       ...(opts.uiPort !== undefined ? { uiPort: opts.uiPort } : {}),

@@ -58,8 +58,34 @@ describe('persistUser', () => {
     await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false });
     const rows = await rowsFor(signup.email);
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ user_id: signup.user_id, verification_state: 'PENDING', onboarding_state: 'PERSISTED' });
+    expect(rows[0]).toMatchObject({ user_id: signup.user_id, verification_state: 'PENDING', onboarding_state: 'COMPLETED' });
     expect(rows[0].password_hash).toBe(signup.password_hash);
+  });
+
+  it('writes the row and its final state together: COMPLETED, onboarded_at stamped once', async () => {
+    const signup = await signupMessage();
+    await env.run(activities.persistUser, signup);
+    const [first] = await rowsFor(signup.email);
+    expect(first.onboarding_state).toBe('COMPLETED');
+    expect(first.onboarded_at).toBeInstanceOf(Date);
+    await env.run(activities.persistUser, signup);
+    const [again] = await rowsFor(signup.email);
+    expect(again.onboarded_at).toEqual(first.onboarded_at);
+    expect(again.updated_at).toEqual(first.updated_at);
+  });
+
+  it('finishes a row an earlier version left PERSISTED (its replay), without counting it as created', async () => {
+    const signup = await signupMessage();
+    await pool.query(
+      `INSERT INTO users (user_id, email, first_name, last_name, password_hash, onboarding_state)
+       VALUES ($1, $2, 'Ada', 'Lovelace', $3, 'PERSISTED')`,
+      [signup.user_id, signup.email, signup.password_hash],
+    );
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false });
+    const rows = await rowsFor(signup.email);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].onboarding_state).toBe('COMPLETED');
+    expect(rows[0].onboarded_at).toBeInstanceOf(Date);
   });
 
   it('fails a second user with the same email, in any case, as non-retryable DuplicateEmail', async () => {
@@ -103,27 +129,15 @@ describe('persistUser', () => {
   });
 });
 
-describe('markState', () => {
-  it('records COMPLETED with a timestamp', async () => {
+describe('markState (runs started before persistUser wrote the row COMPLETED)', () => {
+  it('records COMPLETED, and leaves a row already COMPLETED as it was', async () => {
     const signup = await signupMessage();
     await env.run(activities.persistUser, signup);
+    const [first] = await rowsFor(signup.email);
     await env.run(activities.markState, { user_id: signup.user_id, onboarding_state: 'COMPLETED' as const });
     const [row] = await rowsFor(signup.email);
     expect(row.onboarding_state).toBe('COMPLETED');
-    expect(row.onboarded_at).toBeInstanceOf(Date);
-    expect((row.updated_at as Date).getTime()).toBeGreaterThanOrEqual((row.created_at as Date).getTime());
-  });
-
-  it('is idempotent under retry: a second run keeps the first onboarded_at', async () => {
-    const signup = await signupMessage();
-    await env.run(activities.persistUser, signup);
-    const input = { user_id: signup.user_id, onboarding_state: 'COMPLETED' as const };
-    await env.run(activities.markState, input);
-    const [first] = await rowsFor(signup.email);
-    await env.run(activities.markState, input);
-    const [second] = await rowsFor(signup.email);
-    expect(second.onboarding_state).toBe('COMPLETED');
-    expect(second.onboarded_at).toEqual(first.onboarded_at);
+    expect(row.onboarded_at).toEqual(first.onboarded_at);
   });
 
   it('fails for an unknown user as non-retryable', async () => {

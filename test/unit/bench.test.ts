@@ -1,5 +1,6 @@
 import { percentile } from '../../bench/load';
 import type { PhaseResult } from '../../bench/phase';
+import type { OverloadResult } from '../../bench/overload';
 import { CLOCK_TICKS_PER_SECOND, parseProcStat, type ProcStat, treeCpuSeconds } from '../../bench/proc-stats';
 import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown } from '../../bench/report';
 import { sumMetric } from '../../bench/stack';
@@ -81,6 +82,7 @@ function result(over: Partial<BenchResult>): Omit<BenchResult, 'targets'> {
     hash_ceiling: { before: ceiling, after: null, hashes_per_second: 100 },
     phases: [],
     drains: [],
+    overload: [],
     process_crashes: [],
     notes: [],
     ...over,
@@ -170,6 +172,39 @@ describe('the benchmark’s targets and report', () => {
     });
     const byName = Object.fromEntries(evaluateTargets(r).map((t) => [t.target.split(' ')[0], t.pass]));
     expect(byName).toMatchObject({ backlog: false, zero: false });
+  });
+
+  it('reports the overload phase: 202 latency and shed count per multiple; shedding with no other 5xx passes, a lost 202 fails', () => {
+    const overload = (multiple: number, over: Partial<OverloadResult> = {}): OverloadResult => ({
+      multiple,
+      offered_per_second: multiple * 100,
+      clients: multiple * 100,
+      sent: multiple * 1000,
+      accepted: 900,
+      accepted_per_second: 90,
+      shed: multiple * 1000 - 900,
+      other_5xx: 0,
+      transport_errors: 0,
+      accepted_ms: { p50: 120, p99: 480, max: 600 },
+      shed_ms: { p50: 3, p99: 12 },
+      lost: 0,
+      settle_timed_out: false,
+      ...over,
+    });
+    const r = result({ overload: [overload(2), overload(4)] });
+    const targets = evaluateTargets(r);
+    expect(targets.find((t) => t.target.startsWith('past the hash cap'))).toMatchObject({
+      pass: true,
+      measured: '2×: 1100 shed, 202 p99 480 ms; 4×: 3100 shed, 202 p99 480 ms; 0 other 5xx',
+    });
+    expect(targets.find((t) => t.target === 'zero loss')).toMatchObject({ pass: true });
+    const markdown = renderMarkdown({ ...r, targets });
+    expect(markdown).toContain('**Overload**');
+    expect(markdown).toContain('| 4 | 400.0 | 400 | 4000 | 900 | 90.0 | 120 / 480 / 600 | 3100 | 3 / 12 | 0 | 0 |');
+
+    const bad = evaluateTargets(result({ overload: [overload(2), overload(4, { shed: 0, other_5xx: 5, lost: 1 })] }));
+    expect(bad.find((t) => t.target.startsWith('past the hash cap'))?.pass).toBe(false);
+    expect(bad.find((t) => t.target === 'zero loss')?.pass).toBe(false);
   });
 
   it('does not pass the loss target when nothing was measured', () => {

@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig, maskUrl } from '../../src/config';
+import { availableParallelism } from 'node:os';
+import { ConfigError, defaultHashConcurrency, loadConfig, maskUrl } from '../../src/config';
 import { backoffScheduleMs, onboardingRunTimeoutMs } from '../../src/onboarding-policy';
 import { onboardingActivityOptions } from '../../workflows/retry-policy';
 
@@ -121,6 +122,38 @@ describe('security settings', () => {
   });
 });
 
+describe('hashing and the status lookup', () => {
+  it('caps argon2id at the cores, never the whole libuv pool, with 16 waiting per slot', () => {
+    // One per core while the pool has a thread to spare beyond them; always one thread left over.
+    expect(defaultHashConcurrency(4, 2)).toBe(2);
+    expect(defaultHashConcurrency(4, 8)).toBe(3);
+    expect(defaultHashConcurrency(16, 8)).toBe(8);
+    expect(defaultHashConcurrency(2, 8)).toBe(1);
+    const c = loadConfig(BASE);
+    expect(c.hashing).toEqual({
+      concurrency: defaultHashConcurrency(4, availableParallelism()),
+      queueLimit: 16 * defaultHashConcurrency(4, availableParallelism()),
+      threadPoolSize: 4,
+    });
+    expect(loadConfig({ ...BASE, UV_THREADPOOL_SIZE: '8', HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '0' }).hashing).toEqual({
+      concurrency: 1,
+      queueLimit: 0,
+      threadPoolSize: 8,
+    });
+  });
+
+  it('refuses a hash cap that would take the whole libuv pool', () => {
+    expect(() => loadConfig({ ...BASE, UV_THREADPOOL_SIZE: '4', HASH_CONCURRENCY: '4' })).toThrow(/HASH_CONCURRENCY: must be below UV_THREADPOOL_SIZE \(4\)/);
+    expect(() => loadConfig({ ...BASE, HASH_QUEUE_LIMIT: '-1' })).toThrow(/HASH_QUEUE_LIMIT/);
+  });
+
+  it('asks Temporal about a run for at most 1 s unless TEMPORAL_LOOKUP_TIMEOUT_MS says otherwise', () => {
+    expect(loadConfig(BASE).temporal.lookupTimeoutMs).toBe(1_000);
+    expect(loadConfig({ ...BASE, TEMPORAL_LOOKUP_TIMEOUT_MS: '250' }).temporal.lookupTimeoutMs).toBe(250);
+    expect(() => loadConfig({ ...BASE, TEMPORAL_LOOKUP_TIMEOUT_MS: '0' })).toThrow(/TEMPORAL_LOOKUP_TIMEOUT_MS/);
+  });
+});
+
 describe('retry policy', () => {
   it('backs off 1 s, 2 s, 4 s … capped at 30 s', () => {
     expect(backoffScheduleMs(8)).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
@@ -134,8 +167,8 @@ describe('retry policy', () => {
       expect(onboardingRunTimeoutMs(attempts)).toBeLessThanOrEqual(RABBITMQ_DEFAULT_CONSUMER_TIMEOUT_MS / 2);
       expect(() => loadConfig({ ...BASE, ONBOARDING_MAX_ATTEMPTS: String(attempts) })).not.toThrow();
     }
-    // The bound is real: 3 activities × (attempts × 10 s + backoff) + 30 s.
-    expect(onboardingRunTimeoutMs(5)).toBe(3 * (5 * 10_000 + 15_000) + 30_000);
+    // The bound is real: 2 activities × (attempts × 10 s + backoff) + 30 s.
+    expect(onboardingRunTimeoutMs(5)).toBe(2 * (5 * 10_000 + 15_000) + 30_000);
     expect(loadConfig(BASE).onboarding.runTimeoutMs).toBe(onboardingRunTimeoutMs(5));
   });
 });
