@@ -74,6 +74,11 @@ export const EnvSchema = z.object({
   SIGNUP_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   TRUST_PROXY: z.string().default('false'),
   DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('conflict'),
+
+  // OpenTelemetry tracing (docs/tracing.md): on only when an OTLP endpoint is set; without one
+  // nothing of OpenTelemetry is loaded. The base URL of an OTLP/HTTP receiver, as the spec defines it.
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. http://127.0.0.1:4318' }).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).max(255).optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -119,6 +124,12 @@ export interface Config {
     trustProxy: false | number | string[];
     /** `accepted` answers a duplicate signup exactly like a new one, so the API does not reveal registered e-mails. */
     duplicateSignupResponse: 'conflict' | 'accepted';
+  };
+  tracing: {
+    /** Where spans go over OTLP/HTTP (protobuf): the endpoint plus /v1/traces. None: tracing is off. */
+    otlpTracesUrl: string | undefined;
+    /** The spans' service.name; none lets each process name itself (onboarding-api, onboarding-worker). */
+    serviceName: string | undefined;
   };
 }
 
@@ -204,6 +215,11 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       signupRateLimit: { limit: e.SIGNUP_RATE_LIMIT, windowMs: e.SIGNUP_RATE_LIMIT_WINDOW_MS },
       trustProxy: trustProxy as false | number | string[],
       duplicateSignupResponse: e.DUPLICATE_SIGNUP_RESPONSE,
+    },
+    tracing: {
+      // The spec's rule for the signal-independent variable: the traces path is appended.
+      otlpTracesUrl: e.OTEL_EXPORTER_OTLP_ENDPOINT && `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`,
+      serviceName: e.OTEL_SERVICE_NAME,
     },
   };
 }

@@ -1,4 +1,6 @@
 /** `npm run worker`: the Temporal worker and the bridge consumer, in one process. */
+// First, before anything loads http, pg or amqplib (docs/tracing.md).
+import { tracing } from './tracing-first';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -13,7 +15,7 @@ import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createTemporalClient } from '../temporal/client';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { createWorkerHttpApp } from './http';
-import { createOnboardingWorker, PREBUILT_WORKFLOW_BUNDLE } from './onboarding-worker';
+import { createOnboardingWorker, prebuiltWorkflowBundle } from './onboarding-worker';
 
 const GRPC_PERMISSION_DENIED = 7;
 const GRPC_UNIMPLEMENTED = 12;
@@ -47,9 +49,10 @@ async function main(): Promise<void> {
     );
   });
   // The bridge's client and the worker share one codec: what one encrypts the other must read.
-  const { client, payloadCodec } = createTemporalClient(connection, config);
-  const workflowBundlePath = existsSync(PREBUILT_WORKFLOW_BUNDLE) ? PREBUILT_WORKFLOW_BUNDLE : undefined;
-  if (!workflowBundlePath) logger.warn({ expected: PREBUILT_WORKFLOW_BUNDLE }, 'no pre-built workflow bundle (npm run build makes it); bundling workflows/ now');
+  const { client, payloadCodec } = createTemporalClient(connection, config, tracing);
+  const prebuiltBundle = prebuiltWorkflowBundle(tracing);
+  const workflowBundlePath = existsSync(prebuiltBundle) ? prebuiltBundle : undefined;
+  if (!workflowBundlePath) logger.warn({ expected: prebuiltBundle }, 'no pre-built workflow bundle (npm run build makes it); bundling workflows/ now');
   const worker = await createOnboardingWorker({
     config,
     pool,
@@ -57,6 +60,7 @@ async function main(): Promise<void> {
     payloadCodec,
     logger: logger.child({ component: 'activity' }),
     workflowBundlePath,
+    tracing,
   });
   const running = worker.run();
   const registry = createRegistry('worker');
@@ -90,6 +94,7 @@ async function main(): Promise<void> {
     worker.shutdown();
     await running;
     await Promise.allSettled([connection.close(), pool.end()]);
+    await tracing?.shutdown();
   });
 
   await running.catch((err: Error) => {
