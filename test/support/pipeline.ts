@@ -15,6 +15,7 @@ import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-br
 import { type Config, type Env, loadConfig } from '../../src/config';
 import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
+import type { Tracing } from '../../src/telemetry/tracing';
 import { createTemporalClient } from '../../src/temporal/client';
 import { type ApiMetrics, createApiMetrics, createRegistry, type Registry } from '../../src/metrics';
 import { createOnboardingWorker } from '../../src/worker/onboarding-worker';
@@ -61,9 +62,10 @@ export async function startApi(
     logger?: Logger;
     hashPassword?: (password: string) => Promise<string>;
     metrics?: { registry: Registry; api: ApiMetrics };
+    tracing?: Tracing;
   },
 ) {
-  const { client, payloadCodec } = createTemporalClient(deps.temporal.connection, config);
+  const { client, payloadCodec } = createTemporalClient(deps.temporal.connection, config, deps.tracing);
   const registry = deps.metrics?.registry ?? createRegistry('api');
   const metrics = deps.metrics?.api ?? createApiMetrics(registry);
   const app = createApp({
@@ -96,6 +98,8 @@ export interface PipelineOptions {
   logger?: Logger;
   /** A Temporal dev server of the test's own, e.g. one with the Web UI on. */
   temporal?: () => Promise<TestWorkflowEnvironment>;
+  /** Started tracing (startTracing), for the Temporal clients and the worker as the entry points pass it. */
+  tracing?: Tracing;
 }
 
 export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): Promise<Pipeline> {
@@ -104,11 +108,18 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
   const config = loadConfig(vars);
   const pool = await createTestDatabase(config);
   const temporal = await (opts.temporal ?? startTemporal)();
-  const { client, payloadCodec } = createTemporalClient(temporal.connection, config);
+  const { client, payloadCodec } = createTemporalClient(temporal.connection, config, opts.tracing);
   const apiRegistry = createRegistry('api');
   const apiMetrics = createApiMetrics(apiRegistry);
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics: apiMetrics });
-  const worker: Worker = await createOnboardingWorker({ config, pool, connection: temporal.nativeConnection, payloadCodec, logger });
+  const worker: Worker = await createOnboardingWorker({
+    config,
+    pool,
+    connection: temporal.nativeConnection,
+    payloadCodec,
+    logger,
+    tracing: opts.tracing,
+  });
   const running = worker.run();
   const workerRegistry = createRegistry('worker');
   const bridge = await startSignupBridge({ config, client, pool, logger, registry: workerRegistry });
@@ -118,6 +129,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
     temporal,
     logger,
     metrics: { registry: apiRegistry, api: apiMetrics },
+    tracing: opts.tracing,
   });
   return {
     config,
