@@ -157,6 +157,10 @@ export const EnvSchema = z.object({
   RESEND_ADDRESS_LIMIT: positiveInt.default(3),
   RESEND_RATE_LIMIT_WINDOW: duration('1h'),
   EVENTS_EXCHANGE: amqpName.default('onboarding.events'),
+  // OpenTelemetry tracing (docs/tracing.md): on only when an OTLP endpoint is set; without one
+  // nothing of OpenTelemetry is loaded. The base URL of an OTLP/HTTP receiver, as the spec defines it.
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. http://127.0.0.1:4318' }).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).max(255).optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -259,6 +263,12 @@ export interface Config {
     recheckEveryMs: number;
     /** Per client (IP) and per address, each per window. */
     resend: { clientLimit: number; addressLimit: number; windowMs: number };
+  };
+  tracing: {
+    /** Where spans go over OTLP/HTTP (protobuf): the endpoint plus /v1/traces. None: tracing is off. */
+    otlpTracesUrl: string | undefined;
+    /** The spans' service.name; none lets each process name itself (onboarding-api, onboarding-worker). */
+    serviceName: string | undefined;
   };
 }
 
@@ -381,6 +391,11 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     localStack: { temporalMode: e.TEMPORAL_MODE },
     bridge,
     ...verificationConfig(e),
+    tracing: {
+      // The spec's rule for the signal-independent variable: the traces path is appended.
+      otlpTracesUrl: e.OTEL_EXPORTER_OTLP_ENDPOINT && `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`,
+      serviceName: e.OTEL_SERVICE_NAME,
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { traceLogMixin } from './telemetry/tracing';
 
 export type { Logger };
 
@@ -29,11 +30,17 @@ function censor(value: unknown, path: string[]): unknown {
   return path[path.length - 1] === 'email' ? maskEmail(value) : '[redacted]';
 }
 
+/**
+ * A pino logger with our redaction. Made after tracing has started, each line carries the
+ * active span's trace_id and span_id; made while tracing is off, it has no mixin at all.
+ */
 export function createLogger(opts: { name: string; level: string; pretty?: boolean; destination?: DestinationStream }): Logger {
+  const traceFields = traceLogMixin();
   const options: pino.LoggerOptions = {
     name: opts.name,
     level: opts.level,
     redact: { paths: REDACTED_PATHS, censor },
+    ...(traceFields && { mixin: traceFields }),
     ...(opts.pretty && !opts.destination ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);

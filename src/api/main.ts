@@ -1,4 +1,6 @@
 /** `npm run api`: the HTTP API. */
+// First, before anything loads http, express, pg or amqplib (docs/tracing.md).
+import { tracing } from './tracing-first';
 import { createServer, type ServerResponse } from 'node:http';
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
@@ -37,7 +39,7 @@ async function main(): Promise<void> {
     ...config.temporal.connection,
     channelArgs: { 'grpc.max_reconnect_backoff_ms': TEMPORAL_MAX_RECONNECT_BACKOFF_MS },
   });
-  const { client: temporal, payloadCodec } = createTemporalClient(temporalConnection, config);
+  const { client: temporal, payloadCodec } = createTemporalClient(temporalConnection, config, tracing);
   if (!config.security.adminToken) {
     logger.warn('ADMIN_API_TOKEN is not set: PUT /users/{user_id} and /codec refuse every request');
   }
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
     clearTimeout(cutOff);
     logger.info({ forced }, 'api drained');
     await Promise.allSettled([publisher.close(), temporalConnection.close(), pool.end()]);
+    await tracing?.shutdown();
   });
 }
 

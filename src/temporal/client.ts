@@ -2,6 +2,7 @@
 import { Client, type ConnectionLike } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { Config } from '../config';
+import type { Tracing } from '../telemetry/tracing';
 import { createEncryptionCodec, encryptedDataConverter } from './payload-encryption';
 
 export interface TemporalClient {
@@ -13,16 +14,19 @@ export interface TemporalClient {
 /**
  * A client on an open connection (a Connection, or the worker's NativeConnection) with the
  * codec the config's keys give. Whatever one process encrypts, every other with the keys reads.
+ * With tracing, each workflow it starts continues the caller's trace.
  */
 export function createTemporalClient(
   connection: ConnectionLike,
   config: { temporal: { namespace: string }; security: Pick<Config['security'], 'payloadKeys'> },
+  tracing?: Tracing,
 ): TemporalClient {
   const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
   const client = new Client({
     connection,
     namespace: config.temporal.namespace,
     dataConverter: encryptedDataConverter(payloadCodec),
+    ...(tracing && { interceptors: { workflow: tracing.workflowClientInterceptors } }),
   });
   return { client, payloadCodec };
 }

@@ -1,4 +1,6 @@
 /** `npm run worker`: the Temporal worker and the bridge consumer, in one process. */
+// First, before anything loads http, pg or amqplib (docs/tracing.md).
+import { tracing } from './tracing-first';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -15,7 +17,7 @@ import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createTemporalClient } from '../temporal/client';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { createWorkerHttpApp } from './http';
-import { createOnboardingWorker, PREBUILT_WORKFLOW_BUNDLE } from './onboarding-worker';
+import { createOnboardingWorker, prebuiltWorkflowBundle } from './onboarding-worker';
 
 const GRPC_PERMISSION_DENIED = 7;
 const GRPC_UNIMPLEMENTED = 12;
@@ -49,9 +51,10 @@ async function main(): Promise<void> {
     );
   });
   // The bridge's client and the worker share one codec: what one encrypts the other must read.
-  const { client, payloadCodec } = createTemporalClient(connection, config);
-  const workflowBundlePath = existsSync(PREBUILT_WORKFLOW_BUNDLE) ? PREBUILT_WORKFLOW_BUNDLE : undefined;
-  if (!workflowBundlePath) logger.warn({ expected: PREBUILT_WORKFLOW_BUNDLE }, 'no pre-built workflow bundle (npm run build makes it); bundling workflows/ now');
+  const { client, payloadCodec } = createTemporalClient(connection, config, tracing);
+  const prebuiltBundle = prebuiltWorkflowBundle(tracing);
+  const workflowBundlePath = existsSync(prebuiltBundle) ? prebuiltBundle : undefined;
+  if (!workflowBundlePath) logger.warn({ expected: prebuiltBundle }, 'no pre-built workflow bundle (npm run build makes it); bundling workflows/ now');
   if (config.env === 'production' && (config.mail.smtpUrl === LOCAL_SMTP_URL || config.verification.publicBaseUrl.startsWith('http://127.0.0.1'))) {
     logger.warn({ smtp: maskUrl(config.mail.smtpUrl), links: config.verification.publicBaseUrl }, 'SMTP_URL or PUBLIC_BASE_URL is not set: verification mails go to a local SMTP server or carry local links');
   }
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
     mailer,
     events,
     verificationMetrics: createVerificationMetrics(registry),
+    tracing,
   });
   const running = worker.run();
   const bridge = await startSignupBridge({ config, client, pool, logger: logger.child({ component: 'bridge' }), registry });
@@ -107,6 +111,7 @@ async function main(): Promise<void> {
     await running;
     mailer.close();
     await Promise.allSettled([connection.close(), pool.end(), events.close()]);
+    await tracing?.shutdown();
   });
 
   await running.catch((err: Error) => {

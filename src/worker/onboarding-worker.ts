@@ -9,6 +9,7 @@ import type { Config } from '../config';
 import type { EventPublisher } from '../events/event-publisher';
 import type { Mailer } from '../mail/mailer';
 import type { VerificationMetrics } from '../metrics';
+import type { Tracing } from '../telemetry/tracing';
 import { encryptedDataConverter } from '../temporal/payload-encryption';
 
 /**
@@ -30,6 +31,10 @@ export const WORKER_NODE_OPTIONS = ['--max-old-space-size=96', '--max-semi-space
 
 /** Where `npm run build` writes the workflow bundle: dist/workflow-bundle.js, beside the code it was built from. */
 export const PREBUILT_WORKFLOW_BUNDLE = join(__dirname, '..', '..', 'workflow-bundle.js');
+/** The same workflows with the tracing interceptors of workflows/interceptors.ts, for a worker with tracing on. */
+export const PREBUILT_TRACED_WORKFLOW_BUNDLE = join(__dirname, '..', '..', 'workflow-bundle-traced.js');
+/** The workflow interceptor modules of the traced bundle. */
+export const TRACING_WORKFLOW_INTERCEPTORS = [require.resolve('../../workflows/interceptors')];
 
 export interface OnboardingWorkerDeps {
   config: Config;
@@ -39,17 +44,19 @@ export interface OnboardingWorkerDeps {
   payloadCodec: PayloadCodec;
   /** Activity log lines; without it they go to the SDK's activity logger. */
   logger?: Logger;
-  /** A bundle made by `npm run build`; without it, workflows/ is bundled now (tests, ts-node). */
+  /** A bundle made by `npm run build` (the traced one when tracing is on); without it, workflows/ is bundled now (tests, ts-node). */
   workflowBundlePath?: string;
   /** What the verification activities send mail and events with, and count them on. */
   mailer: Mailer;
   events: EventPublisher;
   verificationMetrics?: VerificationMetrics;
+  /** Tracing, when on: spans for the workflow and each activity, in the trace of the client that started the run. */
+  tracing?: Tracing;
 }
 
 /** The Temporal worker for the onboarding task queue: workflows from workflows/, activities bound to the pool. */
 export function createOnboardingWorker(deps: OnboardingWorkerDeps): Promise<Worker> {
-  const { config, pool, connection, payloadCodec, logger, workflowBundlePath } = deps;
+  const { config, pool, connection, payloadCodec, logger, workflowBundlePath, tracing } = deps;
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -61,5 +68,18 @@ export function createOnboardingWorker(deps: OnboardingWorkerDeps): Promise<Work
     },
     dataConverter: encryptedDataConverter(payloadCodec),
     maxCachedWorkflows: WORKFLOW_CACHE_SIZE,
+    ...(tracing && {
+      interceptors: {
+        activity: tracing.activityInterceptors,
+        // Used only when bundling now; a pre-built traced bundle already holds them.
+        ...(workflowBundlePath ? {} : { workflowModules: TRACING_WORKFLOW_INTERCEPTORS }),
+      },
+      sinks: tracing.workflowSinks,
+    }),
   });
+}
+
+/** The pre-built bundle for a worker with or without tracing. */
+export function prebuiltWorkflowBundle(tracing: Tracing | undefined): string {
+  return tracing ? PREBUILT_TRACED_WORKFLOW_BUNDLE : PREBUILT_WORKFLOW_BUNDLE;
 }

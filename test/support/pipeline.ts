@@ -16,6 +16,7 @@ import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-br
 import { type Config, type Env, loadConfig } from '../../src/config';
 import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
+import type { Tracing } from '../../src/telemetry/tracing';
 import { createTemporalClient } from '../../src/temporal/client';
 import { type ApiMetrics, createApiMetrics, createRegistry, createVerificationMetrics, type Registry } from '../../src/metrics';
 import { createEventPublisher } from '../../src/events/event-publisher';
@@ -66,9 +67,10 @@ export async function startApi(
     metrics?: { registry: Registry; api: ApiMetrics };
     /** A port chosen ahead, e.g. the one PUBLIC_BASE_URL names; otherwise any free one. */
     port?: number;
+    tracing?: Tracing;
   },
 ) {
-  const { client, payloadCodec } = createTemporalClient(deps.temporal.connection, config);
+  const { client, payloadCodec } = createTemporalClient(deps.temporal.connection, config, deps.tracing);
   const registry = deps.metrics?.registry ?? createRegistry('api');
   const metrics = deps.metrics?.api ?? createApiMetrics(registry);
   const app = createApp({
@@ -103,6 +105,8 @@ export interface PipelineOptions {
   temporal?: () => Promise<TestWorkflowEnvironment>;
   /** The API's port, for a PUBLIC_BASE_URL that names it. */
   apiPort?: number;
+  /** Started tracing (startTracing), for the Temporal clients and the worker as the entry points pass it. */
+  tracing?: Tracing;
 }
 
 export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): Promise<Pipeline> {
@@ -111,7 +115,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
   const config = loadConfig(vars);
   const pool = await createTestDatabase(config);
   const temporal = await (opts.temporal ?? startTemporal)();
-  const { client, payloadCodec } = createTemporalClient(temporal.connection, config);
+  const { client, payloadCodec } = createTemporalClient(temporal.connection, config, opts.tracing);
   const apiRegistry = createRegistry('api');
   const apiMetrics = createApiMetrics(apiRegistry);
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics: apiMetrics });
@@ -127,6 +131,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
     mailer,
     events,
     verificationMetrics: createVerificationMetrics(workerRegistry),
+    tracing: opts.tracing,
   });
   const running = worker.run();
   const bridge = await startSignupBridge({ config, client, pool, logger, registry: workerRegistry });
@@ -137,6 +142,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
     logger,
     metrics: { registry: apiRegistry, api: apiMetrics },
     port: opts.apiPort,
+    tracing: opts.tracing,
   });
   return {
     config,

@@ -154,6 +154,23 @@ describe('hashing and the status lookup', () => {
   });
 });
 
+describe('tracing settings', () => {
+  it('are off without OTEL_EXPORTER_OTLP_ENDPOINT, and send to its /v1/traces with it', () => {
+    expect(loadConfig(BASE).tracing).toEqual({ otlpTracesUrl: undefined, serviceName: undefined });
+    expect(loadConfig({ ...BASE, OTEL_EXPORTER_OTLP_ENDPOINT: '' }).tracing.otlpTracesUrl).toBeUndefined();
+    expect(loadConfig({ ...BASE, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing.otlpTracesUrl).toBe('http://collector:4318/v1/traces');
+    expect(loadConfig({ ...BASE, OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otlp.example.com/otlp/' }).tracing.otlpTracesUrl).toBe(
+      'https://otlp.example.com/otlp/v1/traces',
+    );
+    expect(loadConfig({ ...BASE, OTEL_SERVICE_NAME: 'onboarding-api-eu' }).tracing.serviceName).toBe('onboarding-api-eu');
+  });
+
+  it('refuse an endpoint that is not an http(s) URL', () => {
+    expect(() => loadConfig({ ...BASE, OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT: must be an http/);
+    expect(() => loadConfig({ ...BASE, OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
+  });
+});
+
 describe('retry policy', () => {
   it('backs off 1 s, 2 s, 4 s … capped at 30 s', () => {
     expect(backoffScheduleMs(8)).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);

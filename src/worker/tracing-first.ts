@@ -1,0 +1,5 @@
+// The worker's first import: tracing (when configured) must start before main.ts's other
+// imports load http, pg and amqplib, which OpenTelemetry instruments as they are required.
+import { startTracingFromEnv } from '../telemetry/tracing';
+
+export const tracing = startTracingFromEnv('onboarding-worker');
