@@ -1,12 +1,12 @@
 /** POST /signup over HTTP: the limiter, the counter and the route; the work is in src/use-cases/submit-signup.ts. */
 import express, { type RequestHandler, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import type { ConcurrencyLimit } from '../concurrency-limit';
 import { type SignupAccepted, SignupRequest, toFieldIssues } from '../contract';
-import { TooManyRequestsError, ValidationError } from '../errors';
+import { ValidationError } from '../errors';
 import type { ApiMetrics } from '../metrics';
 import type { SubmitSignup } from '../use-cases/submit-signup';
 import { requireJsonBody } from './json-body';
+import { perClientLimit } from './rate-limit';
 
 /**
  * Counts every answer to POST /signup by outcome; mounted on /signup. Counted when the answer is sent, so
@@ -27,18 +27,7 @@ export function countSignupOutcomes(metrics: Pick<ApiMetrics, 'signupsAccepted' 
 
 /** Per-client limit on POST /signup (the client being req.ip, see `trust proxy`); refused with 429 and Retry-After. */
 export function signupRateLimit({ limit, windowMs }: { limit: number; windowMs: number }): RequestHandler {
-  return rateLimit({
-    windowMs,
-    limit,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    handler: (req, res, next) => {
-      req.log.warn({ ip: req.ip }, 'signup rate limit exceeded');
-      // The limiter has already worked out when this client's window resets.
-      const retryAfter = Number(res.getHeader('Retry-After')) || Math.ceil(windowMs / 1000);
-      next(new TooManyRequestsError(retryAfter));
-    },
-  });
+  return perClientLimit('signup', limit, windowMs);
 }
 
 /**

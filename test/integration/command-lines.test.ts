@@ -54,6 +54,9 @@ it('dlq list --json prints every letter with its reason, masked e-mail, count an
         id: expect.any(String),
         reason: 'expired',
         detail: expect.stringContaining('TTL'),
+        // What the database says of the letter's user (src/use-cases/review-dead-letters.ts).
+        user: 'none',
+        verdict: expect.stringContaining('no user'),
         email: expect.stringMatching(/^u\*\*\*@example\.com #[0-9a-f]{8}$/),
         deadLetterCount: 1,
         deadLetteredAt: expect.any(String),

@@ -93,7 +93,11 @@ describe('one signup, one trace', () => {
 
   it('follows POST /signup through RabbitMQ and the workflow to the insert, with each parent link', () => {
     const { exchange, queue, database: db } = run.names;
-    expect(spanTree(trace)).toBe(
+    // The signup's own tree. The verification run it starts goes on in the same trace, but its
+    // run span ends only when a person verifies, so its activities show here as roots of their own.
+    const lines = spanTree(trace).split('\n');
+    const end = lines.findIndex((line, i) => i > 0 && !line.startsWith(' '));
+    expect((end === -1 ? lines : lines.slice(0, end)).join('\n')).toBe(
       [
         'POST /signup (server)',
         '  request handler',
@@ -104,14 +108,12 @@ describe('one signup, one trace', () => {
         `      ${queue} process (consumer)`,
         '        StartWorkflow:onboardUser',
         '          RunWorkflow:onboardUser',
-        '            StartActivity:markState',
-        '              RunActivity:markState',
-        `                pg.query:UPDATE ${db} (client)`,
         '            StartActivity:persistUser',
         '              RunActivity:persistUser',
         `                pg.query:INSERT ${db} (client)`,
         '            StartActivity:validateSignup',
         '              RunActivity:validateSignup',
+        '            StartChildWorkflow:verifyEmail',
       ].join('\n'),
     );
     // The publishing handler is POST /signup's own; the row the run inserts is the user's.
@@ -136,7 +138,7 @@ describe('one signup, one trace', () => {
       trace_id: traceId,
       span_id: span(`${run.names.queue} process`).spanId,
     });
-    expect(lineOf('user row inserted')).toMatchObject({ trace_id: traceId, span_id: span('RunActivity:persistUser').spanId });
+    expect(lineOf('user onboarded: row written COMPLETED')).toMatchObject({ trace_id: traceId, span_id: span('RunActivity:persistUser').spanId });
   });
 });
 
