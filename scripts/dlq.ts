@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { type Config, loadConfig } from '../src/config';
 import { createPool } from '../src/db/postgres';
-import { classifyDeadLetter, type DeadLetter, replayDeadLetter, takeAll } from '../src/dlq/dead-letters';
+import { classifyDeadLetter, type DeadLetter, replayDeadLetter, takeAll, withRecordedReason } from '../src/dlq/dead-letters';
 import { createLogger } from '../src/logger';
 import { clearSignupFailure, failureReasons } from '../src/repositories/signup-request-repository';
 import { findUserById } from '../src/repositories/user-repository';
@@ -68,12 +68,10 @@ async function open(config: Config) {
   const channel = await connection.createChannel();
   await channel.checkQueue(config.amqp.deadLetterQueue);
   const pool = createPool(config.postgres.url, 2, createLogger({ name: 'dlq', level: 'warn' }));
-  const letters = (await takeAll(channel, config.amqp.deadLetterQueue)).map(classifyDeadLetter);
+  const taken = (await takeAll(channel, config.amqp.deadLetterQueue)).map(classifyDeadLetter);
   // The failure message the bridge recorded, where the database has it.
-  const reasons = await failureReasons(pool, letters.flatMap((l) => (l.userId ? [l.userId] : []))).catch(() => new Map<string, string>());
-  for (const l of letters) {
-    if (l.reason === 'workflow-failed' && l.userId && reasons.has(l.userId)) l.detail = reasons.get(l.userId) as string;
-  }
+  const reasons = await failureReasons(pool, taken.flatMap((l) => (l.userId ? [l.userId] : []))).catch(() => new Map<string, string>());
+  const letters = taken.map((l) => withRecordedReason(l, l.userId ? reasons.get(l.userId) : undefined));
   return { connection, channel, pool, letters };
 }
 
