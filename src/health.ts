@@ -36,6 +36,20 @@ export const problemCheck = (problem: () => string | null): DependencyCheck => a
 /** Why the process should be restarted, or null while it is alive and well. */
 export type LivenessProblem = () => string | null;
 
+/**
+ * Liveness for a part that heals by itself (a consumer, a publisher): it fails only once the part
+ * has been down `limitMs` without a break, which its own recovery should never take.
+ */
+export function downTooLong(what: string, down: () => { reason: string; since: number } | null, limitMs: number): LivenessProblem {
+  return () => {
+    const outage = down();
+    if (outage === null) return null;
+    const downMs = Date.now() - outage.since;
+    if (downMs < limitMs) return null;
+    return `${what} down for ${Math.round(downMs / 1000)} s (limit ${Math.round(limitMs / 1000)} s): ${outage.reason}`;
+  };
+}
+
 export async function checkReadiness(checks: Record<string, DependencyCheck>, timeoutMs = 2_000): Promise<Readiness> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]): Promise<[string, DependencyStatus]> => {

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { version } from '../../package.json';
 import type { Config } from '../config';
 import { NotFoundError } from '../errors';
-import { connectedCheck, healthRouter, postgresCheck, temporalCheck } from '../health';
+import { connectedCheck, downTooLong, healthRouter, postgresCheck, temporalCheck } from '../health';
 import type { SignupPublisher } from '../messaging/signup-publisher';
 import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { createSignupRequestRepository } from '../repositories/signup-request-repository';
@@ -34,7 +34,7 @@ export interface ApiDeps {
   config: Config;
   logger: Logger;
   pool: Pool;
-  publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected'>;
+  publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected' | 'downReason'>;
   /** The client must be built with this same codec, so progress lookups can read encrypted results. */
   temporal: Client;
   payloadCodec: PayloadCodec;
@@ -74,12 +74,17 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/signup', countSignupOutcomes(metrics));
   // Operations endpoints come before the request logger: probes and scrapes every few seconds
   // would drown the log.
+  // Liveness fails once the publisher has been down past PUBLISHER_DOWN_LIVENESS_MS: its channel
+  // comes back by itself, so one that does not needs a restart.
   app.use(
-    healthRouter({
-      postgres: postgresCheck(pool),
-      rabbitmq: connectedCheck('publisher', () => publisher.isConnected()),
-      temporal: temporalCheck(temporal),
-    }),
+    healthRouter(
+      {
+        postgres: postgresCheck(pool),
+        rabbitmq: connectedCheck('publisher', () => publisher.isConnected()),
+        temporal: temporalCheck(temporal),
+      },
+      downTooLong('publisher', () => publisher.downReason(), config.amqp.publisherDownLivenessMs),
+    ),
   );
   app.use(metricsRouter(deps.registry));
   app.use(docsRoutes(version));
