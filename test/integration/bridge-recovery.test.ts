@@ -17,18 +17,24 @@ import { queueConsumerCount } from '../harness/run-resources';
 import { signupBody } from '../support/fixtures';
 import { metricValue } from '../support/metrics';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
-import { closeConnectionsNamed, connectionPids } from '../harness/rabbit-admin';
+import { BROKER_CLOSE_QUEUE, closeChannelsFromBroker, closeConnectionsNamed, connectionPids, consumerChannelPids } from '../harness/rabbit-admin';
+import { capturingLogger } from '../support/log-capture';
 import { eventually, silentLogger, uniqueSuffix } from '../support/stack';
 
 const LIVENESS_LIMIT_MS = 3_000;
 
+// The bridge's warnings, to see it log what the broker did.
+const logs = capturingLogger('warn');
 let p: Pipeline;
 let admin: ChannelModel;
 let workerHttp: Server;
 let workerBase: string;
 
 beforeAll(async () => {
-  p = await startPipeline({ BRIDGE_CONSUMER_DOWN_LIVENESS_MS: String(LIVENESS_LIMIT_MS), PUBLISHER_DOWN_LIVENESS_MS: String(LIVENESS_LIMIT_MS) });
+  p = await startPipeline(
+    { BRIDGE_CONSUMER_DOWN_LIVENESS_MS: String(LIVENESS_LIMIT_MS), PUBLISHER_DOWN_LIVENESS_MS: String(LIVENESS_LIMIT_MS) },
+    { logger: logs.logger },
+  );
   admin = await amqplib.connect(p.config.amqp.url);
   // The worker's HTTP surface wired as src/worker/main.ts wires it.
   workerHttp = createServer(
@@ -107,6 +113,24 @@ it('consumer cancelled by the broker (its queue deleted): subscribes again; a si
   );
   // An operator declares it again (the bridge's fresh channel declares it too; both are idempotent).
   await withChannel((ch) => declareTopology(ch, p.config.amqp));
+  await consumingAgain();
+  await signupOnboarded();
+});
+
+it('consumer channel closed by the broker (a channel-level 404): logged, reopened on the same connection, resubscribed; a signup after it is onboarded', async () => {
+  const name = bridgeConnectionName(p.config.amqp.queue);
+  const [connection] = await connectionPids(name);
+  const closed = await consumerChannelPids(name);
+  expect(closed).toHaveLength(1);
+  await closeChannelsFromBroker(closed);
+  await eventually(async () => {
+    const open = await consumerChannelPids(name);
+    return open.length === 1 && open[0] !== closed[0] ? true : undefined;
+  }, 30_000, 'the bridge consuming on a fresh channel');
+  // A channel close, not a connection loss.
+  expect(await connectionPids(name)).toEqual([connection]);
+  const lost = logs.lines().find((l) => l.msg === 'consumer channel lost; reopening it' && String(l.reason).includes(BROKER_CLOSE_QUEUE));
+  expect(lost?.reason).toMatch(/^Channel closed by server: 404 \(NOT-FOUND\) with message "NOT_FOUND - no queue 'chaos: the broker closes this channel'/);
   await consumingAgain();
   await signupOnboarded();
 });
