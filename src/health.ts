@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import express from 'express';
 import type { Pool } from 'pg';
-import type { DependencyStatus, Readiness } from './contract';
+import type { DependencyStatus, LivenessFailure, Readiness } from './contract';
 
 export type DependencyCheck = () => Promise<void>;
 
@@ -89,7 +89,7 @@ export function healthRouter(checks: Record<string, DependencyCheck>, liveness?:
     const problem = liveness?.() ?? null;
     res.set('Cache-Control', 'no-store');
     if (problem === null) res.json({ status: 'ok' });
-    else res.status(503).json({ status: 'failing', reason: problem });
+    else res.status(503).json({ status: 'failing', reason: problem } satisfies LivenessFailure);
   });
   router.get('/readyz', async (_req, res) => {
     const readiness = await checkReadiness(checks);

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   CodecPayloads,
   Liveness,
+  LivenessFailure,
   PendingUserView,
   Problem,
   Readiness,
@@ -55,6 +56,7 @@ const COMPONENTS = {
   VerificationUpdated: { schema: VerificationUpdated, io: 'output' },
   Problem: { schema: Problem, io: 'output' },
   Liveness: { schema: Liveness, io: 'output' },
+  LivenessFailure: { schema: LivenessFailure, io: 'output' },
   Readiness: { schema: Readiness, io: 'output' },
   CodecPayloads: { schema: CodecPayloads, io: 'output' },
 } as const satisfies Record<string, { schema: z.ZodType; io: 'input' | 'output' }>;
@@ -119,9 +121,12 @@ export const OPERATIONS: Operation[] = [
     method: 'get',
     path: '/healthz',
     operationId: 'liveness',
-    summary: 'Liveness: the process answers',
+    summary: 'Liveness: the process answers, and its publisher has not been down past PUBLISHER_DOWN_LIVENESS_MS',
     tags: ['operations'],
-    responses: { 200: { description: 'Alive', schema: 'Liveness' } },
+    responses: {
+      200: { description: 'Alive', schema: 'Liveness' },
+      503: { description: 'The publisher has been down past its limit: restart the process (the reason says why)', schema: 'LivenessFailure' },
+    },
     problems: [],
   },
   {

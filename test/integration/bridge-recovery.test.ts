@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import amqplib, { type Channel, type ChannelModel } from 'amqplib';
 import { bridgeConnectionName, bridgeReadinessChecks } from '../../src/bridge/signup-bridge';
+import { LivenessFailure } from '../../src/contract';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { declareTopology } from '../../src/messaging/topology';
 import { createWorkerHttpApp } from '../../src/worker/http';
@@ -225,6 +226,10 @@ it('an API whose publisher cannot come back says why in readiness, fails livenes
         status: 'failing',
         reason: expect.stringMatching(/^publisher down for \d+ s \(limit 3 s\): publish channel cannot be opened: .*inequivalent arg/),
       });
+      // As the API's OpenAPI document says.
+      expect(LivenessFailure.safeParse(live.body).success).toBe(true);
+      const doc = (await request(api.baseUrl, 'GET', '/openapi.json')).body;
+      expect(doc.paths['/healthz'].get.responses['503'].content['application/json'].schema.$ref).toBe('#/components/schemas/LivenessFailure');
       // A signup meanwhile is refused, never half-done.
       const refused = await request(api.baseUrl, 'POST', '/signup', signupBody());
       expect(refused.status).toBe(503);
