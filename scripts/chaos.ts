@@ -1,12 +1,16 @@
 /**
- * `npm run chaos`: signups through the real HTTP API while processes die and services restart,
- * then an exact account. Every 2xx must end as exactly one user row or exactly one DLQ message.
+ * `npm run chaos`: signups through the real HTTP API while processes die, services restart or
+ * freeze, the broker closes channels and a worker lacks a payload key, then an exact account.
+ * Every 2xx must end as exactly one user row or exactly one DLQ message.
  *
  * It runs its own Temporal dev server (persistent db file), API and worker processes from dist/,
  * and a database and queues of its own, against the machine's RabbitMQ and Postgres, which it
- * restarts (rabbitmqctl stop_app/start_app, pg_ctlcluster restart). Exits 1 on any loss or
- * duplicate, an unexpected 5xx, a bad body accepted, a signup accepted whose answer never reached
- * the client, or a process that died on its own; 2 on a command line it cannot take.
+ * restarts (rabbitmqctl stop_app/start_app, pg_ctlcluster restart); for the Temporal freeze it
+ * shortens the broker's consumer_timeout (the whole broker's) for a few seconds and restores it.
+ * Exits 1 on any loss or duplicate, a message left in the queue, an unexpected 5xx, a bad body
+ * accepted, a signup accepted whose answer never reached the client, a process that died on its
+ * own or was restarted other than by a fault, or a fault that did not see the service heal;
+ * 2 on a command line it cannot take.
  * The faults are in test/harness/chaos/faults.ts, the run in test/harness/chaos/runner.ts.
  */
 import { parseCommandLine, runCommand } from '../test/harness/command-line';
@@ -16,9 +20,9 @@ import { type ChaosOptions, runChaos } from '../test/harness/chaos/runner';
 type Setting = Exclude<keyof ChaosOptions, 'faultCounts' | 'json'>;
 
 const SETTINGS: Array<{ key: Setting; option: string; fallback: number; help: string }> = [
-  { key: 'signups', option: 'signups', fallback: 2000, help: 'signups sent' },
+  { key: 'signups', option: 'signups', fallback: 3000, help: 'signups sent' },
   { key: 'concurrency', option: 'concurrency', fallback: 50, help: 'clients sending at once' },
-  { key: 'rate', option: 'rate', fallback: 20, help: 'signups started per second, so the load outlasts the faults' },
+  { key: 'rate', option: 'rate', fallback: 12, help: 'signups started per second, so the load outlasts the faults' },
   { key: 'badEvery', option: 'bad-every', fallback: 20, help: 'one malformed body in this many' },
   { key: 'poison', option: 'poison', fallback: 5, help: 'poison messages put straight on the queue half-way' },
   { key: 'apis', option: 'apis', fallback: 2, help: 'API processes' },
@@ -30,7 +34,8 @@ const column = (flag: string) => `  ${flag.padEnd(26)}`;
 const USAGE = [
   'usage: npm run chaos -- [options]',
   'Signups through the real API while processes die and services restart, then an exact account.',
-  'It restarts the machine\'s RabbitMQ and Postgres unless --rabbit-restarts 0 --postgres-restarts 0.',
+  'It restarts the machine\'s RabbitMQ and Postgres unless --rabbit-restarts 0 --postgres-restarts 0, and shortens',
+  'the broker\'s consumer_timeout for a few seconds (restored after) unless --temporal-freezes 0.',
   '',
   ...SETTINGS.map((s) => `${column(`--${s.option} N`)}${s.help} (${s.fallback})`),
   ...faults.map((f) => `${column(`--${f.option} N`)}times to ${f.name} (${f.defaultCount})`),

@@ -74,6 +74,8 @@ export const EnvSchema = z.object({
   AMQP_PUBLISH_CONFIRM_TIMEOUT_MS: positiveInt.default(5000),
   // RabbitMQ's consumer_timeout: an unacked delivery older than this closes the channel.
   AMQP_CONSUMER_TIMEOUT_MS: positiveInt.default(30 * 60 * 1000),
+  // The API's publisher down (channel closed, broker unreachable) this long fails the API's liveness.
+  PUBLISHER_DOWN_LIVENESS_MS: positiveInt.default(5 * 60_000),
 
   // Temporal's own variables, read by @temporalio/envconfig as every Temporal SDK and the CLI do;
   // listed here so they are validated and documented with the rest. TLS client certificates and
@@ -129,7 +131,7 @@ export const EnvSchema = z.object({
   // the CLI's dev server (SQLite), unless a server already answers at TEMPORAL_ADDRESS; `cluster`:
   // the real Temporal server on Postgres with the Web UI server (src/local-stack/temporal-cluster.ts).
   TEMPORAL_MODE: z.enum(['dev', 'cluster']).default('dev'),
-  // The bridge's recovery (docs/reliability-recovery.md).
+  // The bridge's recovery (docs/reliability.md#recovery-from-every-close-cancel-and-outage).
   // The longest the bridge holds one delivery before handing it back; default half of AMQP_CONSUMER_TIMEOUT_MS.
   BRIDGE_MAX_HOLD_MS: optional(positiveInt),
   // A consumer down (not merely paused for Temporal) this long fails the worker's liveness.
@@ -181,6 +183,8 @@ export interface Config {
     prefetch: number;
     publishConfirmTimeoutMs: number;
     consumerTimeoutMs: number;
+    /** The API's liveness fails once its publisher has been down this long. */
+    publisherDownLivenessMs: number;
   };
   temporal: {
     address: string;
@@ -238,7 +242,7 @@ export interface Config {
   };
   /** What `npm start` runs beside the service. */
   localStack: { temporalMode: 'dev' | 'cluster' };
-  /** How the bridge recovers and what it hands back (docs/reliability-recovery.md). */
+  /** How the bridge recovers and what it hands back (docs/reliability.md). */
   bridge: {
     /** The longest one delivery is held unsettled; at most half of amqp.consumerTimeoutMs. */
     maxHoldMs: number;
@@ -352,6 +356,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       prefetch: e.AMQP_PREFETCH,
       publishConfirmTimeoutMs: e.AMQP_PUBLISH_CONFIRM_TIMEOUT_MS,
       consumerTimeoutMs: e.AMQP_CONSUMER_TIMEOUT_MS,
+      publisherDownLivenessMs: e.PUBLISHER_DOWN_LIVENESS_MS,
     },
     temporal: {
       address: temporal.connection.address,

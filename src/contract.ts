@@ -191,6 +191,12 @@ export const Problem = z.looseObject({
 export type Problem = z.infer<typeof Problem>;
 
 export const Liveness = z.object({ status: z.literal('ok') });
+/** /healthz while the process cannot heal by itself: a part of it down past its limit, and why. */
+export const LivenessFailure = z.object({
+  status: z.literal('failing'),
+  reason: z.string().meta({ description: 'e.g. "publisher down for 301 s (limit 300 s): publish channel cannot be opened: …"' }),
+});
+export type LivenessFailure = z.infer<typeof LivenessFailure>;
 
 export const DependencyStatus = z.object({
   status: z.enum(['up', 'down']),

@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import express from 'express';
 import type { Pool } from 'pg';
-import type { DependencyStatus, Readiness } from './contract';
+import type { DependencyStatus, LivenessFailure, Readiness } from './contract';
 
 export type DependencyCheck = () => Promise<void>;
 
@@ -35,6 +35,20 @@ export const problemCheck = (problem: () => string | null): DependencyCheck => a
 
 /** Why the process should be restarted, or null while it is alive and well. */
 export type LivenessProblem = () => string | null;
+
+/**
+ * Liveness for a part that heals by itself (a consumer, a publisher): it fails only once the part
+ * has been down `limitMs` without a break, which its own recovery should never take.
+ */
+export function downTooLong(what: string, down: () => { reason: string; since: number } | null, limitMs: number): LivenessProblem {
+  return () => {
+    const outage = down();
+    if (outage === null) return null;
+    const downMs = Date.now() - outage.since;
+    if (downMs < limitMs) return null;
+    return `${what} down for ${Math.round(downMs / 1000)} s (limit ${Math.round(limitMs / 1000)} s): ${outage.reason}`;
+  };
+}
 
 /** `informational` checks are reported but never make the process not ready. */
 export async function checkReadiness(
@@ -84,7 +98,7 @@ export function healthRouter(checks: Record<string, DependencyCheck>, { liveness
     const problem = liveness?.() ?? null;
     res.set('Cache-Control', 'no-store');
     if (problem === null) res.json({ status: 'ok' });
-    else res.status(503).json({ status: 'failing', reason: problem });
+    else res.status(503).json({ status: 'failing', reason: problem } satisfies LivenessFailure);
   });
   router.get('/readyz', async (_req, res) => {
     const readiness = await checkReadiness(checks, undefined, informational);

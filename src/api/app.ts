@@ -12,7 +12,7 @@ import { version } from '../../package.json';
 import { createConcurrencyLimit } from '../concurrency-limit';
 import type { Config } from '../config';
 import { NotFoundError } from '../errors';
-import { connectedCheck, healthRouter, postgresCheck, temporalCheck } from '../health';
+import { connectedCheck, downTooLong, healthRouter, postgresCheck, temporalCheck } from '../health';
 import type { SignupPublisher } from '../messaging/signup-publisher';
 import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { createSignupRequestRepository } from '../repositories/signup-request-repository';
@@ -37,7 +37,7 @@ export interface ApiDeps {
   config: Config;
   logger: Logger;
   pool: Pool;
-  publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected'>;
+  publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected' | 'downReason'>;
   /**
    * The client must be built with this same codec, so progress lookups can read encrypted
    * results. Its connection may be lazy and Temporal away: nothing at start needs it.
@@ -91,6 +91,8 @@ export function createApp(deps: ApiDeps): express.Express {
   // would drown the log.
   // Temporal is reported, not required: signups need only Postgres and RabbitMQ, and a status
   // read answers from the database when Temporal is away. A load balancer keeps this process.
+  // Liveness fails once the publisher has been down past PUBLISHER_DOWN_LIVENESS_MS: its channel
+  // comes back by itself, so one that does not needs a restart.
   app.use(
     healthRouter(
       {
@@ -98,7 +100,7 @@ export function createApp(deps: ApiDeps): express.Express {
         rabbitmq: connectedCheck('publisher', () => publisher.isConnected()),
         temporal: temporalCheck(temporal),
       },
-      { informational: ['temporal'] },
+      { informational: ['temporal'], liveness: downTooLong('publisher', () => publisher.downReason(), config.amqp.publisherDownLivenessMs) },
     ),
   );
   app.use(metricsRouter(deps.registry));

@@ -18,6 +18,18 @@ export const Unhandleable = {
 } as const;
 export type Unhandleable = (typeof Unhandleable)[keyof typeof Unhandleable];
 
+/**
+ * The failure reason recorded (signup_requests.failure_reason) for a delivery that no process
+ * could handle. Its closing words are how the DLQ tool tells such a letter from a failed run:
+ * both reach the DLQ as `rejected`, and a message of the known version looks the same either way.
+ */
+const NO_PROCESS_COULD_HANDLE = 'that no process could handle';
+export function unhandleableFailureReason(reason: string, deliveries: number): string {
+  // Short enough that the column's bounded prefix keeps the closing words.
+  return `${reason.slice(0, 500)}; dead-lettered after ${deliveries} deliveries ${NO_PROCESS_COULD_HANDLE}`;
+}
+export const isUnhandleableFailureReason = (recorded: string): boolean => recorded.endsWith(NO_PROCESS_COULD_HANDLE);
+
 export type SortedRunError =
   | { kind: 'transport'; reason: string }
   | { kind: Unhandleable; reason: string }

@@ -3,13 +3,13 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { type DependencyCheck, problemCheck, temporalCheck } from '../health';
+import { type DependencyCheck, downTooLong, problemCheck, temporalCheck } from '../health';
 import { backoffDelayMs, sleep } from '../messaging/backoff';
 import { type Delivery, type QueueConsumer, startQueueConsumer } from '../messaging/queue-consumer';
 import { createBridgeMetrics, type Registry } from '../metrics';
 import { type OnboardingOutcome, onboardingWorkflowId, runOnboarding } from '../temporal/onboarding-runs';
 import { recordSignupFailed } from '../repositories/signup-request-repository';
-import { readDelivery, type SortedRunError, sortRunError, Unhandleable } from './delivery-errors';
+import { readDelivery, type SortedRunError, sortRunError, Unhandleable, unhandleableFailureReason } from './delivery-errors';
 import { createTemporalCircuit } from './temporal-circuit';
 
 /** Calls of one run on transport errors before the circuit opens; the SDK retries inside each call too. */
@@ -54,6 +54,9 @@ export function bridgeReadinessChecks(bridge: SignupBridge): Record<'rabbitmq' |
     bridge: problemCheck(() => bridge.deliveryProblem()),
   };
 }
+
+/** The bridge's connection_name on the broker; the queue in it tells bridges on one broker apart in its connection list. */
+export const bridgeConnectionName = (queue: string) => `onboarding-bridge ${queue}`;
 
 type Release = 'hold_limit' | 'temporal_unreachable' | 'stopping' | 'channel_lost';
 type HandBackReason = Exclude<Release, 'channel_lost'> | Unhandleable | 'unexpected';
@@ -105,8 +108,7 @@ export async function startSignupBridge(deps: SignupBridgeDeps): Promise<SignupB
   try {
     consumer = await startQueueConsumer({
       url: config.amqp.url,
-      // The queue in the name tells bridges on one broker apart in its connection list.
-      connectionName: `onboarding-bridge ${config.amqp.queue}`,
+      connectionName: bridgeConnectionName(config.amqp.queue),
       topology: config.amqp,
       prefetch: config.amqp.prefetch,
       logger,
@@ -245,7 +247,7 @@ export async function startSignupBridge(deps: SignupBridgeDeps): Promise<SignupB
     if (kind === Unhandleable.UnknownContractVersion) metrics.deliveryErrors.inc({ kind });
     noteProblem(kind, reason);
     if (d.deliveryCount >= settings.maxDeliveries) {
-      const explained = `${reason}; dead-lettered after ${d.deliveryCount} deliveries that no process could handle`;
+      const explained = unhandleableFailureReason(reason, d.deliveryCount);
       log.error({ reason, kind, deliveries: d.deliveryCount }, 'no process could handle this delivery; dead-lettered');
       if (userId) {
         await recordSignupFailed(pool, userId, explained).catch((err: Error) =>
@@ -300,13 +302,14 @@ export async function startSignupBridge(deps: SignupBridgeDeps): Promise<SignupB
     return parts.length > 0 ? parts.join('; ') : null;
   }
 
-  function livenessProblem(): string | null {
-    const s = subscribed.state();
-    if (s.state !== 'down') return null;
-    const downMs = Date.now() - s.since;
-    if (downMs < settings.consumerDownLivenessMs) return null;
-    return `consumer down for ${Math.round(downMs / 1000)} s (limit ${Math.round(settings.consumerDownLivenessMs / 1000)} s): ${s.reason}`;
-  }
+  const livenessProblem = downTooLong(
+    'consumer',
+    () => {
+      const s = subscribed.state();
+      return s.state === 'down' ? s : null;
+    },
+    settings.consumerDownLivenessMs,
+  );
 
   async function stop(graceMs: number): Promise<void> {
     stopping = true;

@@ -1,21 +1,24 @@
 /**
  * Reading, explaining and replaying the dead-letter queue. Every message there is one of:
- * a poison message (breaks the contract), a signup whose workflow failed, or one that expired
- * unconsumed (x-death reason `expired`).
+ * a poison message (breaks the contract), a signup whose workflow failed, one that no process
+ * could handle (a run result none could decrypt, a contract version none reads), or one that
+ * expired unconsumed (x-death reason `expired`).
  */
 import { createHash } from 'node:crypto';
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
+import { isUnhandleableFailureReason, readDelivery, Unhandleable } from '../bridge/delivery-errors';
 import { parseSignupMessage } from '../contract';
 import { maskEmail } from '../logger';
 import { onboardingWorkflowId } from '../temporal/onboarding-runs';
 
-export type DeadLetterReason = 'poison' | 'workflow-failed' | 'expired' | 'other';
+/** `unhandleable`: the bridge dead-lettered it after deliveries that no process could handle. */
+export type DeadLetterReason = 'poison' | 'workflow-failed' | 'unhandleable' | 'expired' | 'other';
 
 export interface DeadLetter {
   /** The AMQP messageId: the user_id for signups published by the API. */
   id: string;
   reason: DeadLetterReason;
-  /** Why, in words: the contract violation, the workflow failure, or the broker's reason. */
+  /** Why, in words: the contract violation, the workflow failure, what no process could handle, or the broker's reason. */
   detail: string;
   userId?: string;
   /** Masked, never in clear: a@… style, plus a short hash to correlate. */
@@ -68,6 +71,12 @@ export function classifyDeadLetter(message: GetMessage): DeadLetter {
     return { ...base, ...signup, reason: 'expired', detail: 'not consumed within the queue message TTL' };
   }
   if (!parsed.ok) {
+    // A contract version no process read (a rolling deploy that never finished): not poison.
+    const read = readDelivery(message.content);
+    if (brokerReason === 'rejected' && read.kind === Unhandleable.UnknownContractVersion) {
+      const userId = read.userId;
+      return { ...base, ...(userId ? { userId, workflowId: onboardingWorkflowId(userId) } : {}), reason: 'unhandleable', detail: read.reason };
+    }
     return { ...base, reason: 'poison', detail: parsed.issues.map((i) => `${i.field} ${i.message}`).join('; ') };
   }
   if (brokerReason === 'rejected') {
@@ -91,6 +100,7 @@ const HOW_IT_ENDED: Record<DeadLetterReason, string> = {
   'workflow-failed': 'its run failed',
   poison: 'breaks the contract',
   other: 'dead-lettered by the broker',
+  unhandleable: 'no process could handle it',
 };
 
 /**
@@ -116,6 +126,16 @@ export function judgeDeadLetter(letter: Pick<DeadLetter, 'reason'>, user: UserRo
     case 'unknown':
       return { verdict: `${happened}; the database could not be read, so whether a user exists is unknown`, replay: 'republish' };
   }
+}
+
+/**
+ * The letter told with the failure the bridge recorded for its signup, where there is one: a run
+ * result no process could decrypt looks like a failed run from the message alone, and only the
+ * recorded reason tells them apart.
+ */
+export function withRecordedReason(letter: DeadLetter, recorded: string | undefined): DeadLetter {
+  if (recorded === undefined || (letter.reason !== 'workflow-failed' && letter.reason !== 'unhandleable')) return letter;
+  return { ...letter, reason: isUnhandleableFailureReason(recorded) ? 'unhandleable' : letter.reason, detail: recorded };
 }
 
 /**

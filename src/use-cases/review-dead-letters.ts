@@ -6,7 +6,7 @@
  * caller republishes and removes.
  */
 import type { Logger } from 'pino';
-import { type DeadLetter, judgeDeadLetter, type UserRowState, type Verdict } from '../dlq/dead-letters';
+import { type DeadLetter, judgeDeadLetter, type UserRowState, type Verdict, withRecordedReason } from '../dlq/dead-letters';
 import type { SignupRequestRepository } from '../repositories/signup-request-repository';
 import type { UserRepository } from '../repositories/user-repository';
 
@@ -34,10 +34,11 @@ export function createReviewDeadLetters({ users, signupRequests, logger }: Revie
     const ids = letters.flatMap((l) => (l.userId ? [l.userId] : []));
     const reasons = await signupRequests.failureReasons(ids).catch(() => new Map<string, string>());
     const stateOf = await rowStates(users, letters, logger);
-    return letters.map((letter) => {
-      const recorded = letter.reason === 'workflow-failed' && letter.userId ? reasons.get(letter.userId) : undefined;
+    return letters.map((taken) => {
+      // The recorded reason tells a failed run from a letter no process could handle.
+      const letter = withRecordedReason(taken, taken.userId ? reasons.get(taken.userId) : undefined);
       const user = stateOf(letter.userId);
-      return { ...letter, detail: recorded ?? letter.detail, user, ...judgeDeadLetter(letter, user) };
+      return { ...letter, user, ...judgeDeadLetter(letter, user) };
     });
   };
 }

@@ -17,7 +17,7 @@ import { capturingLogger } from '../support/log-capture';
 import { metricValue } from '../support/metrics';
 import { type Pipeline, request, startPipeline } from '../support/pipeline';
 import { messageCount } from '../harness/queues';
-import { BROKER_DEFAULTS, brokerConsumerTimeout, setBrokerConsumerTimeout } from '../support/rabbit-admin';
+import { BROKER_DEFAULTS, brokerConsumerTimeout, setBrokerConsumerTimeout } from '../harness/rabbit-admin';
 import { eventually } from '../support/stack';
 import { startTemporalProcess, type TemporalProcess } from '../support/temporal-process';
 

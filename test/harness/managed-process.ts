@@ -13,6 +13,8 @@ export class ManagedProcess {
   child!: ChildProcess;
   intentional = false;
   crashes: string[] = [];
+  /** Times started: every start after the first is a restart. */
+  starts = 0;
   constructor(
     readonly name: string,
     private readonly command: string,
@@ -31,6 +33,7 @@ export class ManagedProcess {
 
   start(): this {
     this.intentional = false;
+    this.starts++;
     const out = createWriteStream(this.logFile, { flags: 'a' });
     this.child = spawn(this.command, this.args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.pipe(out);
@@ -39,6 +42,12 @@ export class ManagedProcess {
       if (!this.intentional) this.crashes.push(`${this.name} exited on its own (${signal ?? code})`);
     });
     return this;
+  }
+
+  /** Sends `signal` and leaves the process be: SIGSTOP freezes it (it answers nothing), SIGCONT thaws it. */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.running) throw new Error(`${this.name} is not running`);
+    this.child.kill(signal);
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 20_000): Promise<void> {

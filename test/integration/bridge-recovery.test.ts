@@ -1,14 +1,16 @@
 /**
  * Issue 10, point 1: every channel, consumer and publisher comes back by itself after a consumer
- * cancel, a channel closed by the broker and a connection loss; while the consumer is down,
- * readiness says why, and liveness fails once it stays down past BRIDGE_CONSUMER_DOWN_LIVENESS_MS.
+ * cancel, a channel closed by the broker and a connection loss; while the consumer (or the API's
+ * publisher) is down, readiness says why, and liveness fails once it stays down past
+ * BRIDGE_CONSUMER_DOWN_LIVENESS_MS (PUBLISHER_DOWN_LIVENESS_MS for the API).
  * Everything here acts on this file's own queue, exchange and connections only.
  * (The broker's 406 consumer-timeout close is in test/chaos/consumer-timeout-close.test.ts.)
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import amqplib, { type Channel, type ChannelModel } from 'amqplib';
-import { bridgeReadinessChecks } from '../../src/bridge/signup-bridge';
+import { bridgeConnectionName, bridgeReadinessChecks } from '../../src/bridge/signup-bridge';
+import { LivenessFailure } from '../../src/contract';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { declareTopology } from '../../src/messaging/topology';
 import { createWorkerHttpApp } from '../../src/worker/http';
@@ -16,18 +18,24 @@ import { queueConsumerCount } from '../harness/run-resources';
 import { signupBody } from '../support/fixtures';
 import { metricValue } from '../support/metrics';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
-import { closeConnectionsNamed, connectionPids } from '../support/rabbit-admin';
+import { BROKER_CLOSE_QUEUE, closeChannelsFromBroker, closeConnectionsNamed, connectionPids, consumerChannelPids } from '../harness/rabbit-admin';
+import { capturingLogger } from '../support/log-capture';
 import { eventually, silentLogger, uniqueSuffix } from '../support/stack';
 
 const LIVENESS_LIMIT_MS = 3_000;
 
+// The bridge's warnings, to see it log what the broker did.
+const logs = capturingLogger('warn');
 let p: Pipeline;
 let admin: ChannelModel;
 let workerHttp: Server;
 let workerBase: string;
 
 beforeAll(async () => {
-  p = await startPipeline({ BRIDGE_CONSUMER_DOWN_LIVENESS_MS: String(LIVENESS_LIMIT_MS) });
+  p = await startPipeline(
+    { BRIDGE_CONSUMER_DOWN_LIVENESS_MS: String(LIVENESS_LIMIT_MS), PUBLISHER_DOWN_LIVENESS_MS: String(LIVENESS_LIMIT_MS) },
+    { logger: logs.logger },
+  );
   admin = await amqplib.connect(p.config.amqp.url);
   // The worker's HTTP surface wired as src/worker/main.ts wires it.
   workerHttp = createServer(
@@ -51,6 +59,26 @@ async function withChannel<T>(work: (ch: Channel) => Promise<T>): Promise<T> {
     return await work(ch);
   } finally {
     await ch.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Runs `work` with an impostor under the bridge's queue name: a classic queue, so every
+ * declaration of the real (quorum) one, by the bridge or the publisher, is refused until it is gone.
+ */
+async function withImpostorQueue(work: () => Promise<void>): Promise<void> {
+  const queue = p.config.amqp.queue;
+  await eventually(async () => {
+    await withChannel(async (ch) => {
+      await ch.deleteQueue(queue);
+      await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'classic' } });
+    });
+    return true;
+  }, 30_000, 'the impostor queue in place');
+  try {
+    await work();
+  } finally {
+    await withChannel((ch) => ch.deleteQueue(queue));
   }
 }
 
@@ -90,8 +118,26 @@ it('consumer cancelled by the broker (its queue deleted): subscribes again; a si
   await signupOnboarded();
 });
 
+it('consumer channel closed by the broker (a channel-level 404): logged, reopened on the same connection, resubscribed; a signup after it is onboarded', async () => {
+  const name = bridgeConnectionName(p.config.amqp.queue);
+  const [connection] = await connectionPids(name);
+  const closed = await consumerChannelPids(name);
+  expect(closed).toHaveLength(1);
+  await closeChannelsFromBroker(closed);
+  await eventually(async () => {
+    const open = await consumerChannelPids(name);
+    return open.length === 1 && open[0] !== closed[0] ? true : undefined;
+  }, 30_000, 'the bridge consuming on a fresh channel');
+  // A channel close, not a connection loss.
+  expect(await connectionPids(name)).toEqual([connection]);
+  const lost = logs.lines().find((l) => l.msg === 'consumer channel lost; reopening it' && String(l.reason).includes(BROKER_CLOSE_QUEUE));
+  expect(lost?.reason).toMatch(/^Channel closed by server: 404 \(NOT-FOUND\) with message "NOT_FOUND - no queue 'chaos: the broker closes this channel'/);
+  await consumingAgain();
+  await signupOnboarded();
+});
+
 it('connection closed by the broker: the bridge reconnects, resubscribes and onboards', async () => {
-  const name = `onboarding-bridge ${p.config.amqp.queue}`;
+  const name = bridgeConnectionName(p.config.amqp.queue);
   const [before] = await connectionPids(name);
   const lost = (await metricValue(p.workerRegistry, 'onboarding_bridge_consumer_lost_total', { what: 'channel' })) ?? 0;
   expect(await closeConnectionsNamed(name, 'test: connection loss')).toBe(1);
@@ -139,15 +185,7 @@ it('publisher: its connection closed by the broker comes back by itself', async 
 });
 
 it('a consumer that cannot come back says why in readiness, fails liveness past the limit, and heals when it can', async () => {
-  // An impostor: a classic queue under the bridge's name, so the bridge's quorum declaration is refused.
-  await eventually(async () => {
-    await withChannel(async (ch) => {
-      await ch.deleteQueue(p.config.amqp.queue);
-      await ch.assertQueue(p.config.amqp.queue, { durable: true, arguments: { 'x-queue-type': 'classic' } });
-    });
-    return true;
-  }, 30_000, 'the impostor queue in place');
-  try {
+  await withImpostorQueue(async () => {
     const ready = await eventually(async () => {
       const res = await request(workerBase, 'GET', '/readyz');
       return res.status === 503 && /inequivalent arg/.test(res.body.dependencies.rabbitmq.error ?? '') ? res : undefined;
@@ -158,12 +196,50 @@ it('a consumer that cannot come back says why in readiness, fails liveness past 
       return res.status === 503 ? res : undefined;
     }, 30_000, 'liveness to fail past the limit');
     expect(live.body).toEqual({ status: 'failing', reason: expect.stringMatching(/^consumer down for \d+ s \(limit 3 s\): .*inequivalent arg/) });
-  } finally {
-    await withChannel((ch) => ch.deleteQueue(p.config.amqp.queue));
-  }
+  });
   await consumingAgain();
   expect((await request(workerBase, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
   const ready = await request(workerBase, 'GET', '/readyz');
   expect(ready.body.dependencies.rabbitmq.status).toBe('up');
   await signupOnboarded();
+});
+
+it('an API whose publisher cannot come back says why in readiness, fails liveness past the limit, and heals when it can', async () => {
+  const name = `onboarding-api ${uniqueSuffix()}`;
+  const publisher = await createSignupPublisher({ topology: p.config.amqp, url: p.config.amqp.url, logger: silentLogger, connectionName: name });
+  const api = await startApi(p.config, { pool: p.pool, publisher, temporal: p.temporal });
+  try {
+    expect((await request(api.baseUrl, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
+    await withImpostorQueue(async () => {
+      // The broker closes its connection; it reconnects, and its fresh channel's declaration is refused.
+      expect(await closeConnectionsNamed(name, 'test: connection loss')).toBe(1);
+      const ready = await eventually(async () => {
+        const res = await request(api.baseUrl, 'GET', '/readyz');
+        return res.status === 503 && res.body.dependencies.rabbitmq.status === 'down' ? res : undefined;
+      }, 30_000, 'readiness to report the publisher down');
+      expect(ready.body.dependencies.rabbitmq.error).toBe('publisher not connected');
+      const live = await eventually(async () => {
+        const res = await request(api.baseUrl, 'GET', '/healthz');
+        return res.status === 503 && /inequivalent arg/.test(res.body.reason) ? res : undefined;
+      }, 30_000, 'liveness to fail past the limit, naming the refused declaration');
+      expect(live.body).toEqual({
+        status: 'failing',
+        reason: expect.stringMatching(/^publisher down for \d+ s \(limit 3 s\): publish channel cannot be opened: .*inequivalent arg/),
+      });
+      // As the API's OpenAPI document says.
+      expect(LivenessFailure.safeParse(live.body).success).toBe(true);
+      const doc = (await request(api.baseUrl, 'GET', '/openapi.json')).body;
+      expect(doc.paths['/healthz'].get.responses['503'].content['application/json'].schema.$ref).toBe('#/components/schemas/LivenessFailure');
+      // A signup meanwhile is refused, never half-done.
+      const refused = await request(api.baseUrl, 'POST', '/signup', signupBody());
+      expect(refused.status).toBe(503);
+    });
+    await eventually(async () => (publisher.isConnected() ? true : undefined), 30_000, 'the publisher back');
+    expect(await request(api.baseUrl, 'GET', '/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
+    await consumingAgain();
+    await signupOnboarded(api.baseUrl);
+  } finally {
+    await api.close();
+    await publisher.close();
+  }
 });

@@ -69,7 +69,9 @@ it('a result encrypted with a key this bridge lacks: handed back, counted, named
   expect(bridge.isConsuming()).toBe(true);
   expect(bridge.consumerProblem()).toBeNull();
 
+  // Listed as a letter no process could handle, not as a failed run, with the recorded reason.
   const line = await dlqLine(id);
+  expect(line).toMatch(new RegExp(`^${id}\\s+unhandleable\\s`));
   expect(line).toContain(`payload key k2 missing; dead-lettered after ${MAX_DELIVERIES} deliveries that no process could handle`);
   // The run itself completed (its user row is there, once); only its result was unreadable here.
   const { rows } = await p.pool.query('SELECT count(*)::int AS n FROM users WHERE user_id = $1', [id]);
@@ -103,6 +105,8 @@ it('a contract version this process does not read: handed back, then dead-letter
   expect(bridge.deliveryProblem()).toMatch(/^signup contract version 2 unknown here \(this process reads version 1\)/);
   const { rows } = await p.pool.query('SELECT failure_reason FROM signup_requests WHERE user_id = $1', [message.user_id]);
   expect(rows[0].failure_reason).toBe(`signup contract version 2 unknown here (this process reads version 1); dead-lettered after ${MAX_DELIVERIES} deliveries that no process could handle`);
-  // The DLQ tool names the version as what this process could not read.
-  expect(await dlqLine(message.user_id)).toMatch(/version/);
+  // The DLQ tool lists it as a letter no process could handle (not poison), with the recorded reason.
+  const line = await dlqLine(message.user_id);
+  expect(line).toMatch(new RegExp(`^${message.user_id}\\s+unhandleable\\s`));
+  expect(line).toContain(rows[0].failure_reason);
 });

@@ -60,7 +60,7 @@ export async function startApi(
   config: Config,
   deps: {
     pool: Pool;
-    publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected'>;
+    publisher: Pick<SignupPublisher, 'publishSignup' | 'isConnected' | 'downReason'>;
     temporal: TemporalConnection;
     logger?: Logger;
     hashPassword?: (password: string) => Promise<string>;

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { uniqueSuffix } from '../env';
 import { sleep } from '../wait';
-import { account, type RunRecord, settle } from './account';
-import { type Fault, planFaults, poisonMessages } from './faults';
+import { account, type FaultRecord, type RunRecord, settle } from './account';
+import { type Fault, planFaults, plannedEnv, poisonMessages } from './faults';
 import { type Answer, runSignupLoad } from './load';
 import { chaosStack } from './stack';
 
@@ -32,15 +32,31 @@ export interface ChaosOptions {
 export async function runChaos(opts: ChaosOptions, log: (line: string) => void): Promise<number> {
   const suffix = uniqueSuffix();
   const dir = mkdtempSync(join(tmpdir(), 'onboarding-chaos-'));
-  const stack = await chaosStack({ suffix, apis: opts.apis, workers: opts.workers, dir }, log);
+  const stack = await chaosStack({ suffix, apis: opts.apis, workers: opts.workers, dir, env: plannedEnv(opts.faultCounts) }, log);
   log(`run ${suffix}: ${opts.signups} signups at ${opts.concurrency} concurrent, ${opts.apis} API + ${opts.workers} worker processes; logs in ${dir}`);
   const poisonIds = Array.from({ length: opts.poison }, (_, k) => `chaos-poison-${suffix}-${k}`);
   const plan = planFaults(opts.faultCounts, poisonMessages(poisonIds));
   const answers: Answer[] = [];
-  const faultsDone: string[] = [];
-  let faultsDuringLoad = 0;
+  const faultsDone: FaultRecord[] = [];
+  // Every start of a run's process after its first; only the faults restart anything.
+  const restarts = () => stack.everything.reduce((n, p) => n + Math.max(0, p.starts - 1), 0);
   let loadFinished = false;
   let exitCode = 1;
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      await stack.stopProcesses();
+      // Leave the shared services as we found them, whatever happened.
+      for (const [fault, count] of opts.faultCounts) if (count > 0) await fault.restore?.().catch(() => undefined);
+      await stack.dropResources(log);
+    })());
+  // Interrupted half-way (Ctrl-C, a supervisor's SIGTERM), e.g. with the broker's timeout shortened: the same clean-up.
+  const interrupted = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping the run's processes and putting the shared services back`);
+    void cleanUp().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     await stack.start();
     log('stack ready');
@@ -51,11 +67,17 @@ export async function runChaos(opts: ChaosOptions, log: (line: string) => void):
         const at = Math.floor(((k + 1) / (plan.length + 1)) * opts.signups);
         while (answers.length < at) await sleep(50);
         log(`fault ${k + 1}/${plan.length} at ${answers.length} answered: ${fault.name}`);
-        const duringLoad = !loadFinished;
-        if (duringLoad) faultsDuringLoad++;
-        await fault.run(stack);
-        faultsDone.push(`${fault.name} (at ${at} answered${duringLoad ? '' : ', AFTER the load'})`);
-        log(`fault ${k + 1} done`);
+        const record: FaultRecord = { name: fault.name, at, duringLoad: !loadFinished, answers: [answers.length, 0], restarts: restarts(), restartsOwn: fault.restarts };
+        try {
+          record.saw = (await fault.run(stack)) ?? undefined;
+          log(`fault ${k + 1} done${record.saw ? `: ${record.saw}` : ''}`);
+        } catch (err) {
+          record.error = (err as Error).message;
+          log(`fault ${k + 1} FAILED: ${record.error}`);
+        }
+        record.answers[1] = answers.length;
+        record.restarts = restarts() - record.restarts;
+        faultsDone.push(record);
       }
     })();
     const loadSeconds = await runSignupLoad({ ...opts, suffix, apiPorts: stack.apiPorts }, answers);
@@ -70,10 +92,10 @@ export async function runChaos(opts: ChaosOptions, log: (line: string) => void):
       answers,
       loadSeconds,
       poisonIds,
-      faultsDone,
-      faultsDuringLoad,
+      faults: faultsDone,
       faultsPlanned: plan.length,
       processCrashes: stack.everything.flatMap((p) => p.crashes),
+      restarts: restarts(),
     };
     const result = account(record, outcome);
     process.stdout.write(result.text);
@@ -81,10 +103,9 @@ export async function runChaos(opts: ChaosOptions, log: (line: string) => void):
     exitCode = result.ok ? 0 : 1;
     if (!result.ok) for (const tail of stack.logTails()) log(tail);
   } finally {
-    await stack.stopProcesses();
-    // Leave the shared services as we found them, whatever happened.
-    for (const [fault, count] of opts.faultCounts) if (count > 0) await fault.restore?.().catch(() => undefined);
-    await stack.dropResources(log);
+    await cleanUp();
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     if (exitCode === 0) rmSync(dir, { recursive: true, force: true });
   }
   return exitCode;

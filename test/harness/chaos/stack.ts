@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type Config, loadConfig } from '../../../src/config';
+import { type Config, type Env, loadConfig } from '../../../src/config';
 import { openDatabase } from '../../../src/db/postgres';
 import { createLogger } from '../../../src/logger';
 import { runEnv } from '../env';
@@ -28,25 +28,26 @@ export interface ChaosStack extends ChaosContext {
   logTails(): string[];
 }
 
-export async function chaosStack(opts: { suffix: string; apis: number; workers: number; dir: string }, log: (line: string) => void): Promise<ChaosStack> {
+/** A worker process on ports of its own: health and metrics, and the Temporal SDK's metrics. */
+async function workerProcess(name: string, env: Env, dir: string): Promise<{ process: ManagedProcess; baseUrl: string }> {
+  const http = await freePort();
+  const sdkMetrics = await freePort();
+  const worker = distProcess(name, 'src/worker/main.js', { ...env, WORKER_HTTP_PORT: String(http), TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetrics}` }, dir);
+  return { process: worker, baseUrl: `http://127.0.0.1:${http}` };
+}
+
+/** `env` is what the planned faults need of every process (e.g. the payload keys of a rotation), over the run's own. */
+export async function chaosStack(
+  opts: { suffix: string; apis: number; workers: number; dir: string; env?: Env },
+  log: (line: string) => void,
+): Promise<ChaosStack> {
   const temporalPort = await freePort();
   const apiPorts = await Promise.all(Array.from({ length: opts.apis }, freePort));
-  // Each worker serves health/metrics and the Temporal SDK's metrics on ports of its own.
-  const workerPorts = await Promise.all(
-    Array.from({ length: opts.workers }, async () => ({ http: await freePort(), sdkMetrics: await freePort() })),
-  );
-  const env = { ...process.env, ...runEnv('chaos', opts.suffix, { TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}` }) };
+  const env = { ...process.env, ...runEnv('chaos', opts.suffix, { TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`, ...opts.env }) };
   const config: Config = loadConfig(env);
   const temporal = temporalDevServer(temporalPort, opts.dir, log);
   const apis = apiPorts.map((port, n) => distProcess(`api-${n}`, 'src/api/main.js', { ...env, PORT: String(port) }, opts.dir));
-  const workers = workerPorts.map((ports, n) =>
-    distProcess(
-      `worker-${n}`,
-      'src/worker/main.js',
-      { ...env, WORKER_HTTP_PORT: String(ports.http), TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${ports.sdkMetrics}` },
-      opts.dir,
-    ),
-  );
+  const workers = await Promise.all(Array.from({ length: opts.workers }, async (_, n) => (await workerProcess(`worker-${n}`, env, opts.dir)).process));
   const everything = [temporal, ...apis, ...workers];
   const untilBridgesConsume = async (what: string) => {
     await eventually(async () => (await queueConsumerCount(config)) >= opts.workers, 90_000, what);
@@ -60,6 +61,12 @@ export async function chaosStack(opts: { suffix: string; apis: number; workers: 
     apiPorts,
     everything,
     untilBridgesConsume,
+    async startExtraWorker(name, overrides) {
+      const extra = await workerProcess(name, { ...env, ...overrides }, opts.dir);
+      everything.push(extra.process);
+      extra.process.start();
+      return extra;
+    },
     async start() {
       temporal.start();
       await untilReachable(config, ['temporal']);
@@ -72,7 +79,7 @@ export async function chaosStack(opts: { suffix: string; apis: number; workers: 
       await untilBridgesConsume('the bridges to consume');
     },
     async stopProcesses() {
-      await Promise.all([...apis, ...workers].map((p) => (p.child ? p.stop() : undefined)));
+      await Promise.all(everything.filter((p) => p !== temporal).map((p) => (p.child ? p.stop() : undefined)));
       if (temporal.child) await temporal.stop('SIGTERM', 10_000);
     },
     async dropResources(log) {
