@@ -159,10 +159,14 @@ it('replay finishes a half-onboarded user: a row left PERSISTED behind a failed 
   expect(finished.onboarded_at).toBeInstanceOf(Date);
   expect(await userRows(signup.user_id)).toBe(1);
   expect(await dlqIds()).not.toContain(signup.user_id);
-  // A new run of the same id, after the failed one, did it.
-  const runs = [];
-  for await (const run of p.client.workflow.list({ query: `WorkflowId = '${onboardingWorkflowId(signup.user_id)}'` })) runs.push(run.status.name);
-  expect(runs.sort()).toEqual(['COMPLETED', 'TERMINATED']);
+  // A new run of the same id, after the failed one, did it. Visibility may trail the run's end
+  // (a cluster's SQL visibility store is written after the history), so it is asked until it agrees.
+  const runs = await eventually(async () => {
+    const listed: string[] = [];
+    for await (const run of p.client.workflow.list({ query: `WorkflowId = '${onboardingWorkflowId(signup.user_id)}'` })) listed.push(run.status.name);
+    return listed.sort().join(',') === 'COMPLETED,TERMINATED' ? listed.sort() : undefined;
+  }, 30_000, 'visibility to list the failed run and the replayed one');
+  expect(runs).toEqual(['COMPLETED', 'TERMINATED']);
   expect((await request(p.baseUrl, 'GET', `/users/${signup.user_id}`)).body).toMatchObject({ onboarding_state: 'COMPLETED' });
 });
 
