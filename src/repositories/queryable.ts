@@ -1,8 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Queryable } from '../db/transaction';
 import { ServiceUnavailableError } from '../errors';
 
-/** What a repository function runs its statements on: the pool, or one client (inside a transaction or an advisory lock). */
-export type Queryable = Pool | PoolClient;
+export type { Queryable };
 
 /**
  * Runs a repository call; a failure (Postgres down, slow or refusing) becomes a 503 the client

@@ -1,12 +1,6 @@
 /** How the verification use cases treat their dependencies' failures, in one place. */
 import type { Logger } from 'pino';
-import { callDatabase } from '../db/postgres';
 import type { VerificationRuns, VerificationWakeReason } from '../temporal/verification-runs';
-
-/** Postgres connection trouble is the client's to retry (503); anything else is not (src/db/postgres.ts). */
-export function postgres<T>(logger: Logger, query: () => Promise<T>): Promise<T> {
-  return callDatabase(query, logger);
-}
 
 /**
  * Tells the user's verification run that its row changed. Best effort: the row is already

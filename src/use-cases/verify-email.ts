@@ -12,7 +12,8 @@ import { consumeToken, findTokenBySelector, type VerificationTokenRecord } from 
 import type { VerificationRuns } from '../temporal/verification-runs';
 import { transitionVerificationState, verificationStateOf } from '../repositories/user-repository';
 import { type ParsedToken, parseToken, verifierMatches } from '../verification/token';
-import { postgres, wakeRun } from './dependencies';
+import { wakeRun } from './dependencies';
+import { callDatabase } from '../db/postgres';
 
 export interface VerifyEmailDeps {
   pool: Pool;
@@ -28,7 +29,7 @@ export interface TokenInspection {
 /** Throws the VerificationTokenError that explains a token that cannot be used; changes nothing. */
 export async function inspectVerificationToken(deps: VerifyEmailDeps, rawToken: unknown): Promise<TokenInspection> {
   const { record } = await usableToken(deps, rawToken);
-  const state = await postgres(deps.logger, () => verificationStateOf(deps.pool, record.user_id));
+  const state = await callDatabase(() => verificationStateOf(deps.pool, record.user_id), deps.logger);
   if (state !== 'PENDING') throw refusalForState(state);
   return { user_id: record.user_id };
 }
@@ -41,7 +42,7 @@ export async function verifyEmailWithToken(deps: VerifyEmailDeps, rawToken: unkn
   const { record, parsed } = await usableToken(deps, rawToken);
   if (expectedUserId !== undefined && expectedUserId.toLowerCase() !== record.user_id) throw new VerificationTokenError('mismatch');
   const userId = record.user_id;
-  await postgres(deps.logger, () =>
+  await callDatabase(() =>
     withTransaction(deps.pool, async (client) => {
       if (!(await consumeToken(client, parsed.selector))) {
         // Another request used it between our read and now.
@@ -51,6 +52,7 @@ export async function verifyEmailWithToken(deps: VerifyEmailDeps, rawToken: unkn
         throw refusalForState(await verificationStateOf(client, userId));
       }
     }),
+    deps.logger,
   );
   deps.logger.info({ user_id: userId }, 'e-mail address verified');
   await wakeRun(deps.runs, deps.logger, userId, 'StateChanged');
@@ -61,11 +63,11 @@ export async function verifyEmailWithToken(deps: VerifyEmailDeps, rawToken: unkn
 async function usableToken(deps: VerifyEmailDeps, rawToken: unknown): Promise<{ record: VerificationTokenRecord; parsed: ParsedToken }> {
   const parsed = typeof rawToken === 'string' ? parseToken(rawToken) : null;
   if (!parsed) throw new VerificationTokenError('malformed');
-  const record = await postgres(deps.logger, () => findTokenBySelector(deps.pool, parsed.selector));
+  const record = await callDatabase(() => findTokenBySelector(deps.pool, parsed.selector), deps.logger);
   // A known selector with the wrong verifier (a spliced or guessed token) is as unknown as any other.
   if (!record || !verifierMatches(parsed.verifier, record.verifier_hash)) throw new VerificationTokenError('unknown');
   if (record.used_at) {
-    throw refusalForState(await postgres(deps.logger, () => verificationStateOf(deps.pool, record.user_id)), 'used');
+    throw refusalForState(await callDatabase(() => verificationStateOf(deps.pool, record.user_id), deps.logger), 'used');
   }
   if (record.superseded_at) throw new VerificationTokenError('superseded');
   if (record.expired) throw new VerificationTokenError('expired');
