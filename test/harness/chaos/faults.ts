@@ -219,6 +219,29 @@ export const faults: Fault[] = [
     },
   },
   {
+    option: 'smtp-outages',
+    defaultCount: 1,
+    name: `stop the SMTP server (Mailpit) for ${SMTP_OUTAGE_MS / 1000} s, then start it again`,
+    restarts: 1,
+    mayRepeatMail: true,
+    async run(ctx) {
+      const before = (await readMailbox(ctx.mail.apiUrl)).length;
+      await ctx.mailpit.stop('SIGTERM');
+      if (await listening(ctx.mail.smtpPort)) throw new Error('SMTP still answers with Mailpit stopped');
+      await sleep(SMTP_OUTAGE_MS);
+      ctx.mailpit.start();
+      await eventually(async () => (await listening(ctx.mail.smtpPort)) && (await fetch(`${ctx.mail.apiUrl}/api/v1/info`)).ok, 30_000, 'Mailpit to listen again');
+      // It kept what it had; the sends that failed meanwhile are retried by their runs and arrive now.
+      const kept = (await readMailbox(ctx.mail.apiUrl)).length;
+      if (kept < before) throw new Error(`Mailpit had ${before} mails before the outage and ${kept} after it`);
+      const after = await eventually(async () => {
+        const n = (await readMailbox(ctx.mail.apiUrl)).length;
+        return n > kept ? n : undefined;
+      }, 120_000, 'a mail to arrive after the outage');
+      return `SMTP refused for ${SMTP_OUTAGE_MS / 1000} s; Mailpit kept its ${before} mails, and mail arrived again once it was back (${after - kept} so far)`;
+    },
+  },
+  {
     option: 'temporal-freezes',
     defaultCount: 1,
     name: "freeze Temporal (SIGSTOP) past the broker's consumer timeout, shortened to 10 s, then resume it",
@@ -279,29 +302,6 @@ export const faults: Fault[] = [
         // The rotation completed: the worker is replaced (its runs and deliveries go to the others).
         await lagging.process.stop('SIGTERM');
       }
-    },
-  },
-  {
-    option: 'smtp-outages',
-    defaultCount: 1,
-    name: `stop the SMTP server (Mailpit) for ${SMTP_OUTAGE_MS / 1000} s, then start it again`,
-    restarts: 1,
-    mayRepeatMail: true,
-    async run(ctx) {
-      const before = (await readMailbox(ctx.mail.apiUrl)).length;
-      await ctx.mailpit.stop('SIGTERM');
-      if (await listening(ctx.mail.smtpPort)) throw new Error('SMTP still answers with Mailpit stopped');
-      await sleep(SMTP_OUTAGE_MS);
-      ctx.mailpit.start();
-      await eventually(async () => (await listening(ctx.mail.smtpPort)) && (await fetch(`${ctx.mail.apiUrl}/api/v1/info`)).ok, 30_000, 'Mailpit to listen again');
-      // It kept what it had; the sends that failed meanwhile are retried by their runs and arrive now.
-      const kept = (await readMailbox(ctx.mail.apiUrl)).length;
-      if (kept < before) throw new Error(`Mailpit had ${before} mails before the outage and ${kept} after it`);
-      const after = await eventually(async () => {
-        const n = (await readMailbox(ctx.mail.apiUrl)).length;
-        return n > kept ? n : undefined;
-      }, 120_000, 'a mail to arrive after the outage');
-      return `SMTP refused for ${SMTP_OUTAGE_MS / 1000} s; Mailpit kept its ${before} mails, and mail arrived again once it was back (${after - kept} so far)`;
     },
   },
 ];
