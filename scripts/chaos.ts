@@ -36,7 +36,7 @@ const SETTINGS: Array<{ key: Setting; option: string; fallback: number; help: st
 const column = (flag: string) => `  ${flag.padEnd(26)}`;
 const USAGE = [
   'usage: npm run chaos -- [options]',
-  'Signups through the real API while processes die and services restart, then an exact account.',
+  'Signups through the real API while processes die and services restart, then an exact account, of the mail too.',
   'It restarts the machine\'s RabbitMQ and Postgres unless --rabbit-restarts 0 --postgres-restarts 0, and shortens',
   'the broker\'s consumer_timeout for a few seconds (restored after) unless --temporal-freezes 0.',
   '',
