@@ -6,10 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DeadLetter } from '../../src/dlq/dead-letters';
+import { VERIFICATION_MAIL_SUBJECTS } from '../../src/mail/templates';
 import { account, type FaultRecord, type Outcome, type RunRecord } from '../harness/chaos/account';
 import type { Answer } from '../harness/chaos/load';
 import { CRASH_WINDOW_AFTER_MS, type ReceivedMail } from '../harness/chaos/mail';
-import { VERIFICATION_MAIL_SUBJECTS } from '../../src/mail/templates';
 
 const accepted = (i: number): Answer => ({ i, bad: false, email: `c-${i}@example.com`, status: 202, userId: randomUUID() });
 const row = (a: Answer) => ({ user_id: a.userId as string, email: a.email as string, onboarding_state: 'COMPLETED' });
