@@ -86,6 +86,7 @@ it('counts the mail: a user without a verification mail, or a mail to an address
   });
   expect(ok.account.mails_by_kind).toEqual({ verification: 5, reminder: 0, resend: 0, other: 0 });
   expect(ok.text).toContain('users without a mail      0 (of 5 users');
+  expect(ok.text).toContain('RESULT: PASS (sent 6, 2xx 6, rows 5, lost 0, duplicates 0; mails 5, users without a verification mail 0, repeated 0');
 
   const oneMissing = account(record(answers, faults), settled, mailed.slice(1));
   expect(oneMissing).toMatchObject({ ok: false, account: { users_without_verification_mail: 1, users_without_verification_mail_sample: [answers[0].email] } });

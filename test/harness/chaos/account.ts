@@ -335,7 +335,9 @@ export function account(record: RunRecord, outcome: Outcome, mails: ReceivedMail
     `  faults                    ${faultsStarted} started during the load, ${faultsFailed.length} failed`,
     ...record.faults.map((f, k) => faultLine(k + 1, f, faultTallies[k], faultMail[k])),
     `  503 by service            ${JSON.stringify(unavailableByService)}`,
-    ok ? 'RESULT: PASS' : 'RESULT: FAIL',
+    `RESULT: ${ok ? 'PASS' : 'FAIL'} (sent ${answers.length}, 2xx ${run.accepted}, rows ${run.rows}, lost ${run.lost.length}, ` +
+      `duplicates ${run.duplicates.length}; mails ${mail.received}, users without a verification mail ${mail.withoutVerificationMail.length}, ` +
+      `repeated ${mail.repeated} (${mail.repeatedOutsideCrashWindows.length} outside crash windows), to non-users ${mail.toNonUsers})`,
     '',
   ].join('\n');
   return { account: json, ok, text };
