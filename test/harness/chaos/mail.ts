@@ -146,14 +146,9 @@ export function mailTally(userEmails: string[], mails: ReceivedMail[], windows: 
     extraCopies += copies.length - 1;
     // Every copy but the last is a send whose outcome was lost: each must lie in a crash window.
     const earlier = [...copies].sort((a, b) => a.receivedAt - b.receivedAt).slice(0, -1);
-    const faults = new Set<string>();
-    for (const copy of earlier) {
-      const window = windows.find((w) => copy.receivedAt >= w.from && copy.receivedAt <= w.to);
-      if (window) faults.add(window.fault);
-      else faults.add('');
-    }
-    if (faults.has('')) repeatedOutsideCrashWindows.push(to);
-    for (const fault of faults) if (fault) repeatedByFault[fault] = (repeatedByFault[fault] ?? 0) + 1;
+    const inWindows = earlier.map((copy) => windows.find((w) => copy.receivedAt >= w.from && copy.receivedAt <= w.to));
+    if (inWindows.some((w) => w === undefined)) repeatedOutsideCrashWindows.push(to);
+    for (const fault of new Set(inWindows.flatMap((w) => (w ? [w.fault] : [])))) repeatedByFault[fault] = (repeatedByFault[fault] ?? 0) + 1;
   }
   return {
     received: mails.length,
