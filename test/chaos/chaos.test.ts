@@ -3,9 +3,10 @@
  * and one worker while, one after another: a worker SIGKILL, a RabbitMQ restart, a graceful
  * deploy (SIGTERM, drain, restart), Temporal frozen past the broker's consumer timeout
  * (shortened to 10 s for the whole broker, for a few seconds), every consumer channel closed by
- * the broker, and a worker started without the new payload key. It restarts the shared broker
- * and changes its consumer timeout, so it runs in its own jest pass, after every other test
- * (see jest.chaos.config.js).
+ * the broker, a worker started without the new payload key, and the SMTP server (the run's
+ * Mailpit) stopped for 15 s. Every user gets its verification mail; a repeat only in the window
+ * of a fault that can cut a send off. It restarts the shared broker and changes its consumer
+ * timeout, so it runs in its own jest pass, after every other test (see jest.chaos.config.js).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,9 +14,9 @@ import { join } from 'node:path';
 import { runScript } from '../support/processes';
 
 const FAULTS = ['--worker-kills', '1', '--rabbit-restarts', '1', '--postgres-restarts', '0', '--temporal-restarts', '0', '--deploys', '1',
-  '--temporal-freezes', '1', '--channel-closes', '1', '--key-rotations', '1'];
+  '--temporal-freezes', '1', '--channel-closes', '1', '--key-rotations', '1', '--smtp-outages', '1'];
 
-it('loses, duplicates and strands nothing through a worker kill, a RabbitMQ restart, a deploy, a Temporal freeze past the ack timeout, channels closed by the broker and a worker lacking a key', async () => {
+it('loses, duplicates, strands and leaves unmailed nothing through a worker kill, a RabbitMQ restart, a deploy, a Temporal freeze past the ack timeout, channels closed by the broker, a worker lacking a key and an SMTP outage', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'chaos-test-'));
   const report = join(dir, 'account.json');
   try {
@@ -35,9 +36,18 @@ it('loses, duplicates and strands nothing through a worker kill, a RabbitMQ rest
       restarted_by_hand: 0,
       process_crashes: [],
       faults_failed: [],
-      faults_started_during_load: '7/7',
+      faults_started_during_load: '8/8',
       dlq_by_reason: expect.objectContaining({ poison: 5 }),
+      // Every user its verification mail; no reminder or expiry within the run; nothing to anyone else.
+      users_without_verification_mail: 0,
+      repeated_verification_mail_outside_crash_windows: 0,
+      mails_to_non_users: 0,
+      mails_by_kind: { verification: expect.any(Number), reminder: 0, resend: 0, other: 0 },
     });
+    // One verification mail per user, and the repeats (at-least-once) counted, each in a crash fault's window.
+    expect(account.mails_by_kind.verification).toBe(account.user_rows + account.repeated_verification_mails);
+    const repeatsInWindows = Object.values(account.repeated_verification_mail_by_fault as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(repeatsInWindows).toBeGreaterThanOrEqual(account.users_with_repeated_verification_mail);
     // Besides the poison, only letters of signups the worker lacking the key could not read, each for a user onboarded once.
     const { poison, unhandleable = 0, ...otherLetters } = account.dlq_by_reason;
     expect(otherLetters).toEqual({});
@@ -52,7 +62,8 @@ it('loses, duplicates and strands nothing through a worker kill, a RabbitMQ rest
     expect(fault(/^freeze Temporal/).saw).toMatch(/[1-9]\d* consumer channel close\(s\) by the broker \(406 PRECONDITION_FAILED/);
     expect(fault(/^have the broker close/).saw).toMatch(/^1 consumer channel\(s\) closed by the broker/);
     expect(fault(/lacks the new payload key/).saw).toMatch(/bridge "payload key chaos2 missing \(\d+ deliveries this process could not handle/);
-    for (const f of account.faults) expect(f).toMatchObject({ during_load: true, lost: 0, duplicates: 0, error: null });
+    expect(fault(/^stop the SMTP server/).saw).toMatch(/^SMTP refused for 15 s; Mailpit kept its \d+ mails, and mail arrived again once it was back/);
+    for (const f of account.faults) expect(f).toMatchObject({ during_load: true, lost: 0, duplicates: 0, without_verification_mail: 0, error: null });
     expect(code).toBe(0);
   } finally {
     rmSync(dir, { recursive: true, force: true });

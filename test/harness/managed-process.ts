@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Env } from '../../src/config';
+import { ensureMailpit, mailpitArgs } from '../../src/local-stack/mailpit';
 import { devServerArgs, ensureTemporalCli } from '../../src/local-stack/temporal-cli';
 import { DIST } from './dist';
 
@@ -69,6 +70,15 @@ export class ManagedProcess {
 export function temporalDevServer(port: number, dir: string, log: (line: string) => void): ManagedProcess {
   const args = devServerArgs({ port, dbFile: join(dir, 'temporal.db'), logLevel: 'error' });
   return new ManagedProcess('temporal', ensureTemporalCli(log), args, process.env, join(dir, 'temporal.log'));
+}
+
+/**
+ * A Mailpit of the run's own, keeping every message (no pruning at Mailpit's default of 500) in
+ * `dataDir` across restarts; logs to logDir/mailpit.log.
+ */
+export function mailpitServer(ports: { smtp: number; http: number }, dataDir: string, logDir: string, log: (line: string) => void): ManagedProcess {
+  const args = mailpitArgs({ smtpPort: ports.smtp, httpPort: ports.http, dbFile: join(dataDir, 'mailpit.db'), maxMessages: 0 });
+  return new ManagedProcess('mailpit', ensureMailpit(log), args, process.env, join(logDir, 'mailpit.log'));
 }
 
 /** A compiled entry point (`script` relative to dist/, e.g. src/api/main.js) run by this Node; logs to dir/<name>.log. */

@@ -1,8 +1,10 @@
 /**
  * The chaos run's account: once every accepted signup has settled, each 2xx must be exactly one
  * user row or exactly one dead letter, nothing may be left in the queue, no process may have been
- * restarted but by a fault, and nothing else may have gone wrong. The same tally is told for the
- * signups answered during each fault.
+ * restarted but by a fault, and nothing else may have gone wrong. Every user must have a
+ * verification mail; more than one only where a fault could cut a send off from its recording;
+ * and no mail may go to an address that is no user. The same tally is told for the signups
+ * answered during each fault.
  */
 import amqplib from 'amqplib';
 import { Pool } from 'pg';
@@ -12,6 +14,7 @@ import { failureReasons } from '../../../src/repositories/signup-request-reposit
 import { queueDepth } from '../rabbit-admin';
 import { sleep } from '../wait';
 import type { Answer } from './load';
+import { crashWindow, mailTally, type ReceivedMail } from './mail';
 
 interface UserRow {
   user_id: string;
@@ -83,6 +86,11 @@ export interface FaultRecord {
   duringLoad: boolean;
   /** The answers (positions in the run's answer list) that came while it was going on. */
   answers: [from: number, to: number];
+  /** When it began and ended, in ms since the epoch. */
+  startedAt: number;
+  endedAt: number;
+  /** Whether it can make a run mail again what the SMTP server had accepted (see Fault.mayRepeatMail). */
+  mayRepeatMail: boolean;
   /** Processes restarted while it ran, and how many of those the fault itself does. */
   restarts: number;
   restartsOwn: number;
@@ -153,30 +161,41 @@ function tally(answers: Answer[], rows: UserRow[], letters: DeadLetter[]): Tally
   };
 }
 
-/** The tally of the signups answered during one fault: their rows (by id or e-mail) and their letters. */
-function faultTally(record: FaultRecord, answers: Answer[], outcome: Outcome): Tally {
+/** The signups answered during one fault, their rows (by id or e-mail) and their letters. */
+function duringFault(record: FaultRecord, answers: Answer[], outcome: Outcome): { during: Answer[]; rows: UserRow[]; letters: DeadLetter[] } {
   const during = answers.slice(...record.answers);
   const ids = new Set(during.flatMap((a) => (a.userId ? [a.userId] : [])));
   const emails = new Set(during.flatMap((a) => (a.email ? [a.email] : [])));
-  return tally(
+  return {
     during,
-    outcome.rows.filter((r) => ids.has(r.user_id) || emails.has(r.email)),
-    outcome.letters.filter((l) => ids.has(l.id)),
-  );
+    rows: outcome.rows.filter((r) => ids.has(r.user_id) || emails.has(r.email)),
+    letters: outcome.letters.filter((l) => ids.has(l.id)),
+  };
 }
 
-function faultLine(n: number, record: FaultRecord, t: Tally): string {
+/** What the mail account says of one fault: its users without a verification mail, and the users whose mail it repeated. */
+interface FaultMail {
+  withoutVerificationMail: number;
+  repeated: number;
+}
+
+/** How the account names a fault's crash window: its place in the run and its name. */
+const windowName = (n: number, record: FaultRecord) => `${n}. ${record.name}`;
+
+function faultLine(n: number, record: FaultRecord, t: Tally, mail: FaultMail): string {
   const when = record.duringLoad ? `at ${record.at} answered` : `at ${record.at} answered, AFTER the load`;
+  const repeated = record.mayRepeatMail ? `, verification mail repeated for ${mail.repeated} users` : '';
   return [
     `  ${n}. ${record.name} (${when})`,
     `     ${t.sent} answered during it, ${t.accepted} accepted: ${t.rows} rows, DLQ ${JSON.stringify(t.dlqByReason)}; ` +
       `lost ${t.lost.length}, duplicates ${t.duplicates.length}; restarted ${record.restarts} (its own ${record.restartsOwn})`,
+    `     mail: ${mail.withoutVerificationMail} of its users without a verification mail${repeated}`,
     record.error ? `     FAILED: ${record.error}` : `     saw: ${record.saw ?? 'done'}`,
   ].join('\n');
 }
 
 /** The account as JSON (what --json writes and the chaos test reads), the verdict, and the text printed. */
-export function account(record: RunRecord, outcome: Outcome): { account: Record<string, unknown>; ok: boolean; text: string } {
+export function account(record: RunRecord, outcome: Outcome, mails: ReceivedMail[]): { account: Record<string, unknown>; ok: boolean; text: string } {
   const { answers, poisonIds } = record;
   const run = tally(answers, outcome.rows, outcome.letters);
   const acceptedIds = new Set(answers.flatMap((a) => (a.status === 202 && a.userId ? [a.userId] : [])));
@@ -203,7 +222,16 @@ export function account(record: RunRecord, outcome: Outcome): { account: Record<
   const faultsFailed = record.faults.filter((f) => f.error).map((f) => `${f.name}: ${f.error}`);
   const restartsByFaults = record.faults.reduce((n, f) => n + f.restartsOwn, 0);
   const restartedByHand = record.restarts - restartsByFaults;
-  const faultTallies = record.faults.map((f) => faultTally(f, answers, outcome));
+  const faultRows = record.faults.map((f) => duringFault(f, answers, outcome));
+  const faultTallies = faultRows.map((f) => tally(f.during, f.rows, f.letters));
+  // Each user's verification mail; a repeat only inside the window of a fault that can cut a send off.
+  const crashWindows = record.faults.flatMap((f, k) => (f.mayRepeatMail ? [crashWindow(windowName(k + 1, f), f.startedAt, f.endedAt)] : []));
+  const mail = mailTally(outcome.rows.map((r) => r.email), mails, crashWindows);
+  const unmailed = new Set(mail.withoutVerificationMail);
+  const faultMail: FaultMail[] = record.faults.map((f, k) => ({
+    withoutVerificationMail: faultRows[k].rows.filter((r) => unmailed.has(r.email.toLowerCase())).length,
+    repeated: mail.repeatedByFault[windowName(k + 1, f)] ?? 0,
+  }));
   const json = {
     run: record.run,
     signups_sent: answers.length,
@@ -227,6 +255,14 @@ export function account(record: RunRecord, outcome: Outcome): { account: Record<
     unanswered_requests: unanswered.length,
     answers_lost: answersLost,
     queue_depth_at_end: outcome.queueDepth,
+    mails_received: mail.received,
+    mails_by_kind: mail.byKind,
+    users_without_verification_mail: mail.withoutVerificationMail.length,
+    users_with_repeated_verification_mail: mail.repeated,
+    repeated_verification_mails: mail.extraCopies,
+    repeated_verification_mail_by_fault: mail.repeatedByFault,
+    repeated_verification_mail_outside_crash_windows: mail.repeatedOutsideCrashWindows.length,
+    mails_to_non_users: mail.toNonUsers,
     restarts: record.restarts,
     restarted_by_hand: restartedByHand,
     faults_started_during_load: faultsStarted,
@@ -241,6 +277,9 @@ export function account(record: RunRecord, outcome: Outcome): { account: Record<
       dlq_by_reason: faultTallies[k].dlqByReason,
       lost: faultTallies[k].lost.length,
       duplicates: faultTallies[k].duplicates.length,
+      without_verification_mail: faultMail[k].withoutVerificationMail,
+      may_repeat_mail: f.mayRepeatMail,
+      repeated_verification_mail: faultMail[k].repeated,
       restarts: f.restarts,
       restarts_own: f.restartsOwn,
       saw: f.saw ?? null,
@@ -249,6 +288,8 @@ export function account(record: RunRecord, outcome: Outcome): { account: Record<
     process_crashes: crashes,
     lost_ids: run.lost.slice(0, 20),
     duplicate_details: run.duplicates.slice(0, 20),
+    users_without_verification_mail_sample: mail.withoutVerificationMail.slice(0, 20),
+    repeated_outside_crash_windows_sample: mail.repeatedOutsideCrashWindows.slice(0, 20),
   };
   const ok =
     run.lost.length === 0 &&
@@ -263,7 +304,11 @@ export function account(record: RunRecord, outcome: Outcome): { account: Record<
     faultsFailed.length === 0 &&
     faultsDuringLoad === record.faultsPlanned &&
     run.accepted > 0 &&
-    (run.dlqByReason.poison ?? 0) === poisonIds.length;
+    (run.dlqByReason.poison ?? 0) === poisonIds.length &&
+    mail.withoutVerificationMail.length === 0 &&
+    mail.repeatedOutsideCrashWindows.length === 0 &&
+    mail.toNonUsers === 0 &&
+    mail.byKind.other === 0;
   const text = [
     '',
     `chaos account (run ${record.run})`,
@@ -282,10 +327,17 @@ export function account(record: RunRecord, outcome: Outcome): { account: Record<
     `  left in the queue         ${outcome.queueDepth} (ready or held, once settled: 0 means nothing stranded)`,
     `  restarted by hand         ${restartedByHand} (${record.restarts} restarts in all, ${restartsByFaults} of them the faults' own)`,
     `  process crashes           ${crashes.length}`,
+    `  mails received            ${mail.received} ${JSON.stringify(mail.byKind)}`,
+    `  users without a mail      ${mail.withoutVerificationMail.length} (of ${mail.users} users, each must have its verification mail)`,
+    `  mail repeated             ${mail.repeated} users (${mail.extraCopies} extra mails): ` +
+      `${JSON.stringify(mail.repeatedByFault)} in crash windows, ${mail.repeatedOutsideCrashWindows.length} outside any (must be 0)`,
+    `  mails to non-users        ${mail.toNonUsers}`,
     `  faults                    ${faultsStarted} started during the load, ${faultsFailed.length} failed`,
-    ...record.faults.map((f, k) => faultLine(k + 1, f, faultTallies[k])),
+    ...record.faults.map((f, k) => faultLine(k + 1, f, faultTallies[k], faultMail[k])),
     `  503 by service            ${JSON.stringify(unavailableByService)}`,
-    ok ? 'RESULT: PASS' : 'RESULT: FAIL',
+    `RESULT: ${ok ? 'PASS' : 'FAIL'} (sent ${answers.length}, 2xx ${run.accepted}, rows ${run.rows}, lost ${run.lost.length}, ` +
+      `duplicates ${run.duplicates.length}; mails ${mail.received}, users without a verification mail ${mail.withoutVerificationMail.length}, ` +
+      `repeated ${mail.repeated} (${mail.repeatedOutsideCrashWindows.length} outside crash windows), to non-users ${mail.toNonUsers})`,
     '',
   ].join('\n');
   return { account: json, ok, text };

@@ -9,12 +9,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { bridgeConnectionName } from '../../../src/bridge/signup-bridge';
 import type { Config, Env } from '../../../src/config';
+import { listening } from '../../../src/local-stack/mailpit';
 import { runPayloadKeys } from '../env';
 import type { ManagedProcess } from '../managed-process';
 import { publishRaw } from '../queues';
 import { BROKER_CLOSE_QUEUE, BROKER_DEFAULTS, closeChannelsFromBroker, consumerChannelPids, setBrokerConsumerTimeout } from '../rabbit-admin';
 import { untilReachable } from '../reachable';
 import { eventually, sleep } from '../wait';
+import { readMailbox } from './mail';
 
 const run = promisify(execFile);
 
@@ -24,6 +26,9 @@ export interface ChaosContext {
   temporal: ManagedProcess;
   apis: ManagedProcess[];
   workers: ManagedProcess[];
+  /** The run's SMTP server, and where its HTTP API answers. */
+  mailpit: ManagedProcess;
+  mail: { smtpPort: number; apiUrl: string };
   /** Waits until every worker's bridge consumes the signup queue: how a supervisor sees a worker back. */
   untilBridgesConsume(what: string): Promise<void>;
   /** Starts one more worker, with `env` over the run's own; a crash of it counts as any other. */
@@ -40,6 +45,12 @@ export interface Fault {
   env?: Env;
   /** Processes one injection restarts on purpose; the account tells them from any restart by hand. */
   restarts?: number;
+  /**
+   * It can cut a send off from its recording (a worker killed or stopped, Temporal, Postgres or the
+   * SMTP server down), so a run mails again what the SMTP server had accepted: e-mail is
+   * at-least-once. The account allows a repeated verification mail only in such a fault's window.
+   */
+  mayRepeatMail?: boolean;
   /**
    * Injects it once; `occurrence` counts this fault's injections in the run from 0. Resolves with
    * what it saw of the service healing, for the account; throws when it did not see it.
@@ -136,11 +147,15 @@ async function bridgeReadinessNaming(baseUrl: string, words: string): Promise<st
   );
 }
 
+/** How long the SMTP outage lasts: several of the mail activity's retries (1, 2, 4, 8 s …) fail meanwhile. */
+const SMTP_OUTAGE_MS = 15_000;
+
 export const faults: Fault[] = [
   {
     option: 'worker-kills',
     defaultCount: 3,
     name: 'SIGKILL a worker and restart it',
+    mayRepeatMail: true,
     restarts: 1,
     async run(ctx, occurrence) {
       const worker = ctx.workers[occurrence % ctx.workers.length];
@@ -167,6 +182,7 @@ export const faults: Fault[] = [
     option: 'postgres-restarts',
     defaultCount: 1,
     name: 'restart Postgres',
+    mayRepeatMail: true,
     async run(ctx) {
       await postgresCluster('restart');
       await untilReachable(ctx.config, ['postgres']);
@@ -177,6 +193,7 @@ export const faults: Fault[] = [
     option: 'temporal-restarts',
     defaultCount: 1,
     name: 'restart the Temporal server',
+    mayRepeatMail: true,
     restarts: 1,
     async run(ctx) {
       await ctx.temporal.stop('SIGTERM', 15_000);
@@ -189,6 +206,7 @@ export const faults: Fault[] = [
     option: 'deploys',
     defaultCount: 1,
     name: 'deploy: SIGTERM an API and a worker, let them drain, start them again',
+    mayRepeatMail: true,
     restarts: 2,
     async run(ctx) {
       // The API answers what it has in flight before exiting; clients meanwhile reach the other API.
@@ -201,9 +219,33 @@ export const faults: Fault[] = [
     },
   },
   {
+    option: 'smtp-outages',
+    defaultCount: 1,
+    name: `stop the SMTP server (Mailpit) for ${SMTP_OUTAGE_MS / 1000} s, then start it again`,
+    restarts: 1,
+    mayRepeatMail: true,
+    async run(ctx) {
+      const before = (await readMailbox(ctx.mail.apiUrl)).length;
+      await ctx.mailpit.stop('SIGTERM');
+      if (await listening(ctx.mail.smtpPort)) throw new Error('SMTP still answers with Mailpit stopped');
+      await sleep(SMTP_OUTAGE_MS);
+      ctx.mailpit.start();
+      await eventually(async () => (await listening(ctx.mail.smtpPort)) && (await fetch(`${ctx.mail.apiUrl}/api/v1/info`)).ok, 30_000, 'Mailpit to listen again');
+      // It kept what it had; the sends that failed meanwhile are retried by their runs and arrive now.
+      const kept = (await readMailbox(ctx.mail.apiUrl)).length;
+      if (kept < before) throw new Error(`Mailpit had ${before} mails before the outage and ${kept} after it`);
+      const after = await eventually(async () => {
+        const n = (await readMailbox(ctx.mail.apiUrl)).length;
+        return n > kept ? n : undefined;
+      }, 120_000, 'a mail to arrive after the outage');
+      return `SMTP refused for ${SMTP_OUTAGE_MS / 1000} s; Mailpit kept its ${before} mails, and mail arrived again once it was back (${after - kept} so far)`;
+    },
+  },
+  {
     option: 'temporal-freezes',
     defaultCount: 1,
     name: "freeze Temporal (SIGSTOP) past the broker's consumer timeout, shortened to 10 s, then resume it",
+    mayRepeatMail: true,
     // The bridge's watchdog, asking Temporal every 15 s, opens its circuit 17 to 32 s into a
     // freeze: after the broker's 10 s timeout (checked every 2 s) has closed the channel, which is
     // what this fault is about. AMQP_CONSUMER_TIMEOUT_MS stays as configured (30 min): the broker's
@@ -248,6 +290,7 @@ export const faults: Fault[] = [
     option: 'key-rotations',
     defaultCount: 1,
     name: 'start a worker that lacks the new payload key (a rotation half done), then replace it',
+    mayRepeatMail: true,
     env: { PAYLOAD_ENCRYPTION_KEYS: `${NEW_PAYLOAD_KEY},${runPayloadKeys('chaos')}` },
     async run(ctx, occurrence) {
       const lagging = await ctx.startExtraWorker(`worker-old-key-${occurrence}`, { PAYLOAD_ENCRYPTION_KEYS: runPayloadKeys('chaos') });
@@ -267,6 +310,7 @@ export const faults: Fault[] = [
 export interface PlannedFault {
   name: string;
   restarts: number;
+  mayRepeatMail: boolean;
   run(ctx: ChaosContext): Promise<string | void>;
 }
 
@@ -275,6 +319,7 @@ export function poisonMessages(ids: string[]): PlannedFault {
   return {
     name: `put ${ids.length} poison messages on the queue`,
     restarts: 0,
+    mayRepeatMail: false,
     async run({ config }) {
       for (const id of ids) await publishRaw(config.amqp.url, config.amqp.exchange, config.amqp.routingKey, Buffer.from(`{"poison": "${id}"}`), id);
     },
@@ -287,7 +332,7 @@ export function planFaults(counts: Map<Fault, number>, middle: PlannedFault): Pl
   const plan: PlannedFault[] = [];
   for (let round = 0; round < rounds; round++) {
     for (const [fault, count] of counts) {
-      if (round < count) plan.push({ name: fault.name, restarts: fault.restarts ?? 0, run: (ctx) => fault.run(ctx, round) });
+      if (round < count) plan.push({ name: fault.name, restarts: fault.restarts ?? 0, mayRepeatMail: fault.mayRepeatMail ?? false, run: (ctx) => fault.run(ctx, round) });
     }
   }
   plan.splice(Math.floor(plan.length / 2), 0, middle);

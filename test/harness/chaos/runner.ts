@@ -1,6 +1,7 @@
 /**
  * The chaos run: signups through the real HTTP API while the planned faults are injected one at
- * a time, spread evenly over the load; then, once everything has settled, the exact account.
+ * a time, spread evenly over the load; then, once everything has settled and every user's
+ * verification mail has arrived, the exact account.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { sleep } from '../wait';
 import { account, type FaultRecord, type RunRecord, settle } from './account';
 import { type Fault, planFaults, plannedEnv, poisonMessages } from './faults';
 import { type Answer, runSignupLoad } from './load';
+import { awaitVerificationMails } from './mail';
 import { chaosStack } from './stack';
 
 export interface ChaosOptions {
@@ -22,6 +24,8 @@ export interface ChaosOptions {
   /** How many times each fault is injected. */
   faultCounts: Map<Fault, number>;
   settleSeconds: number;
+  /** Once settled, the longest wait for every user's verification mail. */
+  mailSeconds: number;
   /** Signups started per second, so the load outlasts the faults injected into it. */
   rate: number;
   /** Where to write the account as JSON too. */
@@ -67,7 +71,17 @@ export async function runChaos(opts: ChaosOptions, log: (line: string) => void):
         const at = Math.floor(((k + 1) / (plan.length + 1)) * opts.signups);
         while (answers.length < at) await sleep(50);
         log(`fault ${k + 1}/${plan.length} at ${answers.length} answered: ${fault.name}`);
-        const record: FaultRecord = { name: fault.name, at, duringLoad: !loadFinished, answers: [answers.length, 0], restarts: restarts(), restartsOwn: fault.restarts };
+        const record: FaultRecord = {
+          name: fault.name,
+          at,
+          duringLoad: !loadFinished,
+          answers: [answers.length, 0],
+          startedAt: Date.now(),
+          endedAt: 0,
+          restarts: restarts(),
+          restartsOwn: fault.restarts,
+          mayRepeatMail: fault.mayRepeatMail,
+        };
         try {
           record.saw = (await fault.run(stack)) ?? undefined;
           log(`fault ${k + 1} done${record.saw ? `: ${record.saw}` : ''}`);
@@ -76,6 +90,7 @@ export async function runChaos(opts: ChaosOptions, log: (line: string) => void):
           log(`fault ${k + 1} FAILED: ${record.error}`);
         }
         record.answers[1] = answers.length;
+        record.endedAt = Date.now();
         record.restarts = restarts() - record.restarts;
         faultsDone.push(record);
       }
@@ -87,6 +102,7 @@ export async function runChaos(opts: ChaosOptions, log: (line: string) => void):
 
     const acceptedIds = new Set(answers.flatMap((a) => (a.status === 202 && a.userId ? [a.userId] : [])));
     const outcome = await settle(stack.config, { acceptedIds, poisonIds, seconds: opts.settleSeconds }, log);
+    const mails = await awaitVerificationMails(stack.mail.apiUrl, outcome.rows.map((r) => r.email), opts.mailSeconds, log);
     const record: RunRecord = {
       run: suffix,
       answers,
@@ -97,7 +113,7 @@ export async function runChaos(opts: ChaosOptions, log: (line: string) => void):
       processCrashes: stack.everything.flatMap((p) => p.crashes),
       restarts: restarts(),
     };
-    const result = account(record, outcome);
+    const result = account(record, outcome, mails);
     process.stdout.write(result.text);
     if (opts.json) writeFileSync(opts.json, JSON.stringify(result.account, null, 2));
     exitCode = result.ok ? 0 : 1;
