@@ -54,8 +54,8 @@ describe('validateSignup', () => {
 describe('persistUser', () => {
   it('is idempotent under retry: a second run of the same signup keeps one row', async () => {
     const signup = await signupMessage();
-    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: true });
-    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false });
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: true, erased: false });
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false, erased: false });
     const rows = await rowsFor(signup.email);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ user_id: signup.user_id, verification_state: 'PENDING', onboarding_state: 'COMPLETED' });
@@ -81,7 +81,7 @@ describe('persistUser', () => {
        VALUES ($1, $2, 'Ada', 'Lovelace', $3, 'PERSISTED')`,
       [signup.user_id, signup.email, signup.password_hash],
     );
-    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false });
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false, erased: false });
     const rows = await rowsFor(signup.email);
     expect(rows).toHaveLength(1);
     expect(rows[0].onboarding_state).toBe('COMPLETED');

@@ -67,7 +67,7 @@ const verificationActivities: VerificationActivities = {
 const onboardingActivities: OnboardingActivities = {
   async validateSignup() {},
   async persistUser() {
-    return { created: true };
+    return { created: true, erased: false };
   },
   async markState() {},
 };
