@@ -50,24 +50,28 @@ export interface Erasure {
   dead_letters_removed: number;
 }
 
+/**
+ * The database part of an erasure, in one transaction under the per-user lock persistUser takes
+ * too. Returns null when the id was never known (no row, no signup, no tombstone): then nothing
+ * is written, not even a tombstone.
+ */
+export function eraseUserRows(pool: Pool, userId: string, resendSecret: Buffer): Promise<{ first: boolean } | null> {
+  return withTransaction(pool, async (client) => {
+    await lockUserId(client, userId);
+    const alreadyErased = await isErased(client, userId);
+    const row = await deleteUserRow(client, userId);
+    const hadSignup = await deleteSignupRequest(client, userId);
+    if (!alreadyErased && !row && !hadSignup) return null;
+    await recordErasure(client, userId);
+    await deleteTokensOfUser(client, userId);
+    if (row) await deleteResendCounts(client, addressKey(resendSecret, row.email));
+    await deleteIdempotencyKeysOfUser(client, userId);
+    return { first: !alreadyErased };
+  });
+}
+
 export function createEraseUser(deps: EraseUserDeps) {
   const { pool, logger } = deps;
-
-  /** The database part; null when the id was never known (no row, no signup, no tombstone). */
-  function eraseRows(userId: string) {
-    return withTransaction(pool, async (client) => {
-      await lockUserId(client, userId);
-      const alreadyErased = await isErased(client, userId);
-      const row = await deleteUserRow(client, userId);
-      const hadSignup = await deleteSignupRequest(client, userId);
-      if (!alreadyErased && !row && !hadSignup) return null;
-      await recordErasure(client, userId);
-      await deleteTokensOfUser(client, userId);
-      if (row) await deleteResendCounts(client, addressKey(deps.resendAddressSecret, row.email));
-      await deleteIdempotencyKeysOfUser(client, userId);
-      return { first: !alreadyErased };
-    });
-  }
 
   /** A later step failed: the tombstone is in place, so nothing comes back; a retry of the DELETE finishes. */
   function incomplete(userId: string, requestId: string | undefined, step: string, service: 'temporal' | 'rabbitmq', err: unknown): never {
@@ -78,7 +82,7 @@ export function createEraseUser(deps: EraseUserDeps) {
 
   /** Throws UserNotFoundError for an id never known, ServiceUnavailableError when a step could not be done (retry). */
   return async function eraseUser(userId: string, requestId?: string): Promise<Erasure> {
-    const rows = await callDatabase(() => eraseRows(userId), logger);
+    const rows = await callDatabase(() => eraseUserRows(pool, userId, deps.resendAddressSecret), logger);
     if (!rows) throw new UserNotFoundError(userId);
 
     let runsDeleted: number;

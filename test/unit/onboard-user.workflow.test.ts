@@ -6,7 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { OnboardingActivities } from '../../activities';
 import type { VerificationActivities } from '../../activities/verification';
 import type { SignupMessage } from '../../src/contract';
-import { FailureType } from '../../src/onboarding-policy';
+import { FailureType, USER_ERASED_PATCH } from '../../src/onboarding-policy';
 import { ONBOARD_USER_WORKFLOW, onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
 import * as workflows from '../../workflows';
 import { VERIFY_EMAIL_WORKFLOW } from '../../src/onboarding-policy';
@@ -177,4 +177,18 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
     expect(description.status.name).toBe('TIMED_OUT');
     expect(description.raw.executionConfig?.workflowRunTimeout?.seconds?.toString()).toBe('2');
   });
+});
+
+it('ends cleanly for an erased user: nothing written, no verification run, the patch marker recorded', async () => {
+  const signup = await signupMessage();
+  behaviour.set(signup.user_id, { persistUser: async () => ({ created: false, erased: true }) });
+  const handle = await start(signup, 3);
+  await expect(handle.result()).resolves.toEqual({ user_id: signup.user_id, onboarding_state: 'ERASED', created: false });
+  const events = (await handle.fetchHistory()).events ?? [];
+  expect(events.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)).toBe(false);
+  const patches = events
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+    .map((e) => JSON.parse(Buffer.from(e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data as Uint8Array).toString('utf8')).id);
+  expect(patches).toContain(USER_ERASED_PATCH);
+  await expect(env.client.workflow.getHandle(`verify-email-${signup.user_id}`).describe()).rejects.toThrow(/not found/i);
 });
