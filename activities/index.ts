@@ -69,12 +69,17 @@ export function createActivities({ pool, logger }: ActivityDeps) {
      * Writes the user onboarded: the row and its final state together, so a failure or a run
      * timeout leaves either no row or a finished one, never a row half-onboarded. Idempotent: a
      * retry or a replayed message finds its own row and succeeds, completing one that an
-     * earlier version left PERSISTED.
+     * earlier version left PERSISTED. For an erased user (a tombstone) nothing is written and
+     * `erased` is true: the run then ends without the user.
      */
-    async persistUser(signup: SignupMessage): Promise<{ created: boolean }> {
+    async persistUser(signup: SignupMessage): Promise<{ created: boolean; erased: boolean }> {
       const log = activityLog(logger, signup.request_id);
       try {
         const result = await users.insert(signup);
+        if (result.erased) {
+          log.info('user erased: nothing written', { user_id: signup.user_id });
+          return result;
+        }
         log.info(result.created ? 'user onboarded: row written COMPLETED' : 'user row already there, now COMPLETED', { user_id: signup.user_id });
         return result;
       } catch (err) {

@@ -15,6 +15,7 @@ import type { Mailer } from '../src/mail/mailer';
 import { verificationMail, type VerificationMailKind } from '../src/mail/templates';
 import type { VerificationMetrics } from '../src/metrics';
 import { FailureType } from '../src/onboarding-policy';
+import { isErased } from '../src/repositories/erased-user-repository';
 import { insertToken, supersedeTokens } from '../src/repositories/verification-token-repository';
 import { findVerificationRecipient, transitionVerificationState, verificationStateOf } from '../src/repositories/user-repository';
 import { issueToken, verificationLink } from '../src/verification/token';
@@ -45,6 +46,7 @@ export interface MailOutcome {
 }
 
 const userNotFound = (userId: string) => ApplicationFailure.nonRetryable(`no user ${userId}`, FailureType.UserNotFound);
+const userErased = (userId: string) => ApplicationFailure.nonRetryable(`user ${userId} was erased`, FailureType.UserErased);
 
 /** A Postgres error without row data, for the SDK's logs and the run's history. */
 function dbFailure(err: unknown): never {
@@ -64,9 +66,14 @@ function smtpFailure(err: unknown): Error {
 export function createVerificationActivities({ pool, mailer, events, config, metrics, logger }: VerificationActivityDeps) {
   const { verification } = config;
 
+  /** Why a user's row is missing: erased (the run ends cleanly), or never there (the run fails). */
+  async function missingUser(userId: string): Promise<ApplicationFailure> {
+    return (await isErased(pool, userId).catch(dbFailure)) ? userErased(userId) : userNotFound(userId);
+  }
+
   async function stateOf(userId: string): Promise<VerificationState> {
     const state = await verificationStateOf(pool, userId).catch(dbFailure);
-    if (!state) throw userNotFound(userId);
+    if (!state) throw await missingUser(userId);
     return state;
   }
 
@@ -111,7 +118,7 @@ export function createVerificationActivities({ pool, mailer, events, config, met
     async sendVerificationMail(input: { user_id: string; kind: VerificationMailKind }): Promise<MailOutcome> {
       const log = activityLog(logger, undefined);
       const recipient = await findVerificationRecipient(pool, input.user_id).catch(dbFailure);
-      if (!recipient) throw userNotFound(input.user_id);
+      if (!recipient) throw await missingUser(input.user_id);
       if (recipient.verification_state !== 'PENDING') {
         log.info('not mailing: the user is no longer pending', { user_id: input.user_id, verification_state: recipient.verification_state });
         return { sent: false, verification_state: recipient.verification_state };

@@ -6,11 +6,11 @@ import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { type Config, loadConfig } from '../src/config';
 import { createPool } from '../src/db/postgres';
-import { classifyDeadLetter, replayDeadLetter, takeAll } from '../src/dlq/dead-letters';
+import { createDeadLetterQueue } from '../src/dlq/dead-letter-queue';
 import { createLogger } from '../src/logger';
 import { createSignupRequestRepository } from '../src/repositories/signup-request-repository';
 import { createUserRepository } from '../src/repositories/user-repository';
-import { createReplayDeadLetters, createReviewDeadLetters, type ReviewedDeadLetter } from '../src/use-cases/review-dead-letters';
+import { createDeadLetterOperations, type DeadLetterOperations, deadLetterDetail, type ReviewedDeadLetter } from '../src/use-cases/review-dead-letters';
 const USAGE = 'usage: npm run dlq -- list [--json] | show <id> | replay <id> | replay --all | purge --yes';
 const HELP = `${USAGE}
   list            every message in the DLQ: id, reason, masked e-mail, times dead-lettered, when, detail
@@ -50,29 +50,16 @@ function parseCommand(argv: string[]): { command?: string; arg?: string; flags: 
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 
-async function withDlq<T>(config: Config, work: (ctx: Awaited<ReturnType<typeof open>>) => Promise<T>): Promise<T> {
-  const ctx = await open(config);
-  try {
-    return await work(ctx);
-  } finally {
-    // Closing the channel first flushes its acks (amqplib writes each channel's frames on its own
-    // stream, so a connection close could overtake them), then returns what was not acked.
-    await ctx.channel.close().catch(() => undefined);
-    await ctx.connection.close().catch(() => undefined);
-    await ctx.pool.end().catch(() => undefined);
-  }
-}
-
-async function open(config: Config) {
-  const connection = await amqplib.connect(config.amqp.url);
-  const channel = await connection.createChannel();
-  await channel.checkQueue(config.amqp.deadLetterQueue);
+/** The DLQ operations the admin API uses too, on the service's broker and database. */
+async function withOperations<T>(config: Config, work: (ops: DeadLetterOperations) => Promise<T>): Promise<T> {
   const logger = createLogger({ name: 'dlq', level: 'warn' });
   const pool = createPool(config.postgres.url, 2, logger);
-  const deps = { users: createUserRepository(pool), signupRequests: createSignupRequestRepository(pool), logger };
-  // Each letter with the recorded failure and what the database says of its user.
-  const letters = await createReviewDeadLetters(deps)((await takeAll(channel, config.amqp.deadLetterQueue)).map(classifyDeadLetter));
-  return { connection, channel, pool, letters, deps };
+  try {
+    const queue = createDeadLetterQueue({ url: config.amqp.url, topology: config.amqp, pool });
+    return await work(createDeadLetterOperations({ queue, users: createUserRepository(pool), signupRequests: createSignupRequestRepository(pool), logger }));
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
 }
 
 function row(l: ReviewedDeadLetter): string {
@@ -99,7 +86,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'list':
       if (arg) break;
-      return withDlq(config, async ({ letters }) => {
+      return withOperations(config, async (ops) => {
+        const letters = await ops.list();
         if (flags.has('json')) {
           out(JSON.stringify(letters.map(listed), null, 2));
           return 0;
@@ -111,34 +99,25 @@ async function main(argv: string[]): Promise<number> {
       });
     case 'show': {
       if (!arg) break;
-      return withDlq(config, async ({ letters }) => {
-        const l = letters.find((x) => x.id === arg);
+      return withOperations(config, async (ops) => {
+        const l = await ops.find(arg);
         if (!l) {
           out(`no message ${arg} in ${config.amqp.deadLetterQueue}`);
           return 1;
         }
-        const body = safeBody(l.message.content);
-        out(JSON.stringify({ ...listed(l), workflowId: l.workflowId, headers: l.message.properties.headers, body }, null, 2));
+        out(JSON.stringify(deadLetterDetail(l), null, 2));
         return 0;
       });
     }
     case 'replay': {
       const all = flags.has('all');
       if (all === Boolean(arg)) break;
-      return withDlq(config, async ({ connection, channel, letters, deps }) => {
-        const chosen = all ? letters : letters.filter((l) => l.id === arg);
-        if (chosen.length === 0) {
+      return withOperations(config, async (ops) => {
+        const outcomes = await ops.replay(all ? { all: true } : (arg as string));
+        if (outcomes.length === 0) {
           out(all ? 'the DLQ is empty' : `no message ${arg} in ${config.amqp.deadLetterQueue}`);
           return all ? 0 : 1;
         }
-        const publish = await connection.createConfirmChannel();
-        const target = { exchange: config.amqp.exchange, routingKey: config.amqp.routingKey };
-        const replay = createReplayDeadLetters({
-          ...deps,
-          republish: (l) => replayDeadLetter(channel, publish, target, l),
-          remove: (l) => channel.ack(l.message),
-        });
-        const outcomes = await replay(chosen);
         outcomes.forEach((o) => out(`${o.id}: ${o.message}`));
         return outcomes.some((o) => o.outcome === 'failed') ? 1 : 0;
       });
@@ -161,17 +140,6 @@ async function main(argv: string[]): Promise<number> {
   }
   out(USAGE);
   return 2;
-}
-
-function safeBody(content: Buffer): unknown {
-  try {
-    const body = JSON.parse(content.toString('utf8'));
-    if (body && typeof body === 'object' && 'password_hash' in body) body.password_hash = '[redacted]';
-    if (body && typeof body === 'object' && typeof body.email === 'string') body.email = '[see masked email]';
-    return body;
-  } catch {
-    return `(not JSON, ${content.length} bytes)`;
-  }
 }
 
 main(process.argv.slice(2)).then(

@@ -14,6 +14,8 @@ export const FailureType = {
   UserNotFound: 'UserNotFound',
   /** A step ran out of time or attempts (set by the bridge from Temporal's TimeoutFailure). */
   Timeout: 'Timeout',
+  /** The user was erased (DELETE /users/{id}): a run that finds the tombstone ends without writing anything. */
+  UserErased: 'UserErased',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
@@ -22,6 +24,7 @@ export const NON_RETRYABLE_FAILURE_TYPES: readonly FailureType[] = [
   FailureType.InvalidSignup,
   FailureType.DuplicateEmail,
   FailureType.UserNotFound,
+  FailureType.UserErased,
 ];
 
 /**
@@ -86,3 +89,10 @@ export const VerificationSignal = {
 
 /** Marks onboardUser runs that start the verification child, so runs started before it replay as they were. */
 export const VERIFY_EMAIL_PATCH = 'start-verify-email-child';
+
+/**
+ * Marks runs that end cleanly when their user was erased: onboardUser returns without starting
+ * the verification child, verifyEmail returns instead of failing. Runs recorded before replay as
+ * they were (none of them could have met an erased user).
+ */
+export const USER_ERASED_PATCH = 'end-cleanly-for-erased-user';

@@ -1,7 +1,7 @@
 import { log, patched, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { OnboardingActivities } from '../activities';
 import type { OnboardingState, SignupMessage } from '../src/contract';
-import { PERSIST_WRITES_COMPLETED_PATCH, VERIFY_EMAIL_PATCH } from '../src/onboarding-policy';
+import { PERSIST_WRITES_COMPLETED_PATCH, USER_ERASED_PATCH, VERIFY_EMAIL_PATCH } from '../src/onboarding-policy';
 import { onboardingActivityOptions } from './retry-policy';
 import { OnboardingStateKey } from './search-attributes';
 import { startVerificationChild } from './verify-email';
@@ -14,7 +14,8 @@ export interface OnboardUserInput {
 
 export interface OnboardUserResult {
   user_id: string;
-  onboarding_state: 'COMPLETED';
+  /** ERASED: the user was erased before this run wrote it; nothing was written and nothing follows. */
+  onboarding_state: 'COMPLETED' | 'ERASED';
   /** False when the row already existed, e.g. a replayed message. */
   created: boolean;
 }
@@ -29,7 +30,13 @@ export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Pr
   try {
     setOnboardingState('PROCESSING');
     await validateSignup(signup);
-    const { created } = await persistUser(signup);
+    const { created, erased } = await persistUser(signup);
+    // An erased user's signup (still queued, or a run still going) ends here, cleanly: no row,
+    // no verification run, and nothing for the DLQ. Only new runs can meet a tombstone.
+    if (erased && patched(USER_ERASED_PATCH)) {
+      log.info('user erased: nothing written', { user_id: signup.user_id, request_id: signup.request_id });
+      return { user_id: signup.user_id, onboarding_state: 'ERASED', created: false };
+    }
     // Only a run started by the earlier code (replayed by this worker) has this step.
     if (!patched(PERSIST_WRITES_COMPLETED_PATCH)) {
       await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });

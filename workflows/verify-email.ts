@@ -12,16 +12,17 @@ import {
   isCancellation,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { MailOutcome, VerificationActivities, VerificationPlan } from '../activities/verification';
 import type { VerificationState } from '../src/contract';
 import type { VerificationMailKind } from '../src/mail/templates';
-import { FailureType, VerificationSignal, verificationWorkflowId } from '../src/onboarding-policy';
+import { FailureType, USER_ERASED_PATCH, VerificationSignal, verificationWorkflowId } from '../src/onboarding-policy';
 import { VerificationStateKey } from './search-attributes';
 
 export const verificationStateChanged = defineSignal(VerificationSignal.StateChanged);
@@ -37,7 +38,8 @@ export interface VerifyEmailInput {
 
 export interface VerifyEmailResult {
   user_id: string;
-  verification_state: VerificationState;
+  /** ERASED: the user was erased while the run went on; it ended without reading or writing more. */
+  verification_state: VerificationState | 'ERASED';
 }
 
 // Steps on Postgres and the broker, retried for as long as it takes: they fail only while one is down.
@@ -47,6 +49,24 @@ const steps = proxyActivities<VerificationActivities>({
 });
 
 export async function verifyEmail(input: VerifyEmailInput): Promise<VerifyEmailResult> {
+  try {
+    return await verifyUntilDecided(input);
+  } catch (err) {
+    // Erasure terminates the user's run; one started after it (a race with the parent) ends here.
+    if (isUserErased(err) && patched(USER_ERASED_PATCH)) {
+      log.info('user erased: verification ended', { user_id: input.user_id });
+      return { user_id: input.user_id, verification_state: 'ERASED' };
+    }
+    throw err;
+  }
+}
+
+function isUserErased(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure && cause.type === FailureType.UserErased;
+}
+
+async function verifyUntilDecided(input: VerifyEmailInput): Promise<VerifyEmailResult> {
   const userId = input.user_id;
   let rowMayHaveChanged = false;
   let outbox: VerificationOutbox | undefined;

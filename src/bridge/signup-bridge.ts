@@ -8,7 +8,9 @@ import { backoffDelayMs, sleep } from '../messaging/backoff';
 import { type Delivery, type QueueConsumer, startQueueConsumer } from '../messaging/queue-consumer';
 import { createBridgeMetrics, type Registry } from '../metrics';
 import { type OnboardingOutcome, onboardingWorkflowId, runOnboarding } from '../temporal/onboarding-runs';
+import { isErased } from '../repositories/erased-user-repository';
 import { recordSignupFailed } from '../repositories/signup-request-repository';
+import { terminateAndDeleteUserRuns } from '../temporal/user-runs';
 import { readDelivery, type SortedRunError, sortRunError, Unhandleable, unhandleableFailureReason } from './delivery-errors';
 import { createTemporalCircuit } from './temporal-circuit';
 
@@ -221,6 +223,24 @@ export async function startSignupBridge(deps: SignupBridgeDeps): Promise<SignupB
   }
 
   async function settleOutcome(d: Delivery, userId: string, requestedAt: string, outcome: OnboardingOutcome, log: Logger): Promise<void> {
+    // An erased user's signup ends here whatever its run did (it found the tombstone, or erasure
+    // terminated it): acknowledged, never dead-lettered (the letter would hold the address), no
+    // failure recorded, and the run it left deleted.
+    let erased: boolean;
+    try {
+      erased = outcome.ok ? outcome.result.onboarding_state === 'ERASED' : await isErased(pool, userId);
+    } catch (err) {
+      return cannotHandleNow(d, `could not read whether the user was erased: ${(err as Error).message}`, log);
+    }
+    if (erased) {
+      metrics.workflowOutcomes.inc({ outcome: 'erased', failure_type: '' });
+      log.info('signup of an erased user: nothing created; acknowledged');
+      if (d.ack()) metrics.acks.inc();
+      await terminateAndDeleteUserRuns(client, userId).catch((err: Error) =>
+        log.warn({ err: err.message }, 'could not delete the runs of an erased user; DELETE /users/{id} again deletes them'),
+      );
+      return;
+    }
     if (outcome.ok) {
       const seconds = (Date.now() - Date.parse(requestedAt)) / 1000;
       metrics.workflowOutcomes.inc({ outcome: 'completed', failure_type: '' });

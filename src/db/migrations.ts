@@ -115,4 +115,15 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX rate_limit_counters_reset_at_idx ON rate_limit_counters (reset_at);
     `,
   },
+  {
+    version: 5,
+    name: 'erased_users',
+    sql: `
+      -- One row per erased user (DELETE /users/{id}): the id and nothing else. A signup still
+      -- queued or a run still going finds it and ends without creating the user again.
+      CREATE TABLE erased_users (
+        user_id uuid PRIMARY KEY
+      );
+    `,
+  },
 ];

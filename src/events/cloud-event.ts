@@ -9,6 +9,8 @@ export const UserEventType = {
   Onboarded: 'user.onboarded',
   Verified: 'user.verified',
   VerificationExpired: 'user.verification_expired',
+  /** The user was erased (DELETE /users/{id}); the data holds the user id only. */
+  Erased: 'user.erased',
 } as const;
 export type UserEventType = (typeof UserEventType)[keyof typeof UserEventType];
 
@@ -16,7 +18,8 @@ export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json';
 
 export interface UserEventData {
   user_id: string;
-  verification_state: VerificationState;
+  /** Every event but user.erased, which carries the id alone. */
+  verification_state?: VerificationState;
   /** user.onboarded only. */
   onboarding_state?: 'COMPLETED';
 }

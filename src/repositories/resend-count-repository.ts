@@ -18,3 +18,9 @@ export async function countResendRequest(db: Queryable, addressKey: Buffer, wind
   }
   return rows[0].requests;
 }
+
+/** Erasure: the resend counters of the user's address (an HMAC of it), every window. */
+export async function deleteResendCounts(db: Queryable, addressKey: Buffer): Promise<number> {
+  const { rowCount } = await db.query('DELETE FROM verification_resend_counts WHERE address_key = $1', [addressKey]);
+  return rowCount ?? 0;
+}

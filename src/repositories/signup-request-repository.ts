@@ -4,6 +4,7 @@
  * bridge dead-lettered it. The API, the bridge and the DLQ tool all write it through here.
  */
 import type { Pool } from 'pg';
+import type { Queryable } from '../db/transaction';
 
 export interface SignupRequestRecord {
   user_id: string;
@@ -63,3 +64,14 @@ export function createSignupRequestRepository(pool: Pool) {
   };
 }
 export type SignupRequestRepository = ReturnType<typeof createSignupRequestRepository>;
+
+/** Erasure: forgets the signup. True if there was one. */
+export async function deleteSignupRequest(db: Queryable, userId: string): Promise<boolean> {
+  const { rowCount } = await db.query('DELETE FROM signup_requests WHERE user_id = $1', [userId]);
+  return rowCount === 1;
+}
+
+export async function signupRequestExists(db: Queryable, userId: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM signup_requests WHERE user_id = $1', [userId]);
+  return rows.length > 0;
+}

@@ -5,7 +5,8 @@
  */
 import type { Pool } from 'pg';
 import type { SignupMessage, VerificationState } from '../contract';
-import type { Queryable } from '../db/transaction';
+import { type Queryable, withTransaction } from '../db/transaction';
+import { isErased, lockUserId } from './erased-user-repository';
 
 export interface UserRecord {
   user_id: string;
@@ -54,21 +55,29 @@ export class DuplicateEmailError extends Error {
  * PERSISTED is completed (onboarded_at stamped the first time only). `created` is true only for
  * the statement that inserted the row. A different user with the same email raises
  * DuplicateEmailError, never a second row.
+ *
+ * An erased user (a tombstone in erased_users) is never written again: `erased` is then true and
+ * nothing is inserted. The check and the insert run in one transaction under the per-user lock
+ * erasure takes too, so an erasure cannot slip between them.
  */
-export async function insertUser(pool: Pool, signup: SignupMessage): Promise<{ created: boolean }> {
+export async function insertUser(pool: Pool, signup: SignupMessage): Promise<{ created: boolean; erased: boolean }> {
   try {
-    // xmax is 0 on a row this statement inserted, and set on one it updated; a row already
-    // COMPLETED is left alone and returns nothing.
-    const { rows } = await pool.query<{ inserted: boolean }>(
-      `INSERT INTO users (user_id, email, first_name, last_name, password_hash, created_at, onboarding_state, onboarded_at)
-       VALUES ($1, $2, $3, $4, $5, $6, 'COMPLETED', now())
-       ON CONFLICT (user_id) DO UPDATE
-         SET onboarding_state = 'COMPLETED', onboarded_at = coalesce(users.onboarded_at, now()), updated_at = now()
-         WHERE users.onboarding_state <> 'COMPLETED'
-       RETURNING (xmax = 0) AS inserted`,
-      [signup.user_id, signup.email, signup.first_name, signup.last_name, signup.password_hash, signup.requested_at],
-    );
-    return { created: rows[0]?.inserted === true };
+    return await withTransaction(pool, async (client) => {
+      await lockUserId(client, signup.user_id);
+      if (await isErased(client, signup.user_id)) return { created: false, erased: true };
+      // xmax is 0 on a row this statement inserted, and set on one it updated; a row already
+      // COMPLETED is left alone and returns nothing.
+      const { rows } = await client.query<{ inserted: boolean }>(
+        `INSERT INTO users (user_id, email, first_name, last_name, password_hash, created_at, onboarding_state, onboarded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'COMPLETED', now())
+         ON CONFLICT (user_id) DO UPDATE
+           SET onboarding_state = 'COMPLETED', onboarded_at = coalesce(users.onboarded_at, now()), updated_at = now()
+           WHERE users.onboarding_state <> 'COMPLETED'
+         RETURNING (xmax = 0) AS inserted`,
+        [signup.user_id, signup.email, signup.first_name, signup.last_name, signup.password_hash, signup.requested_at],
+      );
+      return { created: rows[0]?.inserted === true, erased: false };
+    });
   } catch (err) {
     const e = err as { code?: string; constraint?: string };
     if (e.code === '23505' && e.constraint === 'users_email_lower_key') {
@@ -179,4 +188,73 @@ export async function listPendingUserIds(db: Queryable, afterUserId: string | nu
     [afterUserId, limit],
   );
   return rows.map((r) => r.user_id);
+}
+
+// ---- Erasure and the operators' listing (docs/operations.md).
+
+/** Deletes the user's row; returns the address it held (to find what is keyed by it), or null when there was none. */
+export async function deleteUserRow(db: Queryable, userId: string): Promise<{ email: string } | null> {
+  const { rows } = await db.query<{ email: string }>('DELETE FROM users WHERE user_id = $1 RETURNING email', [userId]);
+  return rows[0] ?? null;
+}
+
+/**
+ * A position in the listing's order (created_at, user_id). created_at is kept in microseconds
+ * since the epoch, Postgres's own precision: a JavaScript Date (milliseconds) would merge rows
+ * created within one millisecond and make a page skip or repeat them.
+ */
+export interface UserListPosition {
+  createdAtMicros: bigint;
+  userId: string;
+}
+
+export interface UserListQuery {
+  limit: number;
+  after?: UserListPosition;
+  onboardingState?: UserRecord['onboarding_state'];
+  verificationState?: VerificationState;
+  /** Inclusive. */
+  createdAfter?: Date;
+  /** Exclusive. */
+  createdBefore?: Date;
+}
+
+export interface UserListPage {
+  users: UserRecord[];
+  /** Where the next page starts, or null when this one is the last. */
+  next: UserListPosition | null;
+}
+
+/**
+ * One page of users in (created_at, user_id) order, a total order that does not change as rows
+ * are added: keyset pagination, so a row inserted while someone pages never shifts a page and
+ * no row is shown twice. Reads one row more than the limit to know whether a next page exists.
+ */
+export async function listUsers(db: Queryable, q: UserListQuery): Promise<UserListPage> {
+  const { rows } = await db.query<UserRecord & { created_micros: string }>(
+    `SELECT ${USER_COLUMNS}, (extract(epoch FROM created_at) * 1000000)::bigint::text AS created_micros
+       FROM users
+      WHERE ($1::bigint IS NULL OR (created_at, user_id) > (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2::uuid))
+        AND ($3::text IS NULL OR onboarding_state = $3)
+        AND ($4::text IS NULL OR verification_state = $4)
+        AND ($5::timestamptz IS NULL OR created_at >= $5)
+        AND ($6::timestamptz IS NULL OR created_at < $6)
+      ORDER BY created_at, user_id
+      LIMIT $7`,
+    [
+      q.after ? q.after.createdAtMicros.toString() : null,
+      q.after?.userId ?? null,
+      q.onboardingState ?? null,
+      q.verificationState ?? null,
+      q.createdAfter ?? null,
+      q.createdBefore ?? null,
+      q.limit + 1,
+    ],
+  );
+  const page = rows.slice(0, q.limit);
+  const last = page[page.length - 1];
+  return {
+    users: page.map(({ created_micros: _position, ...user }) => user),
+    next: rows.length > q.limit && last ? { createdAtMicros: BigInt(last.created_micros), userId: last.user_id } : null,
+  };
 }

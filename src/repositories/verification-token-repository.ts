@@ -61,3 +61,9 @@ export async function supersedeTokens(db: Queryable, userId: string, keep?: Buff
   );
   return rowCount ?? 0;
 }
+
+/** Erasure: every link of the user, used or not. */
+export async function deleteTokensOfUser(db: Queryable, userId: string): Promise<number> {
+  const { rowCount } = await db.query('DELETE FROM verification_tokens WHERE user_id = $1', [userId]);
+  return rowCount ?? 0;
+}

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { type DeadLetter, judgeDeadLetter, type UserRowState, type Verdict, withRecordedReason } from '../dlq/dead-letters';
+import { FailureType } from '../onboarding-policy';
 import type { SignupRequestRepository } from '../repositories/signup-request-repository';
 import type { UserRepository } from '../repositories/user-repository';
 
@@ -95,3 +96,119 @@ export function createReplayDeadLetters(deps: ReplayDeadLettersDeps) {
     return outcomes;
   };
 }
+
+// ---- The operations on the DLQ, for the command line (`npm run dlq`) and the admin API alike.
+
+/** Every letter of the DLQ, taken off without acknowledging: what the work neither removes nor republishes goes back when it ends. */
+export interface DeadLetterSession {
+  letters: DeadLetter[];
+  /** Removes the DLQ copy only. */
+  remove(letter: DeadLetter): void;
+  /** Puts the letter back on the onboarding exchange with the broker's confirm, then removes its DLQ copy. */
+  republish(letter: DeadLetter): Promise<void>;
+}
+
+export type DeadLetterWork<T> = (session: DeadLetterSession) => Promise<T>;
+
+export interface DeadLetterQueue {
+  /** Runs `work` on the letters; one session at a time across processes. */
+  session<T>(work: DeadLetterWork<T>): Promise<T>;
+}
+
+export interface DeadLetterOperationsDeps extends ReviewDeadLettersDeps {
+  queue: DeadLetterQueue;
+}
+
+/** A letter as a list shows it: ids, why, counts. No personal data, not even the masked address. */
+export interface DeadLetterSummary {
+  id: string;
+  user_id: string | null;
+  reason: DeadLetter['reason'];
+  /** The FailureType of a failed run, read from the recorded reason ("DuplicateEmail: …"); null otherwise. */
+  failure_type: string | null;
+  detail: string;
+  user: UserRowState;
+  verdict: string;
+  replay: Verdict['replay'];
+  dead_letter_count: number;
+  dead_lettered_at: string | null;
+}
+
+/** A letter as `show` prints it: the summary with the masked address, the workflow id, its headers and its body without hash or address. */
+export interface DeadLetterDetail extends DeadLetterSummary {
+  email: string | null;
+  workflow_id: string | null;
+  headers: Record<string, unknown>;
+  body: unknown;
+}
+
+export function deadLetterSummary(l: ReviewedDeadLetter): DeadLetterSummary {
+  const failureType = /^([A-Za-z]+): /.exec(l.detail)?.[1];
+  return {
+    id: l.id,
+    user_id: l.userId ?? null,
+    reason: l.reason,
+    failure_type: l.reason === 'workflow-failed' && failureType && (Object.values(FailureType) as string[]).includes(failureType) ? failureType : null,
+    detail: l.detail,
+    user: l.user,
+    verdict: l.verdict,
+    replay: l.replay,
+    dead_letter_count: l.deadLetterCount,
+    dead_lettered_at: l.deadLetteredAt?.toISOString() ?? null,
+  };
+}
+
+export function deadLetterDetail(l: ReviewedDeadLetter): DeadLetterDetail {
+  return {
+    ...deadLetterSummary(l),
+    email: l.maskedEmail ?? null,
+    workflow_id: l.workflowId ?? null,
+    headers: (l.message.properties.headers ?? {}) as Record<string, unknown>,
+    body: redactedBody(l.message.content),
+  };
+}
+
+/** The message body with the password hash and the address replaced. */
+export function redactedBody(content: Buffer): unknown {
+  try {
+    const body = JSON.parse(content.toString('utf8'));
+    if (body && typeof body === 'object' && 'password_hash' in body) body.password_hash = '[redacted]';
+    if (body && typeof body === 'object' && typeof body.email === 'string') body.email = '[see masked email]';
+    return body;
+  } catch {
+    return `(not JSON, ${content.length} bytes)`;
+  }
+}
+
+/** Is this letter the signup of this user? By its body's user_id, or by its message id (the API uses the user_id). */
+const isLetterOf = (userId: string) => (l: DeadLetter) => l.userId === userId || l.id === userId;
+
+export function createDeadLetterOperations(deps: DeadLetterOperationsDeps) {
+  const review = createReviewDeadLetters(deps);
+  const replayLetters = (session: DeadLetterSession) =>
+    createReplayDeadLetters({ ...deps, republish: (l) => session.republish(l), remove: (l) => session.remove(l) });
+  return {
+    /** Every letter, told with the database. */
+    list: (): Promise<ReviewedDeadLetter[]> => deps.queue.session(({ letters }) => review(letters)),
+    /** The letter with this id, or null. */
+    find: (id: string): Promise<ReviewedDeadLetter | null> =>
+      deps.queue.session(async ({ letters }) => {
+        const found = letters.filter((l) => l.id === id);
+        return found.length > 0 ? (await review(found))[0] : null;
+      }),
+    /** Replays the letters with this id (or every letter with 'all'); an empty result means none had it. */
+    replay: (id: string | { all: true }): Promise<ReplayOutcome[]> =>
+      deps.queue.session(async (session) => {
+        const chosen = typeof id === 'string' ? session.letters.filter((l) => l.id === id) : session.letters;
+        return chosen.length > 0 ? replayLetters(session)(chosen) : [];
+      }),
+    /** Erasure: removes every letter of the user; the others go back untouched, in their order. Returns how many it removed. */
+    removeLettersOf: (userId: string): Promise<number> =>
+      deps.queue.session(async (session) => {
+        const theirs = session.letters.filter(isLetterOf(userId));
+        theirs.forEach((l) => session.remove(l));
+        return theirs.length;
+      }),
+  };
+}
+export type DeadLetterOperations = ReturnType<typeof createDeadLetterOperations>;

@@ -82,7 +82,7 @@ it('lists, shows, replays and purges, explaining each message', async () => {
   const show = await dlq('show', failedId);
   expect(show.code).toBe(0);
   const shown = JSON.parse(show.stdout);
-  expect(shown).toMatchObject({ id: failedId, reason: 'workflow-failed', workflowId: `onboard-user-${failedId}` });
+  expect(shown).toMatchObject({ id: failedId, reason: 'workflow-failed', workflow_id: `onboard-user-${failedId}` });
   expect(show.stdout).not.toContain('$argon2id$');
   expect(show.stdout).not.toContain(body.email);
 

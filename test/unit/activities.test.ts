@@ -5,6 +5,8 @@ import type { Pool } from 'pg';
 import { createActivities } from '../../activities';
 import type { Config } from '../../src/config';
 import { FailureType } from '../../src/onboarding-policy';
+import { recordSignupAccepted } from '../../src/repositories/signup-request-repository';
+import { eraseUserRows } from '../../src/use-cases/erase-user';
 import { signupMessage } from '../support/fixtures';
 import { createTestDatabase, dropTestDatabase, testConfig, uniqueSuffix } from '../support/stack';
 
@@ -54,8 +56,8 @@ describe('validateSignup', () => {
 describe('persistUser', () => {
   it('is idempotent under retry: a second run of the same signup keeps one row', async () => {
     const signup = await signupMessage();
-    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: true });
-    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false });
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: true, erased: false });
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false, erased: false });
     const rows = await rowsFor(signup.email);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ user_id: signup.user_id, verification_state: 'PENDING', onboarding_state: 'COMPLETED' });
@@ -81,7 +83,7 @@ describe('persistUser', () => {
        VALUES ($1, $2, 'Ada', 'Lovelace', $3, 'PERSISTED')`,
       [signup.user_id, signup.email, signup.password_hash],
     );
-    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false });
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false, erased: false });
     const rows = await rowsFor(signup.email);
     expect(rows).toHaveLength(1);
     expect(rows[0].onboarding_state).toBe('COMPLETED');
@@ -145,5 +147,37 @@ describe('markState (runs started before persistUser wrote the row COMPLETED)', 
       env.run(activities.markState, { user_id: '00000000-0000-4000-8000-000000000000', onboarding_state: 'COMPLETED' as const }),
     );
     expect(failure.type).toBe(FailureType.UserNotFound);
+  });
+});
+
+describe('persistUser and erasure (the tombstone)', () => {
+  const secret = Buffer.alloc(32, 1);
+
+  it('writes nothing for an erased user and says so', async () => {
+    const signup = await signupMessage();
+    await recordSignupAccepted(pool, signup.user_id);
+    await expect(eraseUserRows(pool, signup.user_id, secret)).resolves.toEqual({ first: true });
+    await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: false, erased: true });
+    expect(await rowsFor(signup.email)).toEqual([]);
+  });
+
+  it('never leaves a user behind an erasure that races it: erased after the insert, or the insert sees the tombstone', async () => {
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const signup = await signupMessage();
+        await recordSignupAccepted(pool, signup.user_id);
+        const [persisted] = await Promise.all([env.run(activities.persistUser, signup) as Promise<{ erased: boolean }>, eraseUserRows(pool, signup.user_id, secret)]);
+        expect(await rowsFor(signup.email)).toEqual([]);
+        return persisted.erased ? 'tombstone first' : 'erased after';
+      }),
+    );
+    expect(outcomes).toHaveLength(20);
+  });
+
+  it('an id never known is not erased: no tombstone', async () => {
+    const signup = await signupMessage();
+    await expect(eraseUserRows(pool, signup.user_id, secret)).resolves.toBeNull();
+    const { rows } = await pool.query('SELECT 1 FROM erased_users WHERE user_id = $1', [signup.user_id]);
+    expect(rows).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { OnboardingActivities } from '../../activities';
 import type { VerificationActivities } from '../../activities/verification';
 import type { SignupMessage } from '../../src/contract';
-import { FailureType } from '../../src/onboarding-policy';
+import { FailureType, USER_ERASED_PATCH } from '../../src/onboarding-policy';
 import { ONBOARD_USER_WORKFLOW, onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
 import * as workflows from '../../workflows';
 import { VERIFY_EMAIL_WORKFLOW } from '../../src/onboarding-policy';
@@ -35,7 +35,7 @@ const activities: OnboardingActivities = {
   },
   async persistUser(s) {
     record('persistUser', s.user_id);
-    return (await behaviour.get(s.user_id)?.persistUser?.(s)) ?? { created: true };
+    return (await behaviour.get(s.user_id)?.persistUser?.(s)) ?? { created: true, erased: false };
   },
   // Only runs started by the earlier code call it; recorded so that a call would show.
   async markState(input) {
@@ -100,7 +100,7 @@ it('retries an activity that fails twice, then completes', async () => {
   behaviour.set(signup.user_id, {
     async persistUser() {
       if (attempts('persistUser', signup.user_id) <= 2) throw new Error('connection reset');
-      return { created: true };
+      return { created: true, erased: false };
     },
   });
   const handle = await start(signup, 5);
@@ -139,7 +139,7 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
     const signup = await signupMessage();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    behaviour.set(signup.user_id, { persistUser: async () => (await gate, { created: true }) });
+    behaviour.set(signup.user_id, { persistUser: async () => (await gate, { created: true, erased: false }) });
     const opts = { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000 };
     const first = runOnboarding(env.client, signup, opts);
     const whileRunning = runOnboarding(env.client, signup, opts);
@@ -170,11 +170,25 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
   it('enforces the run timeout it is given, and records it on the run', async () => {
     const signup = await signupMessage();
     // Outlives the run; cancellable so the worker can shut down after.
-    behaviour.set(signup.user_id, { persistUser: async () => (await Context.current().sleep(60_000), { created: true }) });
+    behaviour.set(signup.user_id, { persistUser: async () => (await Context.current().sleep(60_000), { created: true, erased: false }) });
     const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 1, runTimeoutMs: 2_000 });
     expect(outcome).toMatchObject({ ok: false, failureType: FailureType.Timeout });
     const description = await env.client.workflow.getHandle(onboardingWorkflowId(signup.user_id)).describe();
     expect(description.status.name).toBe('TIMED_OUT');
     expect(description.raw.executionConfig?.workflowRunTimeout?.seconds?.toString()).toBe('2');
   });
+});
+
+it('ends cleanly for an erased user: nothing written, no verification run, the patch marker recorded', async () => {
+  const signup = await signupMessage();
+  behaviour.set(signup.user_id, { persistUser: async () => ({ created: false, erased: true }) });
+  const handle = await start(signup, 3);
+  await expect(handle.result()).resolves.toEqual({ user_id: signup.user_id, onboarding_state: 'ERASED', created: false });
+  const events = (await handle.fetchHistory()).events ?? [];
+  expect(events.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)).toBe(false);
+  const patches = events
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+    .map((e) => JSON.parse(Buffer.from(e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data as Uint8Array).toString('utf8')).id);
+  expect(patches).toContain(USER_ERASED_PATCH);
+  await expect(env.client.workflow.getHandle(`verify-email-${signup.user_id}`).describe()).rejects.toThrow(/not found/i);
 });

@@ -10,7 +10,8 @@ import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourc
 import type { OnboardingActivities } from '../../activities';
 import type { MailOutcome, VerificationActivities, VerificationPlan } from '../../activities/verification';
 import type { VerificationState } from '../../src/contract';
-import { VerificationSignal, verificationWorkflowId } from '../../src/onboarding-policy';
+import { FailureType, VerificationSignal, verificationWorkflowId } from '../../src/onboarding-policy';
+import { ApplicationFailure } from '@temporalio/common';
 import { onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
 import { VerificationStateKey } from '../../workflows/search-attributes';
 import type { VerifyEmailResult } from '../../workflows/verify-email';
@@ -27,6 +28,8 @@ const taskQueue = `verify-wf-test-${randomUUID()}`;
 /** What each scripted user's activities do and what they were asked. */
 interface FakeUser {
   state: VerificationState;
+  /** Erased: every activity that reads the row finds the tombstone. */
+  erased?: boolean;
   plan: Partial<VerificationPlan>;
   mails: string[];
   sendAttempts: number;
@@ -47,7 +50,9 @@ const verificationActivities: VerificationActivities = {
     return { verification_state: user.state, reminderAfterMs: 60_000, expiresAfterMs: 120_000, recheckEveryMs: 60_000, mailRetryMaxIntervalMs: 200, ...user.plan };
   },
   async readVerificationState(userId) {
-    return (users.get(userId) as FakeUser).state;
+    const user = users.get(userId) as FakeUser;
+    if (user.erased) throw ApplicationFailure.nonRetryable(`user ${userId} was erased`, FailureType.UserErased);
+    return user.state;
   },
   async sendVerificationMail({ user_id, kind }) {
     const user = users.get(user_id) as FakeUser;
@@ -67,7 +72,7 @@ const verificationActivities: VerificationActivities = {
 const onboardingActivities: OnboardingActivities = {
   async validateSignup() {},
   async persistUser() {
-    return { created: true };
+    return { created: true, erased: false };
   },
   async markState() {},
 };
@@ -207,4 +212,17 @@ it('ends when the mail activity finds the user no longer PENDING', async () => {
     return { sent: false, verification_state: 'VERIFIED' };
   };
   await expect((await start(userId)).result()).resolves.toMatchObject({ verification_state: 'VERIFIED' });
+});
+
+it('ends cleanly (ERASED, not failed) when the user is erased while it waits, and replays', async () => {
+  const userId = randomUUID();
+  const user = fakeUser(userId);
+  const handle = await start(userId);
+  await eventually(async () => (user.mails.length === 1 ? true : undefined), 10_000, 'the first mail');
+  user.erased = true;
+  await handle.signal(VerificationSignal.StateChanged);
+  await expect(handle.result()).resolves.toEqual<VerifyEmailResult>({ user_id: userId, verification_state: 'ERASED' });
+  expect((await handle.describe()).status.name).toBe('COMPLETED');
+  expect(user.finishes).toEqual([]);
+  await expectReplays(handle.workflowId);
 });
