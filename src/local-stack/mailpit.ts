@@ -27,6 +27,8 @@ export interface MailpitOptions {
   /** Where Mailpit keeps the mail; without it, a temporary database that goes with the process. */
   dbFile?: string;
   ip?: string;
+  /** The most messages kept before the oldest are pruned (Mailpit's default: 500); 0 keeps every one. */
+  maxMessages?: number;
 }
 
 /** The same arguments for `npm start` (1025 and 8025) and the tests (free ports). */
@@ -41,6 +43,7 @@ export function mailpitArgs(o: MailpitOptions): string[] {
     '--disable-version-check',
     '--quiet',
     ...(o.dbFile ? ['--database', o.dbFile] : []),
+    ...(o.maxMessages !== undefined ? ['--max', String(o.maxMessages)] : []),
   ];
 }
 
