@@ -4,7 +4,7 @@
  * worker's place), with a database, queues and a task queue of their own on the machine's
  * Postgres and RabbitMQ. Or, with --url, a stack someone else runs.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { type Config, type Env, loadConfig } from '../src/config';
@@ -79,10 +79,22 @@ export interface BenchStack {
   owned: boolean;
 }
 
-function sharedRoles(): Roles {
+function findSharedRoles(): Roles {
   return {
     rabbitmq: findProcess((comm, cmd) => comm === 'beam.smp' && cmd.includes('rabbit')),
     postgres: findProcess((comm, cmd) => comm === 'postgres' && cmd.includes('-D')) ?? findProcess((comm) => comm === 'postgres'),
+  };
+}
+
+/**
+ * The machine's RabbitMQ and Postgres, looked up again whenever one of them is gone: on a shared
+ * machine someone may restart either between two phases, and a stale pid would read as no CPU.
+ */
+function sharedRoles(): () => Roles {
+  let roles = findSharedRoles();
+  return () => {
+    if (Object.values(roles).some((pid) => pid === undefined || !existsSync(`/proc/${pid}`))) roles = findSharedRoles();
+    return roles;
   };
 }
 
@@ -98,7 +110,7 @@ export function externalStack(url: string, log: (line: string) => void): BenchSt
     api: byCmd('src/api/main.js'),
     worker: byCmd('src/worker/main.js'),
     temporal: findProcess((_comm, cmd) => cmd.includes('server start-dev')),
-    ...sharedRoles(),
+    ...findSharedRoles(),
   };
   return {
     config,
@@ -282,7 +294,7 @@ export async function ownStack(
       temporal: temporal.pid(),
       // Only while its mail arrives: idle, it is no part of the other phases' path.
       ...(current === 'worker-mail' ? { mailpit: mailpit?.process.pid } : {}),
-      ...shared,
+      ...shared(),
     }),
     consumer: () => (current === 'none' ? 'external' : current === 'direct' ? 'direct' : 'worker'),
     consumerPid,
