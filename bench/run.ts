@@ -171,12 +171,12 @@ async function verificationDrain(ctx: PhaseContext, count: number, holdSeconds: 
   const mailsBefore = await stack.mailCount();
   const ids = await queueBacklog(stack.config, count, 'drain-verification');
   log(`verification drain (Temporal ${stack.temporalMode}): ${count} messages queued`);
+  // As in the onboarding-only drain: from before the worker starts, its start-up included; and
+  // Mailpit, a role of the phases only while the mail worker consumes, from here too.
+  const cpuBefore = cpuSnapshot({ ...stack.roles(), mailpit: stack.mailpitPid() });
   const rss = sampleRss(() => ({ worker: stack.consumerPid() }));
   const started = Date.now();
-  // Mailpit's pid is a role only while the mail worker consumes: read the roles after it starts,
-  // and count the worker's start-up as the drain's (a worker started just now has little CPU).
   const startToConsuming = await stack.startConsumer('worker-mail');
-  const cpuBefore = cpuSnapshot({ ...stack.roles(), worker: undefined });
   const consumingAt = Date.now();
   const deadline = Date.now() + ctx.settleSeconds * 1000 * 4;
   const rows = await waitUntilCompleted(pool, ids, deadline);

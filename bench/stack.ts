@@ -71,6 +71,7 @@ export interface BenchStack {
   useApi(which: 'plain' | 'traced'): Promise<void>;
   /** The stack's own Mailpit (for `worker-mail`): how many messages it holds now. */
   mailCount(): Promise<number>;
+  mailpitPid(): number | undefined;
   /** verifyEmail runs open (running) on a task queue, by Temporal's visibility. */
   openVerificationRuns(taskQueue: string): Promise<number>;
   crashes(): string[];
@@ -133,6 +134,7 @@ export function externalStack(url: string, log: (line: string) => void): BenchSt
     mailCount: async () => {
       throw new Error('a stack the benchmark did not start has no Mailpit of the benchmark');
     },
+    mailpitPid: () => undefined,
     openVerificationRuns: async () => {
       throw new Error('the benchmark counts runs only on a stack it started');
     },
@@ -317,6 +319,7 @@ export async function ownStack(
       api.start();
       await apiReady();
     },
+    mailpitPid: () => mailpit?.process.pid,
     async mailCount() {
       const res = await fetch(`${mailpit?.apiUrl}/messages?limit=1`);
       if (!res.ok) throw new Error(`Mailpit answered ${res.status}`);

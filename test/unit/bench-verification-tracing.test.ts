@@ -1,3 +1,4 @@
+import { cpuRows } from '../../bench/charts';
 import { countOtlpRequest, emptyCounts, startOtlpReceiver } from '../../bench/otlp-receiver';
 import type { PhaseResult } from '../../bench/phase';
 import {
@@ -175,5 +176,34 @@ describe('the report with the new sections', () => {
   it('keeps every mail in the benchmark’s Mailpit: no pruning at its default 500', () => {
     expect(mailpitArgs({ smtpPort: 1, httpPort: 2, maxMessages: 0 }).join(' ')).toContain('--max 0');
     expect(mailpitArgs({ smtpPort: 1, httpPort: 2 })).not.toContain('--max');
+  });
+});
+
+describe('the CPU chart with the new runs', () => {
+  it('draws the verification drain (Mailpit included) and the phase with tracing on, and tells the cluster’s bars apart', () => {
+    const ceiling = { hashes_per_second: 100, cores: 2, single_hash_ms: 30, cores_busy: 2, seconds: 10, parameters: { memory_kib: 19456, time_cost: 2, parallelism: 1 } };
+    const result: BenchResult = {
+      started_at: '2026-11-25T12:00:00.000Z',
+      finished_at: '2026-11-25T12:10:00.000Z',
+      machine: { cores: 2, memory_gib: 24, cpu: 'test cpu', node: 'v20' },
+      settings: {},
+      hash_ceiling: { before: ceiling, after: null, hashes_per_second: 100 },
+      phases: [phase({ api: 0.02 }), phase({ api: 0.03 }, { temporal_server: 'cluster' })],
+      drains: [],
+      overload: [],
+      verification: [verification()],
+      tracing: [tracing()],
+      targets: [],
+      process_crashes: [],
+      notes: [],
+    };
+    const rows = cpuRows(result);
+    expect([...new Set(rows.map((r) => r.run))]).toEqual([
+      'temporal, 50 clients',
+      'temporal, 50 clients (cluster)',
+      'temporal, drain of 10000 through the mail',
+      'temporal, 50 clients, tracing on',
+    ]);
+    expect(rows.find((r) => r.run.endsWith('through the mail') && r.component === 'Mailpit')?.ms).toBe(2.5);
   });
 });
