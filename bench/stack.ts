@@ -71,6 +71,8 @@ export interface BenchStack {
   useApi(which: 'plain' | 'traced'): Promise<void>;
   /** The stack's own Mailpit (for `worker-mail`): how many messages it holds now. */
   mailCount(): Promise<number>;
+  /** The recipient of every message Mailpit holds, one entry per message. */
+  mailRecipients(): Promise<string[]>;
   mailpitPid(): number | undefined;
   /** verifyEmail runs open (running) on a task queue, by Temporal's visibility. */
   openVerificationRuns(taskQueue: string): Promise<number>;
@@ -132,6 +134,9 @@ export function externalStack(url: string, log: (line: string) => void): BenchSt
       throw new Error('the benchmark does not restart an API it did not start');
     },
     mailCount: async () => {
+      throw new Error('a stack the benchmark did not start has no Mailpit of the benchmark');
+    },
+    mailRecipients: async () => {
       throw new Error('a stack the benchmark did not start has no Mailpit of the benchmark');
     },
     mailpitPid: () => undefined,
@@ -320,6 +325,16 @@ export async function ownStack(
       await apiReady();
     },
     mailpitPid: () => mailpit?.process.pid,
+    async mailRecipients() {
+      const recipients: string[] = [];
+      for (let start = 0; ; start += 1000) {
+        const res = await fetch(`${mailpit?.apiUrl}/messages?start=${start}&limit=1000`);
+        if (!res.ok) throw new Error(`Mailpit answered ${res.status}`);
+        const page = (await res.json()) as { messages: Array<{ To: Array<{ Address: string }> }> };
+        recipients.push(...page.messages.map((m) => m.To[0]?.Address ?? ''));
+        if (page.messages.length < 1000) return recipients;
+      }
+    },
     async mailCount() {
       const res = await fetch(`${mailpit?.apiUrl}/messages?limit=1`);
       if (!res.ok) throw new Error(`Mailpit answered ${res.status}`);

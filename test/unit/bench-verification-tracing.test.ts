@@ -19,6 +19,8 @@ function verification(over: Partial<VerificationResult> = {}): VerificationResul
     temporal_server: 'dev',
     messages: 10_000,
     mails: 10_000,
+    users_mailed: 10_000,
+    duplicate_mails: 0,
     seconds: 400,
     per_second: 25,
     start_to_consuming_seconds: 2,
@@ -119,7 +121,7 @@ describe('the verification flow’s figures', () => {
     const lines = renderVerification([verification()]);
     expect(lines.join('\n')).toContain('through the mail accepted by SMTP');
     expect(lines.at(-1)).toBe(
-      '| dev server | 10000 | 10000 | 25.0 | 15.0 / 18.0 / 4.0 / 1.0 / 2.5 | 10.0 / 13.0 | +5.0 ms = 0.50 × | +5.0 ms = 0.38 × | 10000 | 231 / 220 | 0 |',
+      '| dev server | 10000 | 10000 (0) | 25.0 | 15.0 / 18.0 / 4.0 / 1.0 / 2.5 | 10.0 / 13.0 | +5.0 ms = 0.50 × | +5.0 ms = 0.38 × | 10000 | 231 / 220 | 0 |',
     );
     expect(renderVerification([])).toEqual([]);
     // A noisy run may show the flow cheaper than onboarding alone: the sign says so.
@@ -166,7 +168,7 @@ describe('the report with the new sections', () => {
     expect(markdown).toContain('**The verification flow, through the mail accepted by SMTP**');
     expect(markdown).toContain('**Tracing off and on**');
 
-    const lostMail = { ...base, verification: [verification({ mails: 9_999, lost: 1 })] };
+    const lostMail = { ...base, verification: [verification({ mails: 10_000, users_mailed: 9_999, duplicate_mails: 1, lost: 1 })] };
     expect(evaluateTargets(lostMail).find((t) => t.target === 'zero loss')).toMatchObject({ pass: false, measured: '1 lost' });
     // Results from before these sections render as before.
     const old = { ...base, verification: undefined, tracing: undefined };
