@@ -2,8 +2,9 @@
  * The benchmark's results as pictures, drawn in Node without a browser: each chart is a
  * Vega-Lite spec, compiled to Vega and rendered by Vega's own SVG renderer (View.toSVG).
  *
- * - cpu: CPU milliseconds per signup by component, stacked, one bar per phase and drain, for
- *   each path (through Temporal, and the direct baseline);
+ * - cpu: CPU milliseconds per signup by component, stacked, one bar per phase and drain (the
+ *   verification drain through the mail and the phase with tracing on included), for each path
+ *   (through Temporal, and the direct baseline);
  * - latency: HTTP p50 / p95 / p99 against the offered rate of the open-loop phases.
  */
 import { writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ const COMPONENTS: ReadonlyArray<[key: string, label: string]> = [
   ['temporal', 'Temporal server'],
   ['rabbitmq', 'RabbitMQ'],
   ['postgres', 'Postgres'],
+  ['mailpit', 'Mailpit'],
   ['load_generator', 'load generator'],
 ];
 
@@ -32,13 +34,18 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** One row per (phase or drain, component): what the stacked CPU chart draws. */
 export function cpuRows(result: BenchResult): Array<{ run: string; path: string; order: number; component: string; stack: number; ms: number }> {
+  // The cluster's bars say so; the dev server's (and results from before the cluster) do not.
+  const on = (x: { temporal_server?: string }) => (x.temporal_server === 'cluster' ? ' (cluster)' : '');
   const runs = [
     ...result.phases.map((p) => ({
-      run: `${p.path}, ${p.mode === 'closed' ? `${p.clients} clients` : `${p.offered_per_second}/s paced`}`,
+      run: `${p.path}, ${p.mode === 'closed' ? `${p.clients} clients` : `${p.offered_per_second}/s paced`}${on(p)}`,
       path: p.path,
       cpu: p.cpu_seconds_per_signup,
     })),
-    ...result.drains.map((d) => ({ run: `${d.path}, drain of ${d.messages}`, path: d.path, cpu: d.cpu_seconds_per_signup })),
+    ...result.drains.map((d) => ({ run: `${d.path}, drain of ${d.messages}${on(d)}`, path: d.path, cpu: d.cpu_seconds_per_signup })),
+    // The verification flow through the mail, Mailpit included, beside the onboarding-only drain.
+    ...(result.verification ?? []).map((v) => ({ run: `temporal, drain of ${v.messages} through the mail${on(v)}`, path: 'temporal', cpu: v.cpu_seconds_per_signup })),
+    ...(result.tracing ?? []).map((t) => ({ run: `temporal, ${t.clients} clients, tracing on${on(t)}`, path: 'temporal', cpu: t.on.cpu_seconds_per_signup })),
   ];
   return runs.flatMap((r, order) =>
     COMPONENTS.filter(([key]) => r.cpu[key] !== undefined).map(([key, label], stack) => ({

@@ -69,6 +69,8 @@ export async function measurePhase(
     mode: 'closed' | 'paced';
     clients: number;
     offered?: { perSecond: number; fraction: number; basis: 'end_to_end_capacity' | 'hash_ceiling' };
+    /** Waits this long after the last signup settled, still measuring (e.g. for batched spans to be exported). */
+    tailSeconds?: number;
   },
   load: () => Promise<LoadResult>,
 ): Promise<PhaseResult> {
@@ -96,6 +98,8 @@ export async function measurePhase(
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  const tailSeconds = spec.tailSeconds ?? 0;
+  if (tailSeconds > 0) await new Promise((r) => setTimeout(r, tailSeconds * 1000));
   const acceptedByApi = now.accepted - before.accepted;
   const completed = now.completed - before.completed;
   const dead = now.dead - before.dead;

@@ -1,5 +1,6 @@
 /** The benchmark's result, its targets, and the Markdown table made from it. */
 import type { HashCeiling } from './hash-ceiling';
+import type { OtlpCounts } from './otlp-receiver';
 import { type OverloadResult, overloadTarget, renderOverload } from './overload';
 import type { PhaseResult } from './phase';
 import type { TemporalMode } from './stack';
@@ -21,6 +22,77 @@ export interface DrainResult {
   cpu_seconds_per_signup: Record<string, number>;
 }
 
+/**
+ * The verification flow through the mail accepted by SMTP (issues 11 and 14): a backlog drained by
+ * a worker whose mail goes to the benchmark's Mailpit, until every signup is a COMPLETED row and
+ * has its mail; then the verification runs stay open on their timers.
+ */
+export interface VerificationResult {
+  /** The Temporal server of the stack drained on. */
+  temporal_server: TemporalMode | 'external';
+  messages: number;
+  /** Mails Mailpit accepted during the drain: one verification mail per signup, unless some went twice. */
+  mails: number;
+  /** Distinct addresses among them: the signups that got their mail. */
+  users_mailed: number;
+  /** Mails beyond one per address: at-least-once mail (docs/verification.md); expected 0 without a crash. */
+  duplicate_mails: number;
+  /** From the worker consuming to the last mail in Mailpit. */
+  seconds: number;
+  per_second: number;
+  start_to_consuming_seconds: number;
+  /** Signups left without a COMPLETED row or without a mail. */
+  lost: number;
+  /** Over the whole flow, through the mail; `mailpit` is the SMTP server's own CPU. */
+  cpu_seconds_per_signup: Record<string, number>;
+  /** The onboarding-only drain on the same stack (mail to a closed port), for what the flow adds; null without it. */
+  onboarding_only_cpu_seconds_per_signup: Record<string, number> | null;
+  /** verifyEmail runs open at the end, by Temporal's visibility: waiting on their timers. */
+  open_runs: number;
+  /** How long the worker's memory was watched with the runs open, after the last mail. */
+  hold_seconds: number;
+  /** The worker's peak over the drain and the hold. */
+  peak_worker_rss_mb: number;
+  /** The worker's RSS at the end of the hold, with `open_runs` runs open. */
+  worker_rss_with_runs_open_mb: number;
+}
+
+/**
+ * Tracing's cost (issue 13): the same closed loop with tracing off and then on, on one stack; on,
+ * the API and the worker export every span over OTLP/HTTP to the benchmark's own receiver.
+ */
+export interface TracingResult {
+  temporal_server: TemporalMode | 'external';
+  clients: number;
+  /** Seconds each of the two phases went on being measured after settling (the last batches of spans). */
+  tail_seconds: number;
+  off: PhaseResult;
+  on: PhaseResult;
+  otlp: OtlpCounts;
+}
+
+/** What the verification flow adds per signup to one component: ms, and as a multiple of its onboarding-only figure. */
+export interface Addition {
+  ms: number;
+  ratio: number;
+}
+
+/** The verification flow's CPU less the onboarding-only drain's, for the worker and the Temporal server; null without the drain. */
+export function verificationAdds(v: VerificationResult): { worker: Addition; temporal: Addition } | null {
+  const base = v.onboarding_only_cpu_seconds_per_signup;
+  if (!base) return null;
+  const add = (role: string): Addition => {
+    const ms = ((v.cpu_seconds_per_signup[role] ?? NaN) - (base[role] ?? NaN)) * 1000;
+    return { ms, ratio: ms / ((base[role] ?? NaN) * 1000) };
+  };
+  return { worker: add('worker'), temporal: add('temporal') };
+}
+
+/** The issue's bound: the flow adds at most half again to the worker's and to the server's onboarding figures. */
+export const VERIFICATION_ADDS_AT_MOST = 0.5;
+/** Issue 14's worker memory target, which open verification runs must stay under too. */
+export const WORKER_RSS_TARGET_MB = 250;
+
 export interface Target {
   target: string;
   measured: string;
@@ -37,6 +109,10 @@ export interface BenchResult {
   drains: DrainResult[];
   /** Load past the hash ceiling (bench/overload.ts). */
   overload: OverloadResult[];
+  /** The verification flow through the mail; absent in results from before it was measured. */
+  verification?: VerificationResult[];
+  /** Tracing off and on; absent in results from before it was measured. */
+  tracing?: TracingResult[];
   targets: Target[];
   process_crashes: string[];
   notes: string[];
@@ -44,9 +120,11 @@ export interface BenchResult {
 
 const ms = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : '–');
 const n1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+/** A difference, with its sign: +5.0, −1.2 (a noisy run can show the flow cheaper than onboarding alone). */
+const signed = (x: number) => (Number.isFinite(x) ? `${x < 0 ? '−' : '+'}${Math.abs(x).toFixed(1)}` : '–');
 const ratio = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x.toFixed(2) : '–');
 const mb = (x: number | undefined) => (x === undefined ? '–' : String(Math.round(x)));
-const cpuMs = (x: number | undefined) => (x === undefined ? '–' : (x * 1000).toFixed(1));
+const cpuMs = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : (x * 1000).toFixed(1));
 const serverName = (mode: TemporalMode | 'external') => (mode === 'dev' ? 'dev server' : mode);
 // The processes every stack runs, in the order of the CPU columns; the load generator is the benchmark itself.
 const SERVICE_ROLES = ['api', 'worker', 'temporal', 'rabbitmq', 'postgres'] as const;
@@ -103,10 +181,101 @@ export function evaluateTargets(result: Omit<BenchResult, 'targets'>): Target[] 
   }
   const overload = overloadTarget(result.overload);
   if (overload) targets.push(overload);
-  const lost = [...result.phases, ...result.drains, ...result.overload].reduce((s, x) => s + x.lost, 0);
-  const measured = result.phases.length + result.drains.length + result.overload.length;
+  targets.push(...verificationTargets(result.verification ?? []));
+  const tracingPhases = (result.tracing ?? []).flatMap((t) => [t.off, t.on]);
+  const verification = result.verification ?? [];
+  const lost = [...result.phases, ...result.drains, ...result.overload, ...verification, ...tracingPhases].reduce((s, x) => s + x.lost, 0);
+  const measured = result.phases.length + result.drains.length + result.overload.length + verification.length + tracingPhases.length;
   targets.push({ target: 'zero loss', measured: measured > 0 ? `${lost} lost` : 'nothing measured', pass: lost === 0 && measured > 0 });
   return targets;
+}
+
+/** Issue 14's two targets for the verification flow, on each Temporal server measured. */
+export function verificationTargets(results: VerificationResult[]): Target[] {
+  const targets: Target[] = [];
+  for (const v of results) {
+    const adds = verificationAdds(v);
+    if (adds) {
+      targets.push({
+        target: `the verification flow, through the mail accepted by SMTP, adds ≤ ${VERIFICATION_ADDS_AT_MOST} × the worker's and the server's onboarding figures (${serverName(v.temporal_server)})`,
+        measured: `worker ${signed(adds.worker.ms)} ms = ${ratio(adds.worker.ratio)} ×, Temporal server ${signed(adds.temporal.ms)} ms = ${ratio(adds.temporal.ratio)} ×`,
+        pass: adds.worker.ratio <= VERIFICATION_ADDS_AT_MOST && adds.temporal.ratio <= VERIFICATION_ADDS_AT_MOST,
+      });
+    }
+    targets.push({
+      target: `worker RSS ≤ ${WORKER_RSS_TARGET_MB} MB with ${v.messages} verification runs open (${serverName(v.temporal_server)})`,
+      measured: `peak ${mb(v.peak_worker_rss_mb)} MB, ${mb(v.worker_rss_with_runs_open_mb)} MB with ${v.open_runs} runs open`,
+      pass: v.peak_worker_rss_mb <= WORKER_RSS_TARGET_MB && v.open_runs >= v.messages - v.lost,
+    });
+  }
+  return targets;
+}
+
+/** The verification drain's table: the whole flow's CPU per signup, the onboarding-only drain's, and the difference. */
+export function renderVerification(results: VerificationResult[]): string[] {
+  if (results.length === 0) return [];
+  const lines = tableUnder(
+    '**The verification flow, through the mail accepted by SMTP**: a backlog drained by a worker whose mail goes to a Mailpit ' +
+      "of the benchmark's own, until every signup is a COMPLETED row and its verification mail is in Mailpit (counted through " +
+      "Mailpit's HTTP API). CPU ms per signup over the whole flow, by process tree; then the onboarding-only drain's figures on " +
+      'the same stack (its mail goes to a closed port) and what the flow adds to them. Then the verification runs wait on their ' +
+      "timers, and the worker's memory is read with all of them open.",
+    [
+      'Temporal',
+      'signups',
+      'mails (duplicates)',
+      'mails/s',
+      'flow: worker / Temporal server / Postgres / RabbitMQ / Mailpit',
+      'onboarding only: worker / Temporal server',
+      'adds: worker',
+      'adds: Temporal server',
+      'open runs',
+      'worker RSS MB: peak / with the runs open',
+      'lost',
+    ],
+    1,
+  );
+  for (const v of results) {
+    const c = v.cpu_seconds_per_signup;
+    const base = v.onboarding_only_cpu_seconds_per_signup;
+    const adds = verificationAdds(v);
+    const add = (a: Addition | undefined) => (a ? `${signed(a.ms)} ms = ${ratio(a.ratio)} ×` : '–');
+    lines.push(
+      `| ${serverName(v.temporal_server)} | ${v.messages} | ${v.mails} (${v.duplicate_mails}) | ${n1(v.per_second)} | ` +
+        `${cpuMs(c.worker)} / ${cpuMs(c.temporal)} / ${cpuMs(c.postgres)} / ${cpuMs(c.rabbitmq)} / ${cpuMs(c.mailpit)} | ` +
+        `${base ? `${cpuMs(base.worker)} / ${cpuMs(base.temporal)}` : '–'} | ${add(adds?.worker)} | ${add(adds?.temporal)} | ` +
+        `${v.open_runs} | ${mb(v.peak_worker_rss_mb)} / ${mb(v.worker_rss_with_runs_open_mb)} | ${v.lost} |`,
+    );
+  }
+  return lines;
+}
+
+/** Tracing off next to on: CPU ms per signup by process tree, and what the exporter sent. */
+export function renderTracing(results: TracingResult[]): string[] {
+  if (results.length === 0) return [];
+  const lines = tableUnder(
+    '**Tracing off and on** (docs/tracing.md): the same closed loop twice on one stack, first with tracing off, then with the API ' +
+      'and the worker exporting every span over OTLP/HTTP to a receiver inside the benchmark, which only counts what arrives (its ' +
+      "CPU is in the load generator's). Each phase is measured until a few seconds after its last signup settled, for the last " +
+      'batches of spans. CPU ms per signup by process tree.',
+    ['Temporal', 'clients', 'tracing', 'accepted/s', 'end-to-end/s', 'API', 'worker', 'Temporal server', 'RabbitMQ', 'Postgres', 'service total', 'OTLP exports', 'KiB per signup'],
+    3,
+  );
+  const total = (cpu: Record<string, number>) => SERVICE_ROLES.reduce((sum, role) => sum + (cpu[role] ?? 0), 0);
+  for (const t of results) {
+    const row = (label: string, p: PhaseResult, otlp: string, perSignup: string) =>
+      `| ${serverName(t.temporal_server)} | ${t.clients} | ${label} | ${n1(p.accepted_per_second)} | ${n1(p.end_to_end_per_second)} | ` +
+      `${SERVICE_ROLES.map((role) => cpuMs(p.cpu_seconds_per_signup[role])).join(' | ')} | ${cpuMs(total(p.cpu_seconds_per_signup))} | ${otlp} | ${perSignup} |`;
+    lines.push(row('off', t.off, '–', '–'));
+    const signups = Math.max(t.on.accepted_by_api, 1);
+    lines.push(row('on', t.on, String(t.otlp.requests), n1(t.otlp.bytes / 1024 / signups)));
+    const diff = (role: string) => signed(((t.on.cpu_seconds_per_signup[role] ?? NaN) - (t.off.cpu_seconds_per_signup[role] ?? NaN)) * 1000);
+    lines.push(
+      `| ${serverName(t.temporal_server)} | ${t.clients} | on − off | – | – | ${SERVICE_ROLES.map(diff).join(' | ')} | ` +
+        `${signed((total(t.on.cpu_seconds_per_signup) - total(t.off.cpu_seconds_per_signup)) * 1000)} | – | – |`,
+    );
+  }
+  return lines;
 }
 
 /**
@@ -220,6 +389,8 @@ export function renderMarkdown(result: BenchResult): string {
     }
   }
   lines.push(...renderOverload(result.overload));
+  lines.push(...renderVerification(result.verification ?? []));
+  lines.push(...renderTracing(result.tracing ?? []));
   lines.push('', '**Targets**', '', '| target | measured | |', '| --- | --- | --- |');
   for (const t of result.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.pass ? 'met' : '**not met**'} |`);
   if (result.process_crashes.length > 0) lines.push('', `Process crashes: ${result.process_crashes.join('; ')}`);

@@ -7,7 +7,10 @@
  *   fractions of the hash ceiling (on the first of them);
  * - a direct baseline: the same API and queue, with a plain consumer writing to Postgres instead
  *   of the bridge and Temporal;
- * - a backlog drain through each (through Temporal on each Temporal server).
+ * - a backlog drain through each (through Temporal on each Temporal server);
+ * - on each Temporal server, the verification flow through the mail accepted by SMTP (a drain
+ *   whose worker mails a Mailpit of the benchmark's own), and a closed loop with tracing on next to
+ *   the same with tracing off.
  * Writes bench/results/<time>.json and .md, prints the table, and exits 1 if any accepted
  * signup was lost or a process crashed. Targets not met are reported, not fatal.
  * `npm run bench -- --help` lists the options.
@@ -25,9 +28,10 @@ import { writeCharts } from './charts';
 import { closedLoop, paced } from './load';
 import { measureOverload, type OverloadResult } from './overload';
 import { measurePhase, type PhaseContext, type PhaseResult } from './phase';
-import { cpuSnapshot, sampleRss } from './proc-stats';
-import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown } from './report';
-import { type BenchStack, externalStack, ownStack, type TemporalMode, workerRedeliveries } from './stack';
+import { cpuSnapshot, rssBytes, sampleRss } from './proc-stats';
+import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
+import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown, type TracingResult, type VerificationResult } from './report';
+import { type BenchStack, externalStack, ownStack, type TemporalMode, TRACED_WORKER_NOTE, workerRedeliveries } from './stack';
 import { parseCommandLine, runCommand, UsageError } from '../test/harness/command-line';
 
 interface Options {
@@ -39,6 +43,8 @@ interface Options {
   pacedHash: number[];
   pacedClients: number;
   backlog: number;
+  tracingClients: number;
+  openRunsHoldSeconds: number;
   hashSeconds: number;
   settleSeconds: number;
   out: string;
@@ -56,7 +62,9 @@ What the service sustains on this machine, next to the machine's own limits (see
   --paced F,F             open-loop rates as fractions of the end-to-end capacity measured (0.5,0.8)
   --paced-hash F,F        open-loop rates as fractions of the hash ceiling (0.7)
   --paced-clients N       open-loop clients (50)
-  --backlog N             messages in each backlog drain; 0 skips the drains (10000)
+  --backlog N             messages in each backlog drain, the verification drain too; 0 skips the drains (10000)
+  --tracing-clients N     closed-loop clients of the phases with tracing off and on; 0 skips them (50)
+  --open-runs-hold N      seconds the worker's memory is watched with the verification runs open (10)
   --hash-seconds N        each hash-ceiling measurement (10)
   --settle-seconds N      longest wait for a phase's signups to complete (300)
   --out DIR               where the results go (bench/results)
@@ -64,7 +72,7 @@ What the service sustains on this machine, next to the machine's own limits (see
 `;
 
 function parseOptions(argv: string[]): Options {
-  const names = ['url', 'temporal', 'levels', 'seconds', 'paced', 'paced-hash', 'paced-clients', 'backlog', 'hash-seconds', 'settle-seconds', 'out'];
+  const names = ['url', 'temporal', 'levels', 'seconds', 'paced', 'paced-hash', 'paced-clients', 'backlog', 'tracing-clients', 'open-runs-hold', 'hash-seconds', 'settle-seconds', 'out'];
   const line = parseCommandLine(USAGE, Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])), argv);
   const out = line.string('out');
   return {
@@ -76,6 +84,8 @@ function parseOptions(argv: string[]): Options {
     pacedHash: line.numbers('paced-hash', [0.7]),
     pacedClients: line.number('paced-clients', 50),
     backlog: line.number('backlog', 10_000),
+    tracingClients: line.number('tracing-clients', 50),
+    openRunsHoldSeconds: line.number('open-runs-hold', 10),
     hashSeconds: line.number('hash-seconds', 10),
     settleSeconds: line.number('settle-seconds', 300),
     out: out === undefined ? join(ROOT, 'bench', 'results') : resolve(out),
@@ -100,7 +110,12 @@ function hashCeiling(seconds: number): HashCeiling {
   return JSON.parse(out.toString()) as HashCeiling;
 }
 
-/** Queues `count` signups with the consumer stopped, then times how fast `which` drains them. */
+/**
+ * Queues `count` signups with the consumer stopped, then times how fast `which` drains them. The
+ * worker drains on a task queue of its own (`worker-drain`), so no verification run left by an
+ * earlier phase wakes in the drain; its own verification runs start, and their mail goes to a
+ * closed port (runEnv), so this is onboarding without the mail.
+ */
 async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: number): Promise<DrainResult> {
   const { stack, pool } = ctx;
   await stack.useConsumer('none');
@@ -109,7 +124,7 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
 
   const cpuBefore = cpuSnapshot(stack.roles());
   const rss = sampleRss(() => ({ consumer: stack.consumerPid() }));
-  const startToConsuming = await stack.startConsumer(which);
+  const startToConsuming = await stack.startConsumer(which === 'worker' ? 'worker-drain' : 'direct');
   const consumingAt = Date.now();
   // Until every message is a COMPLETED row, or for four settle periods: what is left is reported lost.
   const done = await waitUntilCompleted(pool, ids, Date.now() + ctx.settleSeconds * 1000 * 4);
@@ -141,6 +156,117 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
   return result;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The verification flow through the mail accepted by SMTP: `count` signups queued, then drained by
+ * a worker whose mail goes to the stack's own Mailpit, on a task queue of its own. Done when every
+ * signup is a COMPLETED row and Mailpit holds a mail for each; every component's CPU over that
+ * span, Mailpit's included. Then the verification runs stay open, waiting on their timers, while
+ * the worker's memory is watched for `holdSeconds` more.
+ */
+async function verificationDrain(ctx: PhaseContext, count: number, holdSeconds: number, onboardingOnly: DrainResult | undefined): Promise<VerificationResult> {
+  const { stack, pool } = ctx;
+  await stack.useConsumer('none');
+  const mailsBefore = await stack.mailCount();
+  const ids = await queueBacklog(stack.config, count, 'drain-verification');
+  log(`verification drain (Temporal ${stack.temporalMode}): ${count} messages queued`);
+  // As in the onboarding-only drain: from before the worker starts, its start-up included; and
+  // Mailpit, a role of the phases only while the mail worker consumes, from here too.
+  const cpuBefore = cpuSnapshot({ ...stack.roles(), mailpit: stack.mailpitPid() });
+  const rss = sampleRss(() => ({ worker: stack.consumerPid() }));
+  const started = Date.now();
+  const startToConsuming = await stack.startConsumer('worker-mail');
+  const consumingAt = Date.now();
+  const deadline = Date.now() + ctx.settleSeconds * 1000 * 4;
+  const rows = await waitUntilCompleted(pool, ids, deadline);
+  // Done when every signup's address has a mail: Mailpit's total first (cheap), then the
+  // recipients, since a total can be reached with a second mail to one address and none to another.
+  let mails = 0;
+  let usersMailed = 0;
+  for (;;) {
+    mails = (await stack.mailCount()) - mailsBefore;
+    if (mails >= count) {
+      usersMailed = new Set(await stack.mailRecipients()).size - mailsBefore;
+      if (usersMailed >= count) break;
+    }
+    if (Date.now() > deadline) break;
+    await sleep(250);
+  }
+  const mailedAt = Date.now();
+  const cpuAfter = cpuSnapshot(stack.roles());
+  const cpu: Record<string, number> = {};
+  for (const [role, after] of Object.entries(cpuAfter)) cpu[role] = (after - (cpuBefore[role] ?? 0)) / count;
+
+  // The runs wait now (reminder and expiry timers, the periodic recheck): the worker's memory with
+  // all of them open, and Temporal's own count of them (its visibility may trail a moment).
+  await sleep(holdSeconds * 1000);
+  const taskQueue = stack.taskQueueOf('worker-mail');
+  let open = 0;
+  const countDeadline = Date.now() + 30_000;
+  for (;;) {
+    open = await stack.openVerificationRuns(taskQueue);
+    if (open >= rows || Date.now() > countDeadline) break;
+    await sleep(500);
+  }
+  const pid = stack.consumerPid();
+  const rssNow = pid === undefined ? 0 : rssBytes(pid);
+  const peak = rss.stop().worker ?? 0;
+  const seconds = (mailedAt - consumingAt) / 1000;
+  const result: VerificationResult = {
+    temporal_server: stack.temporalMode,
+    messages: count,
+    mails,
+    users_mailed: usersMailed,
+    duplicate_mails: Math.max(0, mails - usersMailed),
+    seconds,
+    per_second: mails / Math.max(seconds, 0.001),
+    start_to_consuming_seconds: startToConsuming,
+    lost: count - Math.min(rows, usersMailed),
+    cpu_seconds_per_signup: cpu,
+    onboarding_only_cpu_seconds_per_signup: onboardingOnly?.cpu_seconds_per_signup ?? null,
+    open_runs: open,
+    hold_seconds: holdSeconds,
+    peak_worker_rss_mb: peak / 2 ** 20,
+    worker_rss_with_runs_open_mb: rssNow / 2 ** 20,
+  };
+  log(
+    `verification drain (Temporal ${stack.temporalMode}): ${mails} mails in ${seconds.toFixed(1)} s (${((Date.now() - started) / 1000).toFixed(0)} s with the hold), ` +
+      `${usersMailed} users mailed, ${result.duplicate_mails} duplicate mails, ${open} runs open, worker peak RSS ${result.peak_worker_rss_mb.toFixed(0)} MB, ${result.lost} lost`,
+  );
+  return result;
+}
+
+/**
+ * The same closed loop with tracing off and then on (the API and the worker exporting every span
+ * to the benchmark's OTLP receiver), one after the other on the same stack. Both wait
+ * `tailSeconds` after settling, still measured, so the last batches of spans (sent every 5 s) are
+ * counted and the two phases stay alike.
+ */
+async function tracingPair(
+  ctx: PhaseContext,
+  receiver: OtlpReceiver,
+  closed: (clients: number, path: string, tailSeconds: number) => Promise<PhaseResult>,
+  clients: number,
+): Promise<TracingResult> {
+  const { stack } = ctx;
+  const tag = `temporal-${stack.temporalMode}`;
+  const tailSeconds = 6;
+  await stack.useApi('plain');
+  await stack.useConsumer('worker');
+  const off = await closed(clients, `${tag}-tracing-off`, tailSeconds);
+  await stack.useApi('traced');
+  await stack.useConsumer('worker-traced');
+  const before = receiver.counts();
+  const on = await closed(clients, `${tag}-tracing-on`, tailSeconds);
+  const after = receiver.counts();
+  await stack.useApi('plain');
+  await stack.useConsumer('worker');
+  const otlp = { requests: after.requests - before.requests, bytes: after.bytes - before.bytes, rejected: after.rejected - before.rejected };
+  log(`tracing (Temporal ${stack.temporalMode}): ${otlp.requests} OTLP exports, ${(otlp.bytes / 1024).toFixed(0)} KiB`);
+  return { temporal_server: stack.temporalMode, clients, tail_seconds: tailSeconds, off, on, otlp };
+}
+
 /**
  * The phases on one stack: the closed loop through Temporal; on the run's first stack also the
  * open loop and the direct baseline, which do not depend on the Temporal server; then the
@@ -149,16 +275,16 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
 async function measureStack(
   ctx: PhaseContext,
   opts: Options,
-  run: { id: string; ceiling: HashCeiling; first: boolean },
-  out: { phases: PhaseResult[]; drains: DrainResult[]; overload: OverloadResult[]; notes: string[] },
+  run: { id: string; ceiling: HashCeiling; first: boolean; receiver: OtlpReceiver | undefined },
+  out: { phases: PhaseResult[]; drains: DrainResult[]; overload: OverloadResult[]; verification: VerificationResult[]; tracing: TracingResult[]; notes: string[] },
 ): Promise<void> {
   const { stack } = ctx;
   const tag = `temporal-${stack.temporalMode}`;
   if (stack.owned) await stack.startConsumer('worker');
   // About `seconds` of load each: the API accepts at most the hash ceiling.
   const amount = (seconds: number) => Math.round(seconds * 0.8 * run.ceiling.hashes_per_second);
-  const closed = async (clients: number, path: string) =>
-    measurePhase(ctx, { name: `${path} closed ${clients}`, mode: 'closed', clients }, () =>
+  const closed = async (clients: number, path: string, tailSeconds?: number) =>
+    measurePhase(ctx, { name: `${path} closed ${clients}`, mode: 'closed', clients, tailSeconds }, () =>
       closedLoop({ url: stack.apiUrl, connections: clients, amount: amount(opts.seconds), emailPrefix: `bench-${run.id}-${path}-c${clients}` }),
     );
   // Warm-up (not reported): JIT, connection pools, the workflow cache.
@@ -168,6 +294,11 @@ async function measureStack(
   const measured: PhaseResult[] = [];
   for (const clients of opts.levels) measured.push(await closed(clients, tag));
   out.phases.push(...measured);
+  // Tracing's cost (issue 13): needs a stack the run started, to restart its API and worker.
+  if (opts.tracingClients > 0 && stack.owned && run.receiver) {
+    out.tracing.push(await tracingPair(ctx, run.receiver, closed, opts.tracingClients));
+    if (!out.notes.includes(TRACED_WORKER_NOTE)) out.notes.push(TRACED_WORKER_NOTE);
+  }
   if (run.first) {
     // Open loop at rates the service sustains (fractions of the best end-to-end rate just
     // measured), and at fractions of the hash ceiling, the issue's throughput target.
@@ -196,8 +327,10 @@ async function measureStack(
     for (const clients of opts.levels) out.phases.push(await closed(clients, 'direct'));
   }
   if (opts.backlog > 0) {
-    out.drains.push(await drain(ctx, 'worker', opts.backlog));
+    const onboarding = await drain(ctx, 'worker', opts.backlog);
+    out.drains.push(onboarding);
     if (run.first) out.drains.push(await drain(ctx, 'direct', opts.backlog));
+    out.verification.push(await verificationDrain(ctx, opts.backlog, opts.openRunsHoldSeconds, onboarding));
   }
 }
 
@@ -214,8 +347,17 @@ async function main(): Promise<number> {
 
   // One stack per Temporal server, in turn, so no two share the cores while measured.
   const modes: Array<TemporalMode | 'external'> = opts.url ? ['external'] : opts.temporal;
-  const measured = { phases: [] as PhaseResult[], drains: [] as DrainResult[], overload: [] as OverloadResult[], notes: [] as string[] };
-  const { phases, drains, overload, notes } = measured;
+  const measured = {
+    phases: [] as PhaseResult[],
+    drains: [] as DrainResult[],
+    overload: [] as OverloadResult[],
+    verification: [] as VerificationResult[],
+    tracing: [] as TracingResult[],
+    notes: [] as string[],
+  };
+  const { phases, drains, overload, verification, tracing, notes } = measured;
+  // Where the API and the worker send their spans in the phase with tracing on.
+  const receiver = !opts.url && opts.tracingClients > 0 ? await startOtlpReceiver() : undefined;
   if (opts.url) notes.push('With --url the stack\'s own Temporal server is measured; --temporal does not apply.');
   if (modes.length > 1) notes.push(`The open loop and the direct baseline ran on the ${modes[0] === 'dev' ? 'dev server' : 'cluster'} stack only.`);
   const crashes: string[] = [];
@@ -227,11 +369,11 @@ async function main(): Promise<number> {
       const stack: BenchStack =
         mode === 'external'
           ? externalStack(opts.url as string, log)
-          : await ownStack({ suffix: `${runId}_${mode}`, logDir: join(logDir, mode), temporal: mode }, log);
+          : await ownStack({ suffix: `${runId}_${mode}`, logDir: join(logDir, mode), temporal: mode, otlpEndpoint: receiver?.endpoint }, log);
       config ??= stack.config;
       const pool = new Pool({ connectionString: stack.config.postgres.url, max: 4 });
       try {
-        await measureStack({ stack, pool, settleSeconds: opts.settleSeconds, log }, opts, { id: runId, ceiling: ceilingBefore, first: i === 0 }, measured);
+        await measureStack({ stack, pool, settleSeconds: opts.settleSeconds, log }, opts, { id: runId, ceiling: ceilingBefore, first: i === 0, receiver }, measured);
       } finally {
         await pool.end().catch(() => undefined);
         crashes.push(...stack.crashes());
@@ -239,6 +381,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
+    await receiver?.close();
     if (!opts.url) {
       log('hash ceiling again, with the stack stopped ...');
       ceilingAfter = hashCeiling(opts.hashSeconds);
@@ -264,6 +407,8 @@ async function main(): Promise<number> {
       phases,
       drains,
       overload,
+      verification,
+      tracing,
       process_crashes: crashes,
       notes,
     };

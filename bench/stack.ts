@@ -4,14 +4,16 @@
  * worker's place), with a database, queues and a task queue of their own on the machine's
  * Postgres and RabbitMQ. Or, with --url, a stack someone else runs.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { type Config, type Env, loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/postgres';
 import { createLogger } from '../src/logger';
+import { ensureMailpit, listening, mailpitArgs } from '../src/local-stack/mailpit';
 import { runEnv, runPayloadKeys } from '../test/harness/env';
 import { freePort } from '../test/harness/free-port';
-import { distProcess, temporalDevServer } from '../test/harness/managed-process';
+import { distProcess, ManagedProcess, temporalDevServer } from '../test/harness/managed-process';
 import { untilReachable } from '../test/harness/reachable';
 import { dropRunResources, queueConsumerCount } from '../test/harness/run-resources';
 import { startRunCluster } from '../test/harness/temporal-cluster';
@@ -22,6 +24,31 @@ import { findProcess, type Roles } from './proc-stats';
 /** Which Temporal server a stack runs on: the CLI's dev server (SQLite) or a cluster on Postgres. */
 export type TemporalMode = 'dev' | 'cluster';
 
+/**
+ * What consumes the signup queue. `worker` is the service's worker as every phase runs it: its
+ * mail goes to a closed port (runEnv), so verification runs start but send nothing. The
+ * variants are the same worker with other settings, each for one measurement:
+ * - `worker-drain`: on a task queue of its own, so no verification run left by an earlier phase
+ *   (retrying its mail against the closed port) wakes in it: the onboarding-only drain;
+ * - `worker-mail`: on a task queue of its own, its mail going to the stack's Mailpit: the
+ *   verification flow through the mail accepted by SMTP;
+ * - `worker-traced`: tracing on, exporting to the benchmark's OTLP receiver.
+ */
+export type ConsumerKind = 'worker' | 'worker-drain' | 'worker-mail' | 'worker-traced' | 'direct';
+
+/**
+ * The traced worker's heap limits: the production ones with a larger old space. With tracing on
+ * and `--max-old-space-size=96`, the worker's workflow thread ran out of heap at 50 clients
+ * (ERR_WORKER_OUT_OF_MEMORY, 2026-11-25, a 5 s bench on the shared machine) and the worker exited:
+ * a finding for the service, reported in every result's notes, not something the benchmark hides.
+ * Measured with more heap, tracing's CPU cost can still be read.
+ */
+export const TRACED_WORKER_NODE_OPTIONS: readonly string[] = WORKER_NODE_OPTIONS.map((o) => (o.startsWith('--max-old-space-size=') ? '--max-old-space-size=256' : o));
+export const TRACED_WORKER_NOTE =
+  `The worker with tracing on ran with ${TRACED_WORKER_NODE_OPTIONS.join(' ')} instead of production's ${WORKER_NODE_OPTIONS.join(' ')}: ` +
+  'with 96 MB of old space its workflow thread ran out of heap at 50 clients (ERR_WORKER_OUT_OF_MEMORY) and the worker exited. ' +
+  'Tracing on with the production heap limits is a known fault to fix in the service (bench/README.md).';
+
 export interface BenchStack {
   config: Config;
   /** The Temporal server the stack runs on; 'external' with --url. */
@@ -31,23 +58,46 @@ export interface BenchStack {
   workerMetricsUrl?: string;
   /** Root pids of each measured component, read when asked (processes restart between phases). */
   roles(): Roles;
-  /** Which consumer is on the queue now. */
+  /** Which consumer is on the queue now: any variant of the worker is 'worker'. */
   consumer(): 'worker' | 'direct' | 'external';
   /** Replaces whatever consumes the queue with `which`, once it consumes; resolves when it does. */
-  useConsumer(which: 'worker' | 'direct' | 'none'): Promise<void>;
+  useConsumer(which: ConsumerKind | 'none'): Promise<void>;
   /** Starts `which` now and resolves once it is consuming, with the seconds that took. */
-  startConsumer(which: 'worker' | 'direct'): Promise<number>;
+  startConsumer(which: ConsumerKind): Promise<number>;
   consumerPid(): number | undefined;
+  /** The Temporal task queue a worker variant polls (each variant that has its own). */
+  taskQueueOf(which: ConsumerKind): string;
+  /** Restarts the API on the same port with tracing on (exporting to `otlpEndpoint`) or off; resolves once it is ready. */
+  useApi(which: 'plain' | 'traced'): Promise<void>;
+  /** The stack's own Mailpit (for `worker-mail`): how many messages it holds now. */
+  mailCount(): Promise<number>;
+  /** The recipient of every message Mailpit holds, one entry per message. */
+  mailRecipients(): Promise<string[]>;
+  mailpitPid(): number | undefined;
+  /** verifyEmail runs open (running) on a task queue, by Temporal's visibility. */
+  openVerificationRuns(taskQueue: string): Promise<number>;
   crashes(): string[];
   stop(): Promise<void>;
   /** True when this run made the stack and may stop its worker (direct baseline, backlog drain). */
   owned: boolean;
 }
 
-function sharedRoles(): Roles {
+function findSharedRoles(): Roles {
   return {
     rabbitmq: findProcess((comm, cmd) => comm === 'beam.smp' && cmd.includes('rabbit')),
     postgres: findProcess((comm, cmd) => comm === 'postgres' && cmd.includes('-D')) ?? findProcess((comm) => comm === 'postgres'),
+  };
+}
+
+/**
+ * The machine's RabbitMQ and Postgres, looked up again whenever one of them is gone: on a shared
+ * machine someone may restart either between two phases, and a stale pid would read as no CPU.
+ */
+function sharedRoles(): () => Roles {
+  let roles = findSharedRoles();
+  return () => {
+    if (Object.values(roles).some((pid) => pid === undefined || !existsSync(`/proc/${pid}`))) roles = findSharedRoles();
+    return roles;
   };
 }
 
@@ -63,7 +113,7 @@ export function externalStack(url: string, log: (line: string) => void): BenchSt
     api: byCmd('src/api/main.js'),
     worker: byCmd('src/worker/main.js'),
     temporal: findProcess((_comm, cmd) => cmd.includes('server start-dev')),
-    ...sharedRoles(),
+    ...findSharedRoles(),
   };
   return {
     config,
@@ -79,9 +129,36 @@ export function externalStack(url: string, log: (line: string) => void): BenchSt
       throw new Error('the benchmark does not start consumers on a stack it did not start');
     },
     consumerPid: () => roles.worker,
+    taskQueueOf: () => config.temporal.taskQueue,
+    useApi: async () => {
+      throw new Error('the benchmark does not restart an API it did not start');
+    },
+    mailCount: async () => {
+      throw new Error('a stack the benchmark did not start has no Mailpit of the benchmark');
+    },
+    mailRecipients: async () => {
+      throw new Error('a stack the benchmark did not start has no Mailpit of the benchmark');
+    },
+    mailpitPid: () => undefined,
+    openVerificationRuns: async () => {
+      throw new Error('the benchmark counts runs only on a stack it started');
+    },
     crashes: () => [],
     stop: async () => undefined,
   };
+}
+
+/**
+ * A Mailpit of the stack's own on free ports, keeping every message (no pruning at Mailpit's
+ * default 500), so a drain's mails can be counted through its HTTP API.
+ */
+async function startMailpit(logDir: string): Promise<{ smtpUrl: string; apiUrl: string; process: ManagedProcess }> {
+  const [smtpPort, httpPort] = await Promise.all([freePort(), freePort()]);
+  const args = mailpitArgs({ smtpPort, httpPort, dbFile: join(logDir, 'mailpit.db'), maxMessages: 0 });
+  const mailpit = new ManagedProcess('mailpit', ensureMailpit(), args, process.env, join(logDir, 'mailpit.log')).start();
+  const apiUrl = `http://127.0.0.1:${httpPort}/api/v1`;
+  await eventually(async () => ((await listening(smtpPort)) && (await fetch(`${apiUrl}/info`)).ok ? true : undefined), 30_000, 'Mailpit to listen');
+  return { smtpUrl: `smtp://127.0.0.1:${smtpPort}`, apiUrl, process: mailpit };
 }
 
 /** A Temporal server the stack started: its root process, and stop() removes whatever it made. */
@@ -125,7 +202,7 @@ async function startCluster(o: { suffix: string; postgresUrl: string; namespace:
 }
 
 export async function ownStack(
-  opts: { suffix: string; logDir: string; temporal: TemporalMode; env?: Env },
+  opts: { suffix: string; logDir: string; temporal: TemporalMode; env?: Env; otlpEndpoint?: string },
   log: (line: string) => void,
 ): Promise<BenchStack> {
   mkdirSync(opts.logDir, { recursive: true });
@@ -149,38 +226,68 @@ export async function ownStack(
       : await startCluster({ suffix: opts.suffix, postgresUrl: settings.postgres.url, namespace: settings.temporal.namespace, logDir: opts.logDir }, log);
   const env = envWith(temporal.address);
   const config = loadConfig(env);
-  const api = distProcess('api', 'src/api/main.js', env, opts.logDir);
+  let mailpit: Awaited<ReturnType<typeof startMailpit>> | undefined;
+  try {
+    mailpit = await startMailpit(opts.logDir);
+  } catch (err) {
+    await temporal.stop().catch(() => undefined);
+    throw err;
+  }
+  const taskQueues: Record<ConsumerKind, string> = {
+    worker: config.temporal.taskQueue,
+    'worker-traced': config.temporal.taskQueue,
+    direct: config.temporal.taskQueue,
+    'worker-drain': `${config.temporal.taskQueue}-drain`,
+    'worker-mail': `${config.temporal.taskQueue}-mail`,
+  };
+  const traced: Env = opts.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.otlpEndpoint } : {};
+  const apis = {
+    plain: distProcess('api', 'src/api/main.js', env, opts.logDir),
+    traced: distProcess('api-traced', 'src/api/main.js', { ...env, ...traced }, opts.logDir),
+  };
+  let api = apis.plain;
   // With the heap limits it runs with in production (package.json, docker-compose.yml).
-  const worker = distProcess('worker', 'src/worker/main.js', env, opts.logDir, WORKER_NODE_OPTIONS);
-  const direct = distProcess('direct-consumer', 'bench/direct-consumer.js', env, opts.logDir);
-  let current: 'worker' | 'direct' | 'none' = 'none';
+  const workerWith = (name: string, overrides: Env, nodeOptions: readonly string[] = WORKER_NODE_OPTIONS) =>
+    distProcess(name, 'src/worker/main.js', { ...env, ...overrides }, opts.logDir, nodeOptions);
+  const consumers: Record<ConsumerKind, ManagedProcess> = {
+    worker: workerWith('worker', {}),
+    'worker-drain': workerWith('worker-drain', { TEMPORAL_TASK_QUEUE: taskQueues['worker-drain'] }),
+    'worker-mail': workerWith('worker-mail', { TEMPORAL_TASK_QUEUE: taskQueues['worker-mail'], SMTP_URL: mailpit.smtpUrl }),
+    'worker-traced': workerWith('worker-traced', traced, TRACED_WORKER_NODE_OPTIONS),
+    direct: distProcess('direct-consumer', 'bench/direct-consumer.js', env, opts.logDir),
+  };
+  const everyProcess = () => [apis.plain, apis.traced, ...Object.values(consumers), mailpit?.process].filter((p): p is ManagedProcess => p !== undefined);
+  let current: ConsumerKind | 'none' = 'none';
   const shared = sharedRoles();
 
   const stopAll = async () => {
-    await Promise.all([api, worker, direct].map((p) => p.stop()));
+    await Promise.all(everyProcess().map((p) => p.stop()));
     await temporal.stop().catch((err: Error) => log(`cleanup: ${err.message}`));
     await dropRunResources(config).catch((err: Error) => log(`cleanup: ${err.message}`));
   };
   const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const apiReady = () => eventually(async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000, 'the API to be ready');
   try {
     await untilReachable(config, ['temporal']);
     const { pool } = await openDatabase({ url: config.postgres.url, poolMax: 1 }, createLogger({ name: 'bench', level: 'warn' }));
     await pool.end();
     api.start();
-    await eventually(async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000, 'the API to be ready');
+    await apiReady();
   } catch (err) {
     // Nothing this run started may outlive it.
     await stopAll();
     throw err;
   }
 
-  async function startConsumer(which: 'worker' | 'direct'): Promise<number> {
+  async function startConsumer(which: ConsumerKind): Promise<number> {
+    if (which === 'worker-traced' && !opts.otlpEndpoint) throw new Error('a traced worker needs the stack made with an OTLP endpoint');
     const started = Date.now();
-    (which === 'worker' ? worker : direct).start();
+    consumers[which].start();
     current = which;
     await eventually(async () => (await queueConsumerCount(config)) >= 1, 120_000, `the ${which} to consume`);
     return (Date.now() - started) / 1000;
   }
+  const consumerPid = () => (current === 'none' ? undefined : consumers[current].pid);
 
   return {
     config,
@@ -190,22 +297,60 @@ export async function ownStack(
     owned: true,
     roles: () => ({
       api: api.pid,
-      worker: current === 'worker' ? worker.pid : current === 'direct' ? direct.pid : undefined,
+      worker: consumerPid(),
       temporal: temporal.pid(),
-      ...shared,
+      // Only while its mail arrives: idle, it is no part of the other phases' path.
+      ...(current === 'worker-mail' ? { mailpit: mailpit?.process.pid } : {}),
+      ...shared(),
     }),
-    consumer: () => (current === 'none' ? 'external' : current),
-    consumerPid: () => (current === 'worker' ? worker.pid : current === 'direct' ? direct.pid : undefined),
+    consumer: () => (current === 'none' ? 'external' : current === 'direct' ? 'direct' : 'worker'),
+    consumerPid,
     startConsumer,
+    taskQueueOf: (which) => taskQueues[which],
     async useConsumer(which) {
       if (current === which) return;
       // A graceful stop: the consumer settles what it holds, the rest returns to the queue.
-      await Promise.all([worker.stop(), direct.stop()]);
+      await Promise.all(Object.values(consumers).map((p) => p.stop()));
       current = 'none';
       await eventually(async () => (await queueConsumerCount(config)) === 0, 30_000, 'the queue to have no consumer');
       if (which !== 'none') await startConsumer(which);
     },
-    crashes: () => [...temporal.crashes(), ...[api, worker, direct].flatMap((p) => p.crashes)],
+    async useApi(which) {
+      const next = apis[which];
+      if (next === api) return;
+      if (which === 'traced' && !opts.otlpEndpoint) throw new Error('a traced API needs the stack made with an OTLP endpoint');
+      await api.stop();
+      api = next;
+      api.start();
+      await apiReady();
+    },
+    mailpitPid: () => mailpit?.process.pid,
+    async mailRecipients() {
+      const recipients: string[] = [];
+      for (let start = 0; ; start += 1000) {
+        const res = await fetch(`${mailpit?.apiUrl}/messages?start=${start}&limit=1000`);
+        if (!res.ok) throw new Error(`Mailpit answered ${res.status}`);
+        const page = (await res.json()) as { messages: Array<{ To: Array<{ Address: string }> }> };
+        recipients.push(...page.messages.map((m) => m.To[0]?.Address ?? ''));
+        if (page.messages.length < 1000) return recipients;
+      }
+    },
+    async mailCount() {
+      const res = await fetch(`${mailpit?.apiUrl}/messages?limit=1`);
+      if (!res.ok) throw new Error(`Mailpit answered ${res.status}`);
+      return ((await res.json()) as { total: number }).total;
+    },
+    async openVerificationRuns(taskQueue) {
+      const connection = await Connection.connect(config.temporal.connection);
+      try {
+        const client = new Client({ connection, namespace: config.temporal.namespace });
+        const { count } = await client.workflow.count(`WorkflowType = 'verifyEmail' AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'`);
+        return count;
+      } finally {
+        await connection.close();
+      }
+    },
+    crashes: () => [...temporal.crashes(), ...everyProcess().flatMap((p) => p.crashes)],
     stop: stopAll,
   };
 }

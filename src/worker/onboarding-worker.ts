@@ -16,14 +16,14 @@ import { encryptedDataConverter } from '../temporal/payload-encryption';
  * Runs kept in the worker's workflow cache. A run leaves the cache when it completes, so the
  * bridge's prefetch (50) bounds how many are in it while signups drain; runs that wait (timers,
  * a verification child) are evicted beyond this and replayed from history when they wake. The
- * SDK's default is sized from the heap (≈ 2,400 runs here). bench/PERFORMANCE.md, "Worker memory".
+ * SDK's default is sized from the heap (≈ 2,400 runs here). bench/README.md, "Worker memory".
  */
 export const WORKFLOW_CACHE_SIZE = 100;
 
 /**
  * V8 heap limits for the worker process, main and workflow threads alike (Node passes them to
  * worker threads): without them V8 lets the heaps grow towards the machine's memory. With them
- * and the cache above, a 10,000 backlog drains in 222 MB RSS instead of 371 (bench/PERFORMANCE.md).
+ * and the cache above, a 10,000 backlog drains in 222 MB RSS instead of 371 (bench/README.md, "Worker memory").
  * Node accepts them only on its command line or in NODE_OPTIONS, so whatever starts the worker
  * passes them: package.json's `worker` script, docker-compose.yml, the benchmark.
  */

@@ -15,13 +15,44 @@ describe('issue 14’s figures from a bench result', () => {
     // 26.89 ms of API CPU less one hash: 1.98 cores busy ÷ 88.9 hashes/s ≈ 22.3 ms.
     expect(f.api_ms_beyond_hash).toBeCloseTo(26.89 - (1000 * 1.9825175282959788) / 88.92442809824718, 2);
     expect(f.worker_peak_rss_mb).toBeCloseTo(371, 0);
+    // That run predates the verification drain and the tracing phases: not measured, not invented.
+    expect(f.verification_adds_worker).toBeNaN();
+    expect(f.tracing_on_ms).toBeNaN();
+  });
+
+  it('reads the verification flow, its open runs and tracing off and on, on the dev server', () => {
+    const cpu = (worker: number, temporal: number) => ({ api: 0.02, worker, temporal, rabbitmq: 0.002, postgres: 0.003 });
+    const phase = result.phases[0];
+    const withNew: BenchResult = {
+      ...result,
+      verification: [
+        { temporal_server: 'cluster', messages: 10_000, mails: 10_000, users_mailed: 10_000, duplicate_mails: 0, seconds: 1, per_second: 1, start_to_consuming_seconds: 1, lost: 0, cpu_seconds_per_signup: cpu(0.05, 0.05), onboarding_only_cpu_seconds_per_signup: cpu(0.01, 0.01), open_runs: 10_000, hold_seconds: 10, peak_worker_rss_mb: 300, worker_rss_with_runs_open_mb: 290 },
+        { temporal_server: 'dev', messages: 10_000, mails: 10_000, users_mailed: 10_000, duplicate_mails: 0, seconds: 1, per_second: 1, start_to_consuming_seconds: 1, lost: 0, cpu_seconds_per_signup: cpu(0.014, 0.016), onboarding_only_cpu_seconds_per_signup: cpu(0.01, 0.02 * 0.5), open_runs: 10_000, hold_seconds: 10, peak_worker_rss_mb: 240, worker_rss_with_runs_open_mb: 230 },
+      ],
+      tracing: [{ temporal_server: 'dev', clients: 50, tail_seconds: 6, off: { ...phase, cpu_seconds_per_signup: cpu(0.01, 0.01) }, on: { ...phase, cpu_seconds_per_signup: cpu(0.015, 0.01) }, otlp: { requests: 3, bytes: 10, rejected: 0 } }],
+    };
+    const f = figures(withNew);
+    expect(f.verification_adds_worker).toBeCloseTo(0.4, 6);
+    expect(f.verification_adds_server).toBeCloseTo(0.6, 6);
+    expect(f.worker_rss_open_runs_mb).toBe(240);
+    expect(f.open_verification_runs).toBe(10_000);
+    expect(f.tracing_off_ms).toBeCloseTo(45, 6);
+    expect(f.tracing_on_ms).toBeCloseTo(50, 6);
+    expect(figures(withNew, 'cluster').verification_adds_worker).toBeCloseTo(4, 6);
+    const table = renderFinal([f, f, f], f);
+    expect(table).toContain("| verification flow through the mail, added to the worker's figure, × | 0.40, 0.40, 0.40 | 0.40 | ≤ 0.5 | met |");
+    expect(table).toContain("| verification flow through the mail, added to the server's figure, × | 0.60, 0.60, 0.60 | 0.60 | ≤ 0.5 | **not met** |");
+    expect(table).toContain('| service CPU per signup, 50 clients, tracing on, ms | 50.0, 50.0, 50.0 | 50.0 | – (reported) |  |');
+    expect(table).toContain('| worker peak RSS with 10000 verification runs open (full run), MB | – | 240 | ≤ 250 | met |');
   });
 
   it('judges each target by the median of the short runs', () => {
     const f = figures(result);
     const table = renderFinal([f, { ...f, worker_ms_per_run: 8 }, { ...f, worker_ms_per_run: 9 }], { ...f, worker_peak_rss_mb: 240 });
-    expect(table).toContain('| worker CPU per onboarding run (drain), ms | 24.6, 8.0, 9.0 | 9.0 | met |');
-    expect(table).toContain('| Temporal server CPU per run (drain), ms | 30.3, 30.3, 30.3 | 30.3 | **not met** |');
-    expect(table).toContain('| worker peak RSS, 10,000 backlog (full run), MB | – | 240 | met |');
+    expect(table).toContain('| worker CPU per onboarding run (drain), ms | 24.6, 8.0, 9.0 | 9.0 | ≤ 10 | met |');
+    expect(table).toContain('| Temporal server CPU per run (drain), ms | 30.3, 30.3, 30.3 | 30.3 | ≤ 20 | **not met** |');
+    expect(table).toContain('| worker peak RSS, 10,000 backlog (full run), MB | – | 240 | ≤ 250 | met |');
+    // Figures a result does not have are said to be missing, not judged.
+    expect(table).toContain("| verification flow through the mail, added to the worker's figure, × | –, –, – | – | ≤ 0.5 | not measured |");
   });
 });
