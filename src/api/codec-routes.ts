@@ -7,7 +7,7 @@ import cors from 'cors';
 import express, { type Router } from 'express';
 import { CodecPayloads, toFieldIssues } from '../contract';
 import { ValidationError } from '../errors';
-import { PayloadDecryptionError } from '../temporal/payload-encryption';
+import { ENCRYPTED_ENCODING, PayloadDecryptionError } from '../temporal/payload-encryption';
 import { requireBearerToken } from './bearer-auth';
 import { jsonBody, requireJsonBody } from './json-body';
 
@@ -19,7 +19,16 @@ export interface CodecRoutesDeps {
 }
 
 // Temporal's default limit for one payload is 2 MB; a batch of the UI's is well within twice that.
-const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+// The 413's text names this limit (problem.ts reads it from the parser that refused).
+export const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
+/** What a client is told about a payload it sent: a fixed code and text, never the codec's own words (key ids). */
+const UNDECODABLE: Record<PayloadDecryptionError['reason'] | 'not_encrypted', string> = {
+  not_encrypted: 'not marked binary/encrypted: every payload this service writes is encrypted',
+  unknown_key: 'encrypted with a key this service does not hold',
+  truncated: 'encrypted payload is truncated',
+  authentication_failed: 'failed authentication: tampered with, or not encrypted by this service',
+};
 
 export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Router {
   const router = express.Router();
@@ -43,13 +52,19 @@ export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Ro
       requireJsonBody(req);
       const parsed = CodecPayloads.safeParse(req.body);
       if (!parsed.success) throw new ValidationError('the body must be {payloads: [...]} in proto3 JSON', toFieldIssues(parsed.error));
+      const payloads = parsed.data.payloads.map(fromJson);
+      // The codec passes a payload not marked encrypted through (a history from before encryption
+      // was on); the endpoint does not: whoever reaches Temporal without the key could write one
+      // in clear, and an operator would read it as decrypted data of the service's.
+      if (operation === 'decode') {
+        const plain = payloads.findIndex((p) => Buffer.from(p.metadata?.encoding ?? new Uint8Array()).toString() !== ENCRYPTED_ENCODING);
+        if (plain >= 0) throw undecodable(plain, 'not_encrypted');
+      }
       let result: Payload[];
       try {
-        result = await codec[operation](parsed.data.payloads.map(fromJson));
+        result = await codec[operation](payloads);
       } catch (err) {
-        if (err instanceof PayloadDecryptionError) {
-          throw new ValidationError('a payload could not be decrypted', [{ field: 'payloads', message: err.message, code: 'undecryptable' }]);
-        }
+        if (err instanceof PayloadDecryptionError) throw undecodable(undefined, err.reason);
         throw err;
       }
       res.json({ payloads: result.map(toJson) });
@@ -57,6 +72,12 @@ export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Ro
   router.post('/codec/encode', handle('encode'));
   router.post('/codec/decode', handle('decode'));
   return router;
+}
+
+function undecodable(index: number | undefined, reason: keyof typeof UNDECODABLE): ValidationError {
+  return new ValidationError('a payload could not be decrypted', [
+    { field: index === undefined ? 'payloads' : `payloads.${index}`, message: UNDECODABLE[reason], code: reason },
+  ]);
 }
 
 function fromJson(payload: CodecPayloads['payloads'][number]): Payload {

@@ -44,6 +44,13 @@ export function parsePayloadKeys(raw: string): { ok: true; keys: PayloadKey[] } 
 
 export class PayloadDecryptionError extends Error {
   override readonly name = 'PayloadDecryptionError';
+  constructor(
+    message: string,
+    /** A fixed code, the one thing shown to a client. */
+    readonly reason: 'unknown_key' | 'truncated' | 'authentication_failed' = 'authentication_failed',
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -78,9 +85,9 @@ export function createEncryptionCodec(keys: readonly PayloadKey[]): PayloadCodec
     const rawId = payload.metadata?.[KEY_ID_METADATA];
     const keyId = rawId ? Buffer.from(rawId).toString() : '';
     const key = byId.get(keyId);
-    if (!key) throw new PayloadDecryptionError(`no key with id "${keyId}" is configured`);
+    if (!key) throw new PayloadDecryptionError(`no key with id "${keyId}" is configured`, 'unknown_key');
     const data = Buffer.from(payload.data ?? new Uint8Array());
-    if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadDecryptionError('encrypted payload is truncated');
+    if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadDecryptionError('encrypted payload is truncated', 'truncated');
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
       decipher.setAAD(Buffer.from(keyId, 'utf8'));
