@@ -111,6 +111,9 @@ export const EnvSchema = z.object({
   CODEC_API_TOKEN: optional(bearerToken),
   CODEC_CORS_ORIGINS: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
   PAYLOAD_ENCRYPTION_KEYS: optional(z.string()),
+  // true: the worker and the clients refuse a Temporal payload not marked encrypted (a forged
+  // input or signal); false only while runs recorded before encryption was turned on are open.
+  PAYLOAD_ENCRYPTION_REQUIRED: z.enum(['true', 'false']).default('true'),
   SIGNUP_RATE_LIMIT: positiveInt.default(20),
   SIGNUP_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   // The public status read (GET /users/{user_id}) and the verification link's routes (GET and
@@ -239,6 +242,8 @@ export interface Config {
     codecCorsOrigins: string[];
     /** First key encrypts, every key decrypts. */
     payloadKeys: PayloadKey[];
+    /** Decoding refuses a payload not marked encrypted (the worker's and the clients' codec; not the codec endpoint's). */
+    payloadEncryptionRequired: boolean;
     signupRateLimit: { limit: number; windowMs: number };
     /** Express's `trust proxy`: which hops may set X-Forwarded-For, i.e. whose client IP is rate-limited. */
     trustProxy: false | number | string[];
@@ -413,6 +418,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       codecToken: e.CODEC_API_TOKEN,
       codecCorsOrigins,
       payloadKeys,
+      payloadEncryptionRequired: e.PAYLOAD_ENCRYPTION_REQUIRED === 'true',
       signupRateLimit: { limit: e.SIGNUP_RATE_LIMIT, windowMs: e.SIGNUP_RATE_LIMIT_WINDOW_MS },
       trustProxy: trustProxy.value,
       duplicateSignupResponse: e.DUPLICATE_SIGNUP_RESPONSE,

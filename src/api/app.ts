@@ -27,6 +27,7 @@ import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { createSignupRequestRepository } from '../repositories/signup-request-repository';
 import { createUserRepository } from '../repositories/user-repository';
 import { onboardingProgressWithin } from '../temporal/onboarding-runs';
+import { createEncryptionCodec } from '../temporal/payload-encryption';
 import { createVerificationRuns, type VerificationRuns } from '../temporal/verification-runs';
 import { createReadSignupStatus, type ReadSignupStatus } from '../use-cases/read-signup-status';
 import { createReadUserRecord, type ReadUserRecord } from '../use-cases/read-user-record';
@@ -54,6 +55,7 @@ export interface ApiDeps {
    * results. Its connection may be lazy and Temporal away: nothing at start needs it.
    */
   temporal: Client;
+  /** The client's codec (refuses payloads in clear when PAYLOAD_ENCRYPTION_REQUIRED). */
   payloadCodec: PayloadCodec;
   /** This process's registry: the admin listener's /metrics serves it. */
   registry: Registry;
@@ -71,6 +73,8 @@ export interface ApiServices {
   setVerificationState: SetVerificationState;
   /** Readiness checks: Postgres and RabbitMQ decide; Temporal is reported only. */
   checks: Record<string, DependencyCheck>;
+  /** The codec endpoint's: the same keys, a payload in clear shown as it is (search attributes, headers). */
+  displayCodec: PayloadCodec;
   health: Pick<HealthOptions, 'informational' | 'liveness'>;
 }
 
@@ -104,6 +108,7 @@ export function createApiServices(deps: ApiDeps): ApiServices {
       logger,
     }),
     readUserRecord: createReadUserRecord({ users, logger }),
+    displayCodec: createEncryptionCodec(config.security.payloadKeys),
     verificationRuns,
     setVerificationState: createSetVerificationState({ users, runs: verificationRuns, logger }),
     // Temporal is reported, not required: signups need only Postgres and RabbitMQ, and a status
@@ -207,7 +212,7 @@ export function createAdminApp(deps: ApiDeps, services: ApiServices = createApiS
   app.use(requestLogging(logger));
   // The codec takes the admin or the codec token, and answers CORS preflights, which carry no
   // Authorization header: mounted before the admin-only check, with its own.
-  app.use(codecRoutes({ codec: deps.payloadCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }));
+  app.use(codecRoutes({ codec: services.displayCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }));
   app.use(adminOnly);
   app.use(docsRoutes(version, 'admin'));
   app.use(jsonBody(config.http.bodyLimitBytes));

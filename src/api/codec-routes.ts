@@ -7,11 +7,15 @@ import cors from 'cors';
 import express, { type Router } from 'express';
 import { CodecPayloads, toFieldIssues } from '../contract';
 import { ValidationError } from '../errors';
-import { ENCRYPTED_ENCODING, PayloadDecryptionError } from '../temporal/payload-encryption';
+import { PayloadDecryptionError } from '../temporal/payload-encryption';
 import { requireBearerToken } from './bearer-auth';
 import { jsonBody, requireJsonBody } from './json-body';
 
 export interface CodecRoutesDeps {
+  /**
+   * A codec that passes a payload in clear through (no rejectPlaintext): the endpoint only
+   * displays, and a history's search attributes and headers are in clear by design.
+   */
   codec: PayloadCodec;
   /** Tokens allowed to use the endpoint; undefined entries are ignored, none at all closes it. */
   tokens: ReadonlyArray<string | undefined>;
@@ -23,7 +27,7 @@ export interface CodecRoutesDeps {
 export const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /** What a client is told about a payload it sent: a fixed code and text, never the codec's own words (key ids). */
-const UNDECODABLE: Record<PayloadDecryptionError['reason'] | 'not_encrypted', string> = {
+const UNDECODABLE: Record<PayloadDecryptionError['reason'], string> = {
   not_encrypted: 'not marked binary/encrypted: every payload this service writes is encrypted',
   unknown_key: 'encrypted with a key this service does not hold',
   truncated: 'encrypted payload is truncated',
@@ -52,19 +56,11 @@ export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Ro
       requireJsonBody(req);
       const parsed = CodecPayloads.safeParse(req.body);
       if (!parsed.success) throw new ValidationError('the body must be {payloads: [...]} in proto3 JSON', toFieldIssues(parsed.error));
-      const payloads = parsed.data.payloads.map(fromJson);
-      // The codec passes a payload not marked encrypted through (a history from before encryption
-      // was on); the endpoint does not: whoever reaches Temporal without the key could write one
-      // in clear, and an operator would read it as decrypted data of the service's.
-      if (operation === 'decode') {
-        const plain = payloads.findIndex((p) => Buffer.from(p.metadata?.encoding ?? new Uint8Array()).toString() !== ENCRYPTED_ENCODING);
-        if (plain >= 0) throw undecodable(plain, 'not_encrypted');
-      }
       let result: Payload[];
       try {
-        result = await codec[operation](payloads);
+        result = await codec[operation](parsed.data.payloads.map(fromJson));
       } catch (err) {
-        if (err instanceof PayloadDecryptionError) throw undecodable(undefined, err.reason);
+        if (err instanceof PayloadDecryptionError) throw undecodable(err.reason);
         throw err;
       }
       res.json({ payloads: result.map(toJson) });
@@ -74,10 +70,8 @@ export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Ro
   return router;
 }
 
-function undecodable(index: number | undefined, reason: keyof typeof UNDECODABLE): ValidationError {
-  return new ValidationError('a payload could not be decrypted', [
-    { field: index === undefined ? 'payloads' : `payloads.${index}`, message: UNDECODABLE[reason], code: reason },
-  ]);
+function undecodable(reason: PayloadDecryptionError['reason']): ValidationError {
+  return new ValidationError('a payload could not be decrypted', [{ field: 'payloads', message: UNDECODABLE[reason], code: reason }]);
 }
 
 function fromJson(payload: CodecPayloads['payloads'][number]): Payload {

@@ -327,13 +327,11 @@ describe('Temporal payloads are encrypted', () => {
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('refuses to decode a payload not marked encrypted, and says why by a fixed code only', async () => {
+  it('shows a payload in clear as it is, and says why a payload cannot be decrypted by a fixed code only', async () => {
     const [encrypted] = startInput((await rawHistory(userId)).history).map(toJson);
-    // Someone with access to Temporal but not the key writes a payload in clear: the endpoint does not present it as decrypted.
-    const forged = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"email":"x@example.com"}').toString('base64') };
-    const refused = await codec(p.adminBaseUrl, 'decode', [encrypted, forged]);
-    expect(refused.status).toBe(400);
-    expect(refused.body.errors).toEqual([{ field: 'payloads.1', code: 'not_encrypted', message: expect.any(String) }]);
+    // Search attributes and headers are in clear by design: the endpoint only displays, as the UI does.
+    const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"COMPLETED"').toString('base64') };
+    expect((await codec(p.adminBaseUrl, 'decode', [plain])).body.payloads).toEqual([plain]);
     // A tampered ciphertext: a fixed code and text, never the codec's own words (they name key ids).
     const data = Buffer.from(encrypted.data, 'base64');
     data[data.length - 1] ^= 1;
@@ -341,6 +339,27 @@ describe('Temporal payloads are encrypted', () => {
     expect(tampered.status).toBe(400);
     expect(tampered.body.errors).toEqual([{ field: 'payloads', code: 'authentication_failed', message: expect.any(String) }]);
     expect(JSON.stringify(tampered.body)).not.toContain('test1');
+  });
+
+  it('the worker refuses a workflow input written in clear (by someone with Temporal access but not the key)', async () => {
+    const forgedId = randomUUID();
+    // The dev server's own client has no codec: its payloads are json/plain.
+    const handle = await p.temporal.client.workflow.start('onboardUser', {
+      taskQueue: p.config.temporal.taskQueue,
+      workflowId: onboardingWorkflowId(forgedId),
+      args: [{ signup: { ...signupBody(), user_id: forgedId, password_hash: 'x', requested_at: new Date().toISOString() }, request_id: 'forged' }],
+    });
+    try {
+      const failure = await eventually(async () => {
+        const history = await handle.fetchHistory();
+        return history.events?.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes ?? undefined;
+      }, 30_000, 'the worker to fail the forged task');
+      expect(failure.failure?.message).toMatch(/not encrypted/);
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      expect((await p.pool.query('SELECT 1 FROM users WHERE user_id = $1', [forgedId])).rowCount).toBe(0);
+    } finally {
+      await handle.terminate('test: forged input').catch(() => undefined);
+    }
   });
 
   it('names the codec’s own body limit (4 MiB) in its 413, not the API’s 16 KiB', async () => {
