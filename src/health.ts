@@ -73,16 +73,11 @@ export function downTooLong(what: string, down: () => { reason: string; since: n
   };
 }
 
-/**
- * `informational` checks are reported but never make the process not ready. `detail: 'code'`
- * reports a failed check by its fixed code only (the API's admin listener); `'message'` adds the
- * error's own words (the worker's port, whose reasons an operator reads to fix a topology).
- */
+/** `informational` checks are reported but never make the process not ready. A failed check has its fixed code and its own words. */
 export async function checkReadiness(
   checks: Record<string, DependencyCheck>,
   timeoutMs = 2_000,
   informational: readonly string[] = [],
-  detail: 'code' | 'message' = 'message',
 ): Promise<Readiness> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]): Promise<[string, DependencyStatus]> => {
@@ -97,8 +92,7 @@ export async function checkReadiness(
         ]);
         return [name, { status: 'up', latency_ms: elapsed(started) }];
       } catch (err) {
-        const down: DependencyStatus = { status: 'down', latency_ms: elapsed(started), failure: failureCode(err) };
-        return [name, detail === 'code' ? down : { ...down, error: (err as Error).message || String(err) }];
+        return [name, { status: 'down', latency_ms: elapsed(started), failure: failureCode(err), error: (err as Error).message || String(err) }];
       } finally {
         clearTimeout(timer);
       }
@@ -128,6 +122,8 @@ export interface HealthOptions {
   detail?: 'full' | 'codes' | 'status';
   /** Told the liveness reason when /healthz does not show it, so it reaches the logs. */
   onLivenessFailure?: (reason: string) => void;
+  /** Told each failed check's own words when /readyz does not show them, so they reach the logs. */
+  onDependencyFailure?: (name: string, failure: DependencyFailureCode, error: string) => void;
 }
 
 /** GET /healthz and GET /readyz: the worker's port and the API's public listener. */
@@ -157,10 +153,21 @@ export function livenessRouter({ liveness, detail = 'full', onLivenessFailure }:
 }
 
 /** GET /readyz alone (the API's admin listener serves this one without /healthz). */
-export function readinessRouter(checks: Record<string, DependencyCheck>, { informational = [], detail = 'full' }: HealthOptions = {}): express.Router {
+export function readinessRouter(
+  checks: Record<string, DependencyCheck>,
+  { informational = [], detail = 'full', onDependencyFailure }: HealthOptions = {},
+): express.Router {
   const router = express.Router();
   router.get('/readyz', async (_req, res) => {
-    const readiness = await checkReadiness(checks, undefined, informational, detail === 'full' ? 'message' : 'code');
+    const readiness = await checkReadiness(checks, undefined, informational);
+    if (detail !== 'full') {
+      // The error's own words go to the log; the answer keeps the fixed code alone.
+      for (const [name, status] of Object.entries(readiness.dependencies)) {
+        if (status.error === undefined) continue;
+        onDependencyFailure?.(name, status.failure ?? 'failed', status.error);
+        delete status.error;
+      }
+    }
     const body: Readiness | PublicReadiness = detail === 'status' ? { status: readiness.status } : readiness;
     res
       .status(readiness.status === 'ready' ? 200 : 503)

@@ -165,6 +165,7 @@ export function createApp(deps: ApiDeps, services: ApiServices = createApiServic
       ...services.health,
       detail: 'status',
       onLivenessFailure: (reason) => logger.error({ reason }, 'liveness failing'),
+      onDependencyFailure: (dependency, failure, error) => logger.warn({ dependency, failure, err: error }, 'readiness check failed'),
     }),
   );
   app.use(docsRoutes(version, 'public'));
@@ -208,7 +209,13 @@ export function createAdminApp(deps: ApiDeps, services: ApiServices = createApiS
   if (!config.http.admin.openProbes) app.use(['/metrics', '/readyz'], adminOnly);
   app.use(metricsRouter(deps.registry));
   // Each dependency with a fixed failure code; the driver's own text goes to the log only.
-  app.use(readinessRouter(services.checks, { ...services.health, detail: 'codes' }));
+  app.use(
+    readinessRouter(services.checks, {
+      ...services.health,
+      detail: 'codes',
+      onDependencyFailure: (dependency, failure, error) => logger.warn({ dependency, failure, err: error }, 'readiness check failed'),
+    }),
+  );
   app.use(requestLogging(logger));
   // The codec takes the admin or the codec token, and answers CORS preflights, which carry no
   // Authorization header: mounted before the admin-only check, with its own.

@@ -299,14 +299,14 @@ describe('the operator’s PUT', () => {
     await firstMail(a.email);
     await firstMail(b.email);
     expect(await runStatus(s.p, a.userId)).toBe('RUNNING');
-    const put = await request(s.p.baseUrl, 'PUT', `/users/${a.userId}`, undefined, admin);
+    const put = await request(s.p.adminBaseUrl, 'PUT', `/users/${a.userId}`, undefined, admin);
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ user_id: a.userId, verification_state: 'VERIFIED' });
     await runEnded(a.userId);
     expect(await searchAttributeState(s.p, a.userId)).toBe('VERIFIED');
     await s.events.waitFor(a.userId, 'user.verified');
 
-    expect((await request(s.p.baseUrl, 'PUT', `/users/${b.userId}`, { verification_state: 'REJECTED' }, admin)).status).toBe(200);
+    expect((await request(s.p.adminBaseUrl, 'PUT', `/users/${b.userId}`, { verification_state: 'REJECTED' }, admin)).status).toBe(200);
     await runEnded(b.userId);
     expect(await searchAttributeState(s.p, b.userId)).toBe('REJECTED');
     expect(await verificationState(s.p, b.userId)).toBe('REJECTED');
@@ -317,9 +317,9 @@ describe('the operator’s PUT', () => {
   it('writes the row directly when no run is open, and a short run announces the new state', async () => {
     const { userId, email } = await signUp(s.p);
     await firstMail(email);
-    expect((await request(s.p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'REJECTED' }, admin)).status).toBe(200);
+    expect((await request(s.p.adminBaseUrl, 'PUT', `/users/${userId}`, { verification_state: 'REJECTED' }, admin)).status).toBe(200);
     await runEnded(userId);
-    const put = await request(s.p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'EXPIRED' }, admin);
+    const put = await request(s.p.adminBaseUrl, 'PUT', `/users/${userId}`, { verification_state: 'EXPIRED' }, admin);
     expect(put.body).toMatchObject({ verification_state: 'EXPIRED' });
     expect(await verificationState(s.p, userId)).toBe('EXPIRED');
     await s.events.waitFor(userId, 'user.verification_expired');
