@@ -152,7 +152,7 @@ export function createApp(deps: ApiDeps, services: ApiServices = createApiServic
   const { security, limits } = config;
   // One limiter per route family, each its own counters in Postgres, shared by every API process.
   const limiter = (name: string, { limit, windowMs }: { limit: number; windowMs: number }): RequestHandler =>
-    sharedRateLimit({ pool, limits, limiter: name, limit, windowMs });
+    sharedRateLimit({ pool, limits, limiter: name, limit, windowMs, logger });
   const resend = config.verification.resend;
 
   const app = baseApp(config);
@@ -165,7 +165,6 @@ export function createApp(deps: ApiDeps, services: ApiServices = createApiServic
       ...services.health,
       detail: 'status',
       onLivenessFailure: (reason) => logger.error({ reason }, 'liveness failing'),
-      onDependencyFailure: (dependency, failure, error) => logger.warn({ dependency, failure, err: error }, 'readiness check failed'),
     }),
   );
   app.use(docsRoutes(version, 'public'));
@@ -208,7 +207,8 @@ export function createAdminApp(deps: ApiDeps, services: ApiServices = createApiS
   // log), behind the token unless ADMIN_OPEN_PROBES opens them to an unauthenticated scraper.
   if (!config.http.admin.openProbes) app.use(['/metrics', '/readyz'], adminOnly);
   app.use(metricsRouter(deps.registry));
-  // Each dependency with a fixed failure code; the driver's own text goes to the log only.
+  // Each dependency with a fixed failure code; the driver's own text goes to the log only (from
+  // here, not from the public probe, which a load balancer calls every few seconds).
   app.use(
     readinessRouter(services.checks, {
       ...services.health,

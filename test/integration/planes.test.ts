@@ -15,6 +15,7 @@ import { createPool } from '../../src/db/postgres';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
 import { signupBody } from '../support/fixtures';
 import { type Pipeline, request, startApi, startPipeline } from '../support/pipeline';
+import { capturingLogger } from '../support/log-capture';
 import { untilOnboarded } from '../support/users';
 import { createTestDatabase, deleteTopology, dropTestDatabase, silentLogger, TEST_ADMIN_TOKEN, testConfig, uniqueSuffix } from '../support/stack';
 
@@ -133,7 +134,8 @@ describe('health answers', () => {
     const publisher = await createSignupPublisher({ topology: unreachable.amqp, url: unreachable.amqp.url, logger: silentLogger, waitForConnect: false });
     const deadPool = createPool(unreachable.postgres.url, 1, silentLogger);
     const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
-    const down = await startApi(unreachable, { pool: deadPool, publisher, temporal: { connection: deadConnection } as never });
+    const logs = capturingLogger('warn');
+    const down = await startApi(unreachable, { pool: deadPool, publisher, temporal: { connection: deadConnection } as never, logger: logs.logger });
     try {
       const ready = await request(down.baseUrl, 'GET', '/readyz');
       expect(ready.status).toBe(503);
@@ -153,6 +155,9 @@ describe('health answers', () => {
       expect(detailed.body.dependencies.rabbitmq.failure).toBe('not_connected');
       expect(['unreachable', 'timeout']).toContain(detailed.body.dependencies.temporal.failure);
       expect(JSON.stringify(detailed.body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|UNAVAILABLE|Connection|deadline|terminated/);
+      // The driver's own words are for the operator's log.
+      const logged = logs.lines().filter((l) => l.msg === 'readiness check failed');
+      expect(logged.find((l) => l.dependency === 'postgres')).toMatchObject({ failure: 'unreachable', err: expect.stringMatching(/ECONNREFUSED|connect/) });
     } finally {
       await down.close();
       await publisher.close();

@@ -8,6 +8,7 @@ import { Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { verificationWorkflowId } from '../../src/onboarding-policy';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
+import { createEncryptionCodec } from '../../src/temporal/payload-encryption';
 import { capturingLogger } from '../support/log-capture';
 import { runScript } from '../support/processes';
 import { type MailMessage, linkIn, tokenIn } from '../support/mailpit';
@@ -120,7 +121,8 @@ async function decryptedHistory(workflowId: string): Promise<string> {
     }
     return value;
   });
-  const decoded = await s.p.payloadCodec.decode(payloads);
+  // As the codec endpoint does: search attributes are in clear by design, shown as they are.
+  const decoded = await createEncryptionCodec(s.p.config.security.payloadKeys).decode(payloads);
   return `${text}\n${decoded.map((d) => Buffer.from(d.data ?? new Uint8Array()).toString('utf8')).join('\n')}`;
 }
 
