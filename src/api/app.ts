@@ -42,7 +42,7 @@ import { errorHandler } from './problem';
 import { requestLogging } from './request-logging';
 import { sharedRateLimit } from './shared-rate-limit';
 import { countSignupOutcomes, shedWhenHashingFull, signupRoutes } from './signup-routes';
-import { adminUserRoutes, publicUserRoutes } from './user-routes';
+import { adminUserRecordRoutes, publicUserRoutes } from './user-routes';
 import { verificationRoutes } from './verification-routes';
 
 export interface ApiDeps {
@@ -221,15 +221,16 @@ export function createAdminApp(deps: ApiDeps, services: ApiServices = createApiS
   // Authorization header: mounted before the admin-only check, with its own.
   app.use(codecRoutes({ codec: services.displayCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }));
   app.use(adminOnly);
+  // MERGE POINT: the admin routers' OpenAPI path objects join here, docsRoutes(version, 'admin', { ...adminUserPaths, ...dlqPaths }).
   app.use(docsRoutes(version, 'admin'));
   app.use(jsonBody(config.http.bodyLimitBytes));
-  app.use(adminUserRoutes({ readUserRecord: services.readUserRecord, setVerificationState: services.setVerificationState }));
+  app.use(adminUserRecordRoutes({ readUserRecord: services.readUserRecord, setVerificationState: services.setVerificationState }));
   // MERGE POINT (issue 12, erasure, listing, DLQ): mount the admin routers here, after the token
-  // check and the JSON parser, e.g.
-  //   app.use(adminUserListRoutes({ ... }));   // src/api/admin-user-routes.ts: DELETE /users/{id}, GET /users
-  //   app.use(dlqRoutes({ ... }));             // src/api/dlq-routes.ts: list, show, replay
-  // and pass their OpenAPI path objects to docsRoutes(version, 'admin', { ...adminUserPaths, ...dlqPaths })
-  // above (or add their operations to ADMIN_OPERATIONS in openapi.ts).
+  // check and the JSON parser:
+  //   app.use(adminUserRoutes({ listUsers, eraseUser }));   // src/api/admin-user-routes.ts: DELETE /users/{id}, GET /users
+  //   app.use(dlqRoutes({ deadLetters }));                   // src/api/dlq-routes.ts: list, show, replay
+  // (their use cases built in createApiServices), and pass their OpenAPI path objects to the admin
+  // document above: docsRoutes(version, 'admin', { ...adminUserPaths, ...dlqPaths }).
   finish(app, logger);
   return app;
 }

@@ -16,13 +16,13 @@ export function publicUserRoutes({ readSignupStatus, rateLimit }: { readSignupSt
   return router;
 }
 
-export interface AdminUserRoutesDeps {
+export interface AdminUserRecordRoutesDeps {
   readUserRecord: ReadUserRecord;
   setVerificationState: SetVerificationState;
 }
 
 /** Admin GET /users/{user_id} (the full record) and PUT /users/{user_id}. Mounted after the admin check and the JSON body parser. */
-export function adminUserRoutes({ readUserRecord, setVerificationState }: AdminUserRoutesDeps): express.Router {
+export function adminUserRecordRoutes({ readUserRecord, setVerificationState }: AdminUserRecordRoutesDeps): express.Router {
   const router = express.Router();
   router.get('/users/:user_id', async (req, res) => {
     res.json(await readUserRecord(parseUserId(req.params.user_id)));
