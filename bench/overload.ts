@@ -6,7 +6,7 @@
  */
 import { type LoadResult, paced, percentile } from './load';
 import { measurePhase, type PhaseContext } from './phase';
-import { sumMetric } from './stack';
+import { type BenchStack, sumMetric } from './stack';
 
 export interface OverloadResult {
   /** The offered rate as a multiple of the hash ceiling. */
@@ -36,8 +36,8 @@ const DEFAULT_MULTIPLES = [2, 4];
 const round = (x: number) => Math.round(x * 10) / 10;
 const ms = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : '–');
 
-async function shedSoFar(apiUrl: string): Promise<number> {
-  return sumMetric(await (await fetch(`${apiUrl}/metrics`)).text(), 'onboarding_signups_shed_total');
+async function shedSoFar(metrics: BenchStack['apiMetrics']): Promise<number> {
+  return sumMetric(await (await fetch(metrics.url, { headers: metrics.headers })).text(), 'onboarding_signups_shed_total');
 }
 
 /** Both multiples, each as a phase of its own: the load, then until every 202 has completed. */
@@ -52,7 +52,7 @@ export async function measureOverload(
     // answer is quick, and at most HASH_CONCURRENCY + HASH_QUEUE_LIMIT signups are in the API
     // for long; a second's worth of arrivals (at least 200) leaves a wide margin.
     const clients = Math.max(200, Math.ceil(rate));
-    const shedBefore = await shedSoFar(ctx.stack.apiUrl);
+    const shedBefore = await shedSoFar(ctx.stack.apiMetrics);
     let load: LoadResult | undefined;
     const phase = await measurePhase(
       ctx,
@@ -63,7 +63,7 @@ export async function measureOverload(
       },
     );
     if (!load) throw new Error('the overload load did not run');
-    const shed = (await shedSoFar(ctx.stack.apiUrl)) - shedBefore;
+    const shed = (await shedSoFar(ctx.stack.apiMetrics)) - shedBefore;
     const fiveXx = Object.entries(load.byStatus).reduce((n, [status, count]) => n + (Number(status) >= 500 ? count : 0), 0);
     const acceptedMs = load.latenciesMsByStatus[202] ?? [];
     const shedMs = load.latenciesMsByStatus[503] ?? [];

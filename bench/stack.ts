@@ -54,6 +54,8 @@ export interface BenchStack {
   /** The Temporal server the stack runs on; 'external' with --url. */
   temporalMode: TemporalMode | 'external';
   apiUrl: string;
+  /** The API's /metrics, on its admin listener, and the header that opens it. */
+  apiMetrics: { url: string; headers: Record<string, string> };
   /** Where the worker serves /metrics; undefined with --url. */
   workerMetricsUrl?: string;
   /** Root pids of each measured component, read when asked (processes restart between phases). */
@@ -80,6 +82,10 @@ export interface BenchStack {
   stop(): Promise<void>;
   /** True when this run made the stack and may stop its worker (direct baseline, backlog drain). */
   owned: boolean;
+}
+
+function adminMetrics(adminUrl: string, token: string | undefined): BenchStack['apiMetrics'] {
+  return { url: `${adminUrl}/metrics`, headers: token ? { authorization: `Bearer ${token}` } : {} };
 }
 
 function findSharedRoles(): Roles {
@@ -119,6 +125,8 @@ export function externalStack(url: string, log: (line: string) => void): BenchSt
     config,
     temporalMode: 'external',
     apiUrl: url.replace(/\/$/, ''),
+    // The admin listener of the same host, at ADMIN_PORT, with ADMIN_API_TOKEN from the environment.
+    apiMetrics: adminMetrics(`${new URL(url).protocol}//${new URL(url).hostname}:${config.http.admin.port}`, config.security.adminToken),
     owned: false,
     roles: () => roles,
     consumer: () => 'external',
@@ -206,13 +214,14 @@ export async function ownStack(
   log: (line: string) => void,
 ): Promise<BenchStack> {
   mkdirSync(opts.logDir, { recursive: true });
-  const [apiPort, workerPort, sdkMetricsPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [apiPort, adminPort, workerPort, sdkMetricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const envWith = (temporalAddress?: string): Env => ({
     ...process.env,
     ...runEnv('bench', opts.suffix, {
       ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
       ...(temporalAddress ? { TEMPORAL_ADDRESS: temporalAddress } : {}),
       PORT: String(apiPort),
+      ADMIN_PORT: String(adminPort),
       WORKER_HTTP_PORT: String(workerPort),
       TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
       ...opts.env,
@@ -293,6 +302,7 @@ export async function ownStack(
     config,
     temporalMode: opts.temporal,
     apiUrl,
+    apiMetrics: adminMetrics(`http://127.0.0.1:${adminPort}`, config.security.adminToken),
     workerMetricsUrl: `http://127.0.0.1:${workerPort}/metrics`,
     owned: true,
     roles: () => ({

@@ -120,7 +120,7 @@ async function main(): Promise<void> {
 
   const api = startNode('api', join(__dirname, '..', 'src', 'api', 'main.js'), env);
   const worker = startNode('worker', join(__dirname, '..', 'src', 'worker', 'main.js'), env);
-  say(`API on http://127.0.0.1:${config.http.port}  (Ctrl-C stops everything)`);
+  say(`API on http://127.0.0.1:${config.http.port}, its admin listener on http://${config.http.admin.host}:${config.http.admin.port}  (Ctrl-C stops everything)`);
 
   let stopping = false;
   const shutdown = async (code: number) => {

@@ -52,6 +52,16 @@ export const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORT: port.default(5000),
+  // The admin listener (docs/operations.md#two-listeners): personal data, operator routes,
+  // metrics and the detailed readiness. Loopback unless ADMIN_HOST says otherwise.
+  ADMIN_PORT: port.default(5002),
+  ADMIN_HOST: z
+    .string()
+    .refine((host) => host === 'localhost' || isIP(host) !== 0, { error: 'must be an IP address (e.g. 127.0.0.1, 0.0.0.0 in a container) or localhost' })
+    .default('127.0.0.1'),
+  // true: the admin listener's /metrics and /readyz answer without the admin token (a scraper,
+  // an orchestrator's probe). Every other admin route always needs it.
+  ADMIN_OPEN_PROBES: z.enum(['true', 'false']).default('false'),
   // The worker's own HTTP port: /healthz, /readyz, /metrics.
   WORKER_HTTP_PORT: port.default(5001),
 
@@ -101,8 +111,17 @@ export const EnvSchema = z.object({
   CODEC_API_TOKEN: optional(bearerToken),
   CODEC_CORS_ORIGINS: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
   PAYLOAD_ENCRYPTION_KEYS: optional(z.string()),
+  // true: the worker and the clients refuse a Temporal payload not marked encrypted (a forged
+  // input or signal); false only while runs recorded before encryption was turned on are open.
+  PAYLOAD_ENCRYPTION_REQUIRED: z.enum(['true', 'false']).default('true'),
   SIGNUP_RATE_LIMIT: positiveInt.default(20),
   SIGNUP_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
+  // The public status read (GET /users/{user_id}) and the verification link's routes (GET and
+  // POST /verify), per client IP, counted in Postgres across every API process.
+  STATUS_RATE_LIMIT: positiveInt.default(60),
+  STATUS_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
+  VERIFY_RATE_LIMIT: positiveInt.default(20),
+  VERIFY_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   TRUST_PROXY: z.string().default('false'),
   DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('conflict'),
 
@@ -170,7 +189,14 @@ export type Env = Record<string, string | undefined>;
 export interface Config {
   env: 'development' | 'production' | 'test';
   logLevel: string;
-  http: { port: number; workerPort: number; bodyLimitBytes: number };
+  http: {
+    /** The public listener: signup, status, verification, docs, health. */
+    port: number;
+    workerPort: number;
+    bodyLimitBytes: number;
+    /** The admin listener: the full record, PUT, metrics, detailed readiness, the codec. */
+    admin: { port: number; host: string; openProbes: boolean };
+  };
   postgres: { url: string; poolMax: number };
   amqp: {
     url: string;
@@ -209,13 +235,15 @@ export interface Config {
   };
   onboarding: { maxAttempts: number; runTimeoutMs: number };
   security: {
-    /** Bearer token for PUT /users/{id} and the codec endpoint; none means both refuse everyone. */
+    /** Bearer token for every admin-listener route; none means they refuse everyone. */
     adminToken: string | undefined;
     /** A second token that opens only the codec endpoint, for operators of the Temporal Web UI. */
     codecToken: string | undefined;
     codecCorsOrigins: string[];
     /** First key encrypts, every key decrypts. */
     payloadKeys: PayloadKey[];
+    /** Decoding refuses a payload not marked encrypted (the worker's and the clients' codec; not the codec endpoint's). */
+    payloadEncryptionRequired: boolean;
     signupRateLimit: { limit: number; windowMs: number };
     /** Express's `trust proxy`: which hops may set X-Forwarded-For, i.e. whose client IP is rate-limited. */
     trustProxy: false | number | string[];
@@ -239,6 +267,10 @@ export interface Config {
     ipv6Subnet: number;
     /** Period of the purge of expired counters, idempotency keys (and verification tokens). */
     purgeIntervalMs: number;
+    /** Per client IP: the public GET /users/{user_id}. */
+    statusRead: { limit: number; windowMs: number };
+    /** Per client IP: GET and POST /verify. */
+    verify: { limit: number; windowMs: number };
   };
   /** What `npm start` runs beside the service. */
   localStack: { temporalMode: 'dev' | 'cluster' };
@@ -313,6 +345,9 @@ export function loadConfig(rawEnv: Env = process.env): Config {
   }
   // A run holds its key for one publish (up to the confirm timeout) plus a few bounded queries
   // and one argon2id hash; a shorter lease would let a retry run while the first still does.
+  if (e.ADMIN_PORT !== 0 && e.ADMIN_PORT === e.PORT) {
+    problems.push('ADMIN_PORT: must differ from PORT: the admin routes must never be served on the public listener');
+  }
   if (e.IDEMPOTENCY_LEASE_MS < e.AMQP_PUBLISH_CONFIRM_TIMEOUT_MS + 30_000) {
     problems.push('IDEMPOTENCY_LEASE_MS: must be at least AMQP_PUBLISH_CONFIRM_TIMEOUT_MS + 30000');
   }
@@ -343,7 +378,12 @@ export function loadConfig(rawEnv: Env = process.env): Config {
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
-    http: { port: e.PORT, workerPort: e.WORKER_HTTP_PORT, bodyLimitBytes: 16 * 1024 },
+    http: {
+      port: e.PORT,
+      workerPort: e.WORKER_HTTP_PORT,
+      bodyLimitBytes: 16 * 1024,
+      admin: { port: e.ADMIN_PORT, host: e.ADMIN_HOST, openProbes: e.ADMIN_OPEN_PROBES === 'true' },
+    },
     postgres: { url: e.DATABASE_URL, poolMax: e.PG_POOL_MAX },
     amqp: {
       url: e.AMQP_URL,
@@ -378,6 +418,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       codecToken: e.CODEC_API_TOKEN,
       codecCorsOrigins,
       payloadKeys,
+      payloadEncryptionRequired: e.PAYLOAD_ENCRYPTION_REQUIRED === 'true',
       signupRateLimit: { limit: e.SIGNUP_RATE_LIMIT, windowMs: e.SIGNUP_RATE_LIMIT_WINDOW_MS },
       trustProxy: trustProxy.value,
       duplicateSignupResponse: e.DUPLICATE_SIGNUP_RESPONSE,
@@ -392,6 +433,8 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       keyHmacKey: deriveHmacKey(hmacSecret, 'rate-limit-key'),
       ipv6Subnet: 56,
       purgeIntervalMs: e.PURGE_INTERVAL_MS,
+      statusRead: { limit: e.STATUS_RATE_LIMIT, windowMs: e.STATUS_RATE_LIMIT_WINDOW_MS },
+      verify: { limit: e.VERIFY_RATE_LIMIT, windowMs: e.VERIFY_RATE_LIMIT_WINDOW_MS },
     },
     localStack: { temporalMode: e.TEMPORAL_MODE },
     bridge,

@@ -194,14 +194,25 @@ export const Liveness = z.object({ status: z.literal('ok') });
 /** /healthz while the process cannot heal by itself: a part of it down past its limit, and why. */
 export const LivenessFailure = z.object({
   status: z.literal('failing'),
-  reason: z.string().meta({ description: 'e.g. "publisher down for 301 s (limit 300 s): publish channel cannot be opened: …"' }),
+  reason: z
+    .string()
+    .optional()
+    .meta({ description: 'e.g. "publisher down for 301 s (limit 300 s): publish channel cannot be opened: …". Only on the worker\'s own port: the API\'s public /healthz gives the status alone and logs the reason' }),
 });
 export type LivenessFailure = z.infer<typeof LivenessFailure>;
+
+/** Why a dependency check failed, from a fixed set: never a driver's text, which can name hosts, users or rows. */
+export const DEPENDENCY_FAILURES = ['timeout', 'unreachable', 'not_connected', 'failed'] as const;
+export type DependencyFailureCode = (typeof DEPENDENCY_FAILURES)[number];
 
 export const DependencyStatus = z.object({
   status: z.enum(['up', 'down']),
   latency_ms: z.number().nonnegative(),
-  error: z.string().optional(),
+  failure: z
+    .enum(DEPENDENCY_FAILURES)
+    .optional()
+    .meta({ description: 'why it is down: no answer in time, not reachable, not connected (a publisher or consumer), or it answered with an error' }),
+  error: z.string().optional().meta({ description: "the error's own text; only on the worker's own port, never on the API's listeners" }),
 });
 export type DependencyStatus = z.infer<typeof DependencyStatus>;
 
@@ -214,6 +225,10 @@ export const Readiness = z.object({
     .meta({ description: 'dependencies reported for information only: their being down does not make the process not ready' }),
 });
 export type Readiness = z.infer<typeof Readiness>;
+
+/** The public listener's /readyz: ready or not, nothing about the dependencies behind it. */
+export const PublicReadiness = z.object({ status: z.enum(['ready', 'not_ready']) }).strict();
+export type PublicReadiness = z.infer<typeof PublicReadiness>;
 
 // ---- E-mail verification (docs/verification.md).
 

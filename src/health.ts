@@ -4,12 +4,31 @@
  * readiness checks each dependency with a time limit and reports its status and latency, so one
  * slow dependency shows as itself rather than as a hung probe.
  */
-import type { Client } from '@temporalio/client';
+import { type Client, isGrpcDeadlineError } from '@temporalio/client';
 import express from 'express';
 import type { Pool } from 'pg';
-import type { DependencyStatus, LivenessFailure, Readiness } from './contract';
+import { type DependencyFailureCode, type DependencyStatus, type LivenessFailure, type PublicReadiness, type Readiness } from './contract';
+import { isConnectionFailure } from './db/postgres';
 
 export type DependencyCheck = () => Promise<void>;
+
+/** A check's failure with one of the fixed codes; the message stays in the logs. */
+export class DependencyFailure extends Error {
+  constructor(
+    readonly code: DependencyFailureCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DependencyFailure';
+  }
+}
+
+/** The fixed code for a failed check: never the driver's text, which can name hosts, users or rows. */
+export function failureCode(err: unknown): DependencyFailureCode {
+  if (err instanceof DependencyFailure) return err.code;
+  if (isConnectionFailure(err)) return 'unreachable';
+  return 'failed';
+}
 
 export const postgresCheck = (pool: Pool): DependencyCheck => async () => {
   await pool.query('SELECT 1');
@@ -20,11 +39,15 @@ export const postgresCheck = (pool: Pool): DependencyCheck => async () => {
  * unreachable server with the check, instead of letting them run on in the background.
  */
 export const temporalCheck = (client: Client, timeoutMs = 1_500): DependencyCheck => async () => {
-  await client.connection.withDeadline(Date.now() + timeoutMs, () => client.workflowService.getSystemInfo({}));
+  try {
+    await client.connection.withDeadline(Date.now() + timeoutMs, () => client.workflowService.getSystemInfo({}));
+  } catch (err) {
+    throw new DependencyFailure(isGrpcDeadlineError(err) ? 'timeout' : 'unreachable', (err as Error).message || String(err));
+  }
 };
 
 export const connectedCheck = (what: string, isConnected: () => boolean): DependencyCheck => async () => {
-  if (!isConnected()) throw new Error(`${what} not connected`);
+  if (!isConnected()) throw new DependencyFailure('not_connected', `${what} not connected`);
 };
 
 /** Up while `problem` says nothing; down with its words otherwise (e.g. "payload key k2 missing"). */
@@ -50,7 +73,7 @@ export function downTooLong(what: string, down: () => { reason: string; since: n
   };
 }
 
-/** `informational` checks are reported but never make the process not ready. */
+/** `informational` checks are reported but never make the process not ready. A failed check has its fixed code and its own words. */
 export async function checkReadiness(
   checks: Record<string, DependencyCheck>,
   timeoutMs = 2_000,
@@ -64,12 +87,12 @@ export async function checkReadiness(
         await Promise.race([
           check(),
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+            timer = setTimeout(() => reject(new DependencyFailure('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
           }),
         ]);
         return [name, { status: 'up', latency_ms: elapsed(started) }];
       } catch (err) {
-        return [name, { status: 'down', latency_ms: elapsed(started), error: (err as Error).message || String(err) }];
+        return [name, { status: 'down', latency_ms: elapsed(started), failure: failureCode(err), error: (err as Error).message || String(err) }];
       } finally {
         clearTimeout(timer);
       }
@@ -89,23 +112,67 @@ export interface HealthOptions {
   liveness?: LivenessProblem;
   /** Checks reported by /readyz that never make the process not ready (e.g. Temporal for the API). */
   informational?: readonly string[];
+  /**
+   * What /readyz and a failing /healthz tell: `full` (default), every dependency with its status,
+   * latency, failure code and error text, and the liveness reason (the worker's own port);
+   * `codes`, the same with the fixed failure code only (the API's admin listener); `status`, ready
+   * or not and alive or not, nothing else (the API's public listener: a load balancer or an
+   * orchestrator acts on the status alone, and anyone can ask).
+   */
+  detail?: 'full' | 'codes' | 'status';
+  /** Told the liveness reason when /healthz does not show it, so it reaches the logs. */
+  onLivenessFailure?: (reason: string) => void;
+  /** Told each failed check's own words when /readyz does not show them, so they reach the logs. */
+  onDependencyFailure?: (name: string, failure: DependencyFailureCode, error: string) => void;
 }
 
-/** GET /healthz and GET /readyz: the same in the API and the worker. */
-export function healthRouter(checks: Record<string, DependencyCheck>, { liveness, informational = [] }: HealthOptions = {}): express.Router {
+/** GET /healthz and GET /readyz: the worker's port and the API's public listener. */
+export function healthRouter(checks: Record<string, DependencyCheck>, options: HealthOptions = {}): express.Router {
+  const router = express.Router();
+  router.use(livenessRouter(options));
+  router.use(readinessRouter(checks, options));
+  return router;
+}
+
+/** GET /healthz alone. */
+export function livenessRouter({ liveness, detail = 'full', onLivenessFailure }: HealthOptions = {}): express.Router {
   const router = express.Router();
   router.get('/healthz', (_req, res) => {
     const problem = liveness?.() ?? null;
     res.set('Cache-Control', 'no-store');
-    if (problem === null) res.json({ status: 'ok' });
-    else res.status(503).json({ status: 'failing', reason: problem } satisfies LivenessFailure);
+    if (problem === null) {
+      res.json({ status: 'ok' });
+    } else if (detail === 'status') {
+      onLivenessFailure?.(problem);
+      res.status(503).json({ status: 'failing' } satisfies LivenessFailure);
+    } else {
+      res.status(503).json({ status: 'failing', reason: problem } satisfies LivenessFailure);
+    }
   });
+  return router;
+}
+
+/** GET /readyz alone (the API's admin listener serves this one without /healthz). */
+export function readinessRouter(
+  checks: Record<string, DependencyCheck>,
+  { informational = [], detail = 'full', onDependencyFailure }: HealthOptions = {},
+): express.Router {
+  const router = express.Router();
   router.get('/readyz', async (_req, res) => {
     const readiness = await checkReadiness(checks, undefined, informational);
+    if (detail !== 'full') {
+      // The error's own words go to the log; the answer keeps the fixed code alone.
+      for (const [name, status] of Object.entries(readiness.dependencies)) {
+        if (status.error === undefined) continue;
+        onDependencyFailure?.(name, status.failure ?? 'failed', status.error);
+        delete status.error;
+      }
+    }
+    const body: Readiness | PublicReadiness = detail === 'status' ? { status: readiness.status } : readiness;
     res
       .status(readiness.status === 'ready' ? 200 : 503)
       .set('Cache-Control', 'no-store')
-      .json(readiness);
+      .json(body);
   });
   return router;
 }

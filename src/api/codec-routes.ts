@@ -12,6 +12,10 @@ import { requireBearerToken } from './bearer-auth';
 import { jsonBody, requireJsonBody } from './json-body';
 
 export interface CodecRoutesDeps {
+  /**
+   * A codec that passes a payload in clear through (no rejectPlaintext): the endpoint only
+   * displays, and a history's search attributes and headers are in clear by design.
+   */
   codec: PayloadCodec;
   /** Tokens allowed to use the endpoint; undefined entries are ignored, none at all closes it. */
   tokens: ReadonlyArray<string | undefined>;
@@ -19,7 +23,16 @@ export interface CodecRoutesDeps {
 }
 
 // Temporal's default limit for one payload is 2 MB; a batch of the UI's is well within twice that.
-const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+// The 413's text names this limit (problem.ts reads it from the parser that refused).
+export const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
+/** What a client is told about a payload it sent: a fixed code and text, never the codec's own words (key ids). */
+const UNDECODABLE: Record<PayloadDecryptionError['reason'], string> = {
+  not_encrypted: 'not marked binary/encrypted: every payload this service writes is encrypted',
+  unknown_key: 'encrypted with a key this service does not hold',
+  truncated: 'encrypted payload is truncated',
+  authentication_failed: 'failed authentication: tampered with, or not encrypted by this service',
+};
 
 export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Router {
   const router = express.Router();
@@ -47,9 +60,7 @@ export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Ro
       try {
         result = await codec[operation](parsed.data.payloads.map(fromJson));
       } catch (err) {
-        if (err instanceof PayloadDecryptionError) {
-          throw new ValidationError('a payload could not be decrypted', [{ field: 'payloads', message: err.message, code: 'undecryptable' }]);
-        }
+        if (err instanceof PayloadDecryptionError) throw undecodable(err.reason);
         throw err;
       }
       res.json({ payloads: result.map(toJson) });
@@ -57,6 +68,10 @@ export function codecRoutes({ codec, tokens, corsOrigins }: CodecRoutesDeps): Ro
   router.post('/codec/encode', handle('encode'));
   router.post('/codec/decode', handle('decode'));
   return router;
+}
+
+function undecodable(reason: PayloadDecryptionError['reason']): ValidationError {
+  return new ValidationError('a payload could not be decrypted', [{ field: 'payloads', message: UNDECODABLE[reason], code: reason }]);
 }
 
 function fromJson(payload: CodecPayloads['payloads'][number]): Payload {

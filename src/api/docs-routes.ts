@@ -1,14 +1,15 @@
-/** GET /openapi.json and the Swagger UI at /docs, both from the one generated document. */
+/** GET /openapi.json and the Swagger UI at /docs, both from the one generated document of a listener. */
 import express from 'express';
 import swaggerUi from 'swagger-ui-express';
-import { openApiDocument } from './openapi';
+import { openApiDocument, type Plane } from './openapi';
 
-export function docsRoutes(version: string): express.Router {
-  const openApi = openApiDocument(version);
+export function docsRoutes(version: string, plane: Plane = 'public', extraPaths: Record<string, Record<string, unknown>> = {}): express.Router {
+  const openApi = openApiDocument(version, plane, extraPaths);
   const router = express.Router();
   router.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  router.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'Onboarding service API' }));
+  // serveFiles, not serve: each listener's UI reads its own document, even in one process.
+  router.use('/docs', swaggerUi.serveFiles(openApi), swaggerUi.setup(openApi, { customSiteTitle: openApi.info.title }));
   return router;
 }

@@ -1,7 +1,8 @@
 /** `npm run api`: the HTTP API. */
 // First, before anything loads http, express, pg or amqplib (docs/tracing.md).
 import { tracing } from './tracing-first';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/postgres';
@@ -11,7 +12,8 @@ import { createApiMetrics, createRegistry } from '../metrics';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createTemporalClient } from '../temporal/client';
-import { createApp } from './app';
+import { startPurgeSchedule } from '../maintenance/purge';
+import { createApps } from './app';
 
 const DRAIN_NOTICE_MS = 500;
 const TEMPORAL_MAX_RECONNECT_BACKOFF_MS = 5_000;
@@ -40,11 +42,17 @@ async function main(): Promise<void> {
     channelArgs: { 'grpc.max_reconnect_backoff_ms': TEMPORAL_MAX_RECONNECT_BACKOFF_MS },
   });
   const { client: temporal, payloadCodec } = createTemporalClient(temporalConnection, config, tracing);
+  const admin = config.http.admin;
   if (!config.security.adminToken) {
-    logger.warn('ADMIN_API_TOKEN is not set: PUT /users/{user_id} and /codec refuse every request');
+    logger.warn('ADMIN_API_TOKEN is not set: every admin route refuses every request (the codec still takes CODEC_API_TOKEN)');
+  }
+  if (!LOOPBACK_HOSTS.has(admin.host)) {
+    logger.warn({ host: admin.host }, 'the admin listener is bound beyond loopback: keep its port off the public network');
   }
 
-  const server = createServer(createApp({ config, logger, pool, publisher, temporal, payloadCodec, registry, metrics }));
+  const { publicApp, adminApp } = createApps({ config, logger, pool, publisher, temporal, payloadCodec, registry, metrics });
+  const publicServer = createServer(publicApp);
+  const adminServer = createServer(adminApp);
   // While draining, every answer says Connection: close, those in flight when it starts too. A
   // keep-alive client that sends request after request would otherwise hold its connection, and
   // the drain, open indefinitely.
@@ -53,16 +61,19 @@ async function main(): Promise<void> {
   const closeAfterAnswer = (res: ServerResponse) => {
     if (!res.headersSent) res.setHeader('Connection', 'close');
   };
-  server.prependListener('request', (_req, res) => {
-    if (draining) return closeAfterAnswer(res);
-    unanswered.add(res);
-    res.once('close', () => unanswered.delete(res));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.http.port, resolve);
-  });
-  logger.info({ port: config.http.port }, 'api listening');
+  for (const server of [publicServer, adminServer]) {
+    server.prependListener('request', (_req, res) => {
+      if (draining) return closeAfterAnswer(res);
+      unanswered.add(res);
+      res.once('close', () => unanswered.delete(res));
+    });
+  }
+  // The public listener on every interface, as before; the admin one on ADMIN_HOST (loopback by default).
+  const publicPort = await listen(publicServer, config.http.port);
+  const adminPort = await listen(adminServer, admin.port, admin.host);
+  logger.info({ port: publicPort, admin_port: adminPort, admin_host: admin.host }, 'api listening');
+  // Expired rate-limit counters and idempotency keys; one process purges at a time.
+  const purge = startPurgeSchedule({ pool, intervalMs: config.limits.purgeIntervalMs, logger });
 
   onShutdownSignal(logger, async () => {
     // First tell keep-alive clients (Connection: close) while still listening, so none is left
@@ -71,20 +82,34 @@ async function main(): Promise<void> {
     draining = true;
     unanswered.forEach(closeAfterAnswer);
     await new Promise((r) => setTimeout(r, DRAIN_NOTICE_MS));
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const servers = [publicServer, adminServer];
+    const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     // A request takes a hash and a confirm (at most AMQP_PUBLISH_CONFIRM_TIMEOUT_MS); a
     // connection still open well after that is cut rather than awaited.
     let forced = false;
     const cutOff = setTimeout(() => {
       forced = true;
-      server.closeAllConnections();
+      for (const server of servers) server.closeAllConnections();
     }, config.amqp.publishConfirmTimeoutMs + 5_000);
     await closed;
     clearTimeout(cutOff);
     logger.info({ forced }, 'api drained');
+    // Before the pool ends: a purge round in progress finishes on it.
+    await purge.stop();
     await Promise.allSettled([publisher.close(), temporalConnection.close(), pool.end()]);
     await tracing?.shutdown();
   });
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Listens on `port` (0: any free one) and returns the port bound. */
+async function listen(server: Server, port: number, host?: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  return (server.address() as AddressInfo).port;
 }
 
 main().catch(exitOnStartFailure('api'));

@@ -15,6 +15,7 @@ import {
   LivenessFailure,
   PendingUserView,
   Problem,
+  PublicReadiness,
   Readiness,
   SignupAccepted,
   SignupRequest,
@@ -25,7 +26,10 @@ import {
 } from '../contract';
 import { PROBLEM_KINDS, type ProblemKind } from './problem';
 
-type Method = 'get' | 'post' | 'put';
+type Method = 'get' | 'post' | 'put' | 'delete';
+
+/** The public listener (PORT) and the admin listener (ADMIN_PORT): each has a document of its own. */
+export type Plane = 'public' | 'admin';
 
 interface SuccessAnswer {
   description: string;
@@ -64,6 +68,7 @@ const COMPONENTS = {
   Liveness: { schema: Liveness, io: 'output' },
   LivenessFailure: { schema: LivenessFailure, io: 'output' },
   Readiness: { schema: Readiness, io: 'output' },
+  PublicReadiness: { schema: PublicReadiness, io: 'output' },
   CodecPayloads: { schema: CodecPayloads, io: 'output' },
   VerifyEmailRequest: { schema: VerifyEmailRequest, io: 'input' },
   EmailVerified: { schema: EmailVerified, io: 'output' },
@@ -74,8 +79,21 @@ const COMPONENTS = {
 const USER_ID = [{ name: 'user_id', description: 'the user_id from the 202 answer to POST /signup' }];
 const BODY_PROBLEMS: ProblemKind[] = ['validation', 'malformedBody', 'unsupportedMediaType', 'payloadTooLarge'];
 
-/** Every route the API serves. The test compares this with the Express router. */
-export const OPERATIONS: Operation[] = [
+const ADMIN_AUTH: ProblemKind[] = ['authenticationRequired', 'forbidden'];
+
+const openApiOperation = (plane: Plane): Operation => ({
+  method: 'get',
+  path: '/openapi.json',
+  operationId: 'openapi',
+  summary: `This document: the ${plane} listener's routes only`,
+  tags: ['operations'],
+  responses: { 200: { description: 'OpenAPI 3.1', contentType: 'application/json' } },
+  problems: [],
+  ...(plane === 'admin' ? { bearer: true } : {}),
+});
+
+/** Every route the public listener serves. The test compares this with the Express router. */
+export const PUBLIC_OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/signup',
@@ -95,18 +113,62 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/users/{user_id}',
-    operationId: 'getUser',
-    summary: 'A user, or where its onboarding is',
+    operationId: 'getSignupStatus',
+    summary: 'Where a signup is. No personal data: the full record is on the admin listener. Rate-limited per client',
     tags: ['users'],
     pathParameters: USER_ID,
     responses: {
       200: {
         description:
-          'The user (never its hash), or its onboarding progress. Answered from the database when Temporal does not answer within TEMPORAL_LOOKUP_TIMEOUT_MS: then `run_state: "UNKNOWN"`',
+          'Where the signup is. Answered from the database when Temporal does not answer within TEMPORAL_LOOKUP_TIMEOUT_MS: then `run_state: "UNKNOWN"`',
         schema: 'UserLookup',
       },
     },
-    problems: ['validation', 'badRequest', 'notFound', 'serviceUnavailable', 'internal'],
+    problems: ['validation', 'badRequest', 'notFound', 'tooManyRequests', 'serviceUnavailable', 'internal'],
+  },
+  ...verificationOperations(),
+  {
+    method: 'get',
+    path: '/healthz',
+    operationId: 'liveness',
+    summary: 'Liveness: the process answers, and its publisher has not been down past PUBLISHER_DOWN_LIVENESS_MS (the reason is logged, not shown)',
+    tags: ['operations'],
+    responses: {
+      200: { description: 'Alive', schema: 'Liveness' },
+      503: { description: 'The publisher has been down past its limit: restart the process', schema: 'LivenessFailure' },
+    },
+    problems: [],
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    operationId: 'readiness',
+    summary: 'Readiness, for load balancers and orchestrators: the status alone (each dependency is on the admin listener)',
+    tags: ['operations'],
+    responses: {
+      200: { description: 'Ready: Postgres and RabbitMQ are up', schema: 'PublicReadiness' },
+      503: { description: 'Not ready', schema: 'PublicReadiness' },
+    },
+    problems: [],
+  },
+  openApiOperation('public'),
+];
+
+/**
+ * Every route the admin listener serves (ADMIN_PORT, loopback by default), each behind the
+ * admin token; /metrics and /readyz are opened to a scraper by ADMIN_OPEN_PROBES=true.
+ */
+export const ADMIN_OPERATIONS: Operation[] = [
+  {
+    method: 'get',
+    path: '/users/{user_id}',
+    operationId: 'getUserRecord',
+    summary: 'The full user record, personal data included (never the hash)',
+    tags: ['users'],
+    pathParameters: USER_ID,
+    responses: { 200: { description: 'The user row', schema: 'UserView' } },
+    problems: ['validation', 'badRequest', ...ADMIN_AUTH, 'notFound', 'serviceUnavailable', 'internal'],
+    bearer: true,
   },
   {
     method: 'put',
@@ -117,7 +179,7 @@ export const OPERATIONS: Operation[] = [
     pathParameters: USER_ID,
     requestBody: { schema: 'VerificationUpdate', required: false },
     responses: { 200: { description: 'Updated', schema: 'VerificationUpdated' } },
-    problems: [...BODY_PROBLEMS, 'badRequest', 'authenticationRequired', 'forbidden', 'notFound', 'serviceUnavailable', 'internal'],
+    problems: [...BODY_PROBLEMS, 'badRequest', ...ADMIN_AUTH, 'notFound', 'serviceUnavailable', 'internal'],
     bearer: true,
   },
   ...(['encode', 'decode'] as const).map(
@@ -125,60 +187,43 @@ export const OPERATIONS: Operation[] = [
       method: 'post',
       path: `/codec/${operation}`,
       operationId: `codec${operation[0].toUpperCase()}${operation.slice(1)}`,
-      summary: `Temporal codec server: ${operation} payloads (AES-256-GCM), for the Web UI and the CLI`,
+      summary: `Temporal codec server: ${operation} payloads (AES-256-GCM), for the Web UI and the CLI (admin or codec token)`,
       tags: ['operations'],
       requestBody: { schema: 'CodecPayloads', required: true },
       responses: { 200: { description: `The payloads, ${operation}d, in the same order`, schema: 'CodecPayloads' } },
-      problems: [...BODY_PROBLEMS, 'authenticationRequired', 'forbidden', 'internal'],
+      problems: [...BODY_PROBLEMS, ...ADMIN_AUTH, 'internal'],
       bearer: true,
     }),
   ),
-  ...verificationOperations(),
-  {
-    method: 'get',
-    path: '/healthz',
-    operationId: 'liveness',
-    summary: 'Liveness: the process answers, and its publisher has not been down past PUBLISHER_DOWN_LIVENESS_MS',
-    tags: ['operations'],
-    responses: {
-      200: { description: 'Alive', schema: 'Liveness' },
-      503: { description: 'The publisher has been down past its limit: restart the process (the reason says why)', schema: 'LivenessFailure' },
-    },
-    problems: [],
-  },
   {
     method: 'get',
     path: '/readyz',
     operationId: 'readiness',
-    summary: 'Readiness: Postgres and RabbitMQ (publisher connected), each with its latency; Temporal reported for information',
+    summary: 'Readiness with each dependency: Postgres and RabbitMQ (publisher connected), Temporal for information; a failure by its fixed code',
     tags: ['operations'],
     responses: {
       200: {
         description: 'Postgres and RabbitMQ are up. Temporal may be down (listed under `informational`): signups need only the two',
         schema: 'Readiness',
       },
-      503: { description: 'Postgres or RabbitMQ is down (the body says which)', schema: 'Readiness' },
+      503: { description: 'Postgres or RabbitMQ is down (the body says which, and its failure code)', schema: 'Readiness' },
     },
-    problems: [],
+    problems: ADMIN_AUTH,
+    bearer: true,
   },
   {
     method: 'get',
     path: '/metrics',
     operationId: 'metrics',
-    summary: 'Prometheus metrics of this process',
+    summary: 'Prometheus metrics of this process (hidden duplicates included: admin only)',
     tags: ['operations'],
     responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain; version=0.0.4' } },
-    problems: [],
+    problems: ADMIN_AUTH,
+    bearer: true,
   },
-  {
-    method: 'get',
-    path: '/openapi.json',
-    operationId: 'openapi',
-    summary: 'This document',
-    tags: ['operations'],
-    responses: { 200: { description: 'OpenAPI 3.1', contentType: 'application/json' } },
-    problems: [],
-  },
+  openApiOperation('admin'),
+  // MERGE POINT (issue 12, erasure, listing, DLQ): the OpenAPI operations of admin-user-routes.ts
+  // and dlq-routes.ts go here, or their path objects into openApiDocument's `extraPaths`.
 ];
 
 /** The verification link's page, its button and resend (docs/verification.md). */
@@ -299,27 +344,46 @@ function operationObject(op: Operation) {
   };
 }
 
-export function openApiDocument(version: string) {
+/** The operations of one listener. */
+export const operationsOf = (plane: Plane): Operation[] => (plane === 'public' ? PUBLIC_OPERATIONS : ADMIN_OPERATIONS);
+
+/**
+ * The document of one listener: only its own routes, and only the schemas they use, so the
+ * public document shows nothing of the admin plane. `extraPaths`: OpenAPI path objects of
+ * routers mounted beside these (the admin plane's erasure, listing and DLQ routers).
+ */
+export function openApiDocument(version: string, plane: Plane = 'public', extraPaths: Record<string, Record<string, unknown>> = {}) {
+  const operations = operationsOf(plane);
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const op of OPERATIONS) {
+  for (const op of operations) {
     paths[op.path] ??= {};
     paths[op.path][op.method] = operationObject(op);
   }
+  for (const [path, methods] of Object.entries(extraPaths)) paths[path] = { ...paths[path], ...methods };
+  // The schemas this listener's operations name, and the ones those name in turn (extra paths may ref any).
+  const used = new Set<string>(JSON.stringify(paths).match(/#\/components\/schemas\/(\w+)/g)?.map((r) => r.split('/').pop() as string));
   return {
     openapi: '3.1.0',
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     info: {
-      title: 'Onboarding service',
+      title: plane === 'public' ? 'Onboarding service' : 'Onboarding service: admin',
       version,
-      description: 'User signup with durable, asynchronous onboarding (RabbitMQ → Temporal → Postgres).',
+      description:
+        plane === 'public'
+          ? 'User signup with durable, asynchronous onboarding (RabbitMQ → Temporal → Postgres). The public listener: no personal data is read back here.'
+          : 'The admin listener (ADMIN_PORT, loopback by default): personal data and operations, every route behind ADMIN_API_TOKEN (/metrics and /readyz open with ADMIN_OPEN_PROBES=true).',
     },
-    tags: [{ name: 'users' }, { name: 'verification' }, { name: 'operations' }],
+    tags: plane === 'public' ? [{ name: 'users' }, { name: 'verification' }, { name: 'operations' }] : [{ name: 'users' }, { name: 'operations' }],
     paths,
     components: {
-      schemas: Object.fromEntries(Object.keys(COMPONENTS).map((name) => [name, componentSchema(name as keyof typeof COMPONENTS)])),
-      securitySchemes: {
-        bearerAuth: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN (or CODEC_API_TOKEN for /codec)' },
-      },
+      schemas: Object.fromEntries(
+        Object.keys(COMPONENTS)
+          .filter((name) => used.has(name))
+          .map((name) => [name, componentSchema(name as keyof typeof COMPONENTS)]),
+      ),
+      ...(plane === 'admin'
+        ? { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN (or CODEC_API_TOKEN for /codec)' } } }
+        : {}),
     },
   };
 }

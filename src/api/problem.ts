@@ -146,11 +146,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-function translateBodyParserError(err: unknown, limitBytes: number): unknown {
-  const type = (err as { type?: string } | null)?.type;
+function translateBodyParserError(err: unknown, appLimitBytes: number): unknown {
+  const { type, limit } = (err ?? {}) as { type?: string; limit?: unknown };
   switch (type) {
     case 'entity.too.large':
-      return new PayloadTooLargeError(limitBytes);
+      // The limit of the parser that refused, which a route may set above or below the app's
+      // (the codec's 4 MiB): the text always names the limit that applied.
+      return new PayloadTooLargeError(typeof limit === 'number' ? limit : appLimitBytes);
     case 'entity.parse.failed':
       return new MalformedBodyError('request body is not valid JSON');
     case 'encoding.unsupported':

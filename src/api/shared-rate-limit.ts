@@ -7,6 +7,7 @@
 import type { Request } from 'express';
 import { type RateLimitRequestHandler, rateLimit } from 'express-rate-limit';
 import type { Pool } from 'pg';
+import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { TooManyRequestsError } from '../errors';
 import { PostgresRateLimitStore } from '../security/postgres-rate-limit-store';
@@ -23,6 +24,8 @@ export interface SharedRateLimitOptions {
    * return addressRateLimitKey(...) so the address is never the key.
    */
   keyGenerator?: (req: Request) => string | Promise<string>;
+  /** Where the counters' outages are logged. */
+  logger?: Logger;
 }
 
 export function sharedRateLimit(options: SharedRateLimitOptions): RateLimitRequestHandler {
@@ -32,7 +35,7 @@ export function sharedRateLimit(options: SharedRateLimitOptions): RateLimitReque
     limit: options.limit,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    store: new PostgresRateLimitStore({ pool: options.pool, limiter, keyHmacKey: options.limits.keyHmacKey }),
+    store: new PostgresRateLimitStore({ pool: options.pool, limiter, keyHmacKey: options.limits.keyHmacKey, logger: options.logger }),
     // express-rate-limit applies the subnet in its default key generator only.
     ...(options.keyGenerator ? { keyGenerator: options.keyGenerator } : { ipv6Subnet: options.limits.ipv6Subnet }),
     handler: (req, res, next) => {

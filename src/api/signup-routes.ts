@@ -6,7 +6,6 @@ import { ValidationError } from '../errors';
 import type { ApiMetrics } from '../metrics';
 import type { SubmitSignup } from '../use-cases/submit-signup';
 import { requireJsonBody } from './json-body';
-import { perClientLimit } from './rate-limit';
 
 /**
  * Counts every answer to POST /signup by outcome; mounted on /signup. Counted when the answer is sent, so
@@ -23,11 +22,6 @@ export function countSignupOutcomes(metrics: Pick<ApiMetrics, 'signupsAccepted' 
     }
     next();
   };
-}
-
-/** Per-client limit on POST /signup (the client being req.ip, see `trust proxy`); refused with 429 and Retry-After. */
-export function signupRateLimit({ limit, windowMs }: { limit: number; windowMs: number }): RequestHandler {
-  return perClientLimit('signup', limit, windowMs);
 }
 
 /**

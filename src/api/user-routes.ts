@@ -1,21 +1,31 @@
-/** GET and PUT /users/{user_id} over HTTP; the work is in src/use-cases/. */
-import express from 'express';
+/** /users/{user_id} over HTTP, one router per listener; the work is in src/use-cases/. */
+import express, { type RequestHandler } from 'express';
 import { toFieldIssues, UserId, VerificationUpdate } from '../contract';
 import { ValidationError } from '../errors';
 import type { ReadSignupStatus } from '../use-cases/read-signup-status';
+import type { ReadUserRecord } from '../use-cases/read-user-record';
 import type { SetVerificationState } from '../use-cases/set-verification-state';
 import { requireJsonBody } from './json-body';
 
-export interface UserRoutesDeps {
-  readSignupStatus: ReadSignupStatus;
+/** Public GET /users/{user_id}: where a signup is, without personal data. Limited per client. */
+export function publicUserRoutes({ readSignupStatus, rateLimit }: { readSignupStatus: ReadSignupStatus; rateLimit: RequestHandler }): express.Router {
+  const router = express.Router();
+  router.get('/users/:user_id', rateLimit, async (req, res) => {
+    res.json(await readSignupStatus(parseUserId(String(req.params.user_id))));
+  });
+  return router;
+}
+
+export interface AdminUserRecordRoutesDeps {
+  readUserRecord: ReadUserRecord;
   setVerificationState: SetVerificationState;
 }
 
-/** GET /users/{user_id} and PUT /users/{user_id}. Mounted after the admin check and the JSON body parser. */
-export function userRoutes({ readSignupStatus, setVerificationState }: UserRoutesDeps): express.Router {
+/** Admin GET /users/{user_id} (the full record) and PUT /users/{user_id}. Mounted after the admin check and the JSON body parser. */
+export function adminUserRecordRoutes({ readUserRecord, setVerificationState }: AdminUserRecordRoutesDeps): express.Router {
   const router = express.Router();
   router.get('/users/:user_id', async (req, res) => {
-    res.json(await readSignupStatus(parseUserId(req.params.user_id)));
+    res.json(await readUserRecord(parseUserId(req.params.user_id)));
   });
   router.put('/users/:user_id', async (req, res) => {
     const userId = parseUserId(req.params.user_id);

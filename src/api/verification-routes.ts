@@ -2,7 +2,7 @@
  * GET /verify (the page a mail's link opens), POST /verify (its button, or JSON from a client's
  * own UI) and POST /verification/resend. The work is in src/use-cases; this only speaks HTTP.
  */
-import express, { type NextFunction, type Response, type Router } from 'express';
+import express, { type NextFunction, type RequestHandler, type Response, type Router } from 'express';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
@@ -12,7 +12,6 @@ import type { VerificationRuns } from '../temporal/verification-runs';
 import { resendAddressSecret, resendVerification } from '../use-cases/resend-verification';
 import { inspectVerificationToken, verifyEmailWithToken } from '../use-cases/verify-email';
 import { problemFor } from './problem';
-import { perClientLimit } from './rate-limit';
 import { confirmationPage, problemPage, sendPage, verifiedPage } from './verification-pages';
 
 export interface VerificationRoutesDeps {
@@ -20,6 +19,8 @@ export interface VerificationRoutesDeps {
   logger: Logger;
   pool: Pool;
   runs: VerificationRuns;
+  /** Per-client limits shared by every API process (sharedRateLimit): the link's routes, and resend. */
+  rateLimits: { verify: RequestHandler; resend: RequestHandler };
 }
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -30,7 +31,7 @@ const RESEND_ACCEPTED: VerificationResendAccepted = {
   message: 'If this address belongs to an account waiting for verification, a new link is on its way.',
 };
 
-export function verificationRoutes({ config, logger, pool, runs }: VerificationRoutesDeps): Router {
+export function verificationRoutes({ config, logger, pool, runs, rateLimits }: VerificationRoutesDeps): Router {
   const router = express.Router();
   const verifyDeps = { pool, runs, logger };
   const resendDeps = {
@@ -40,7 +41,7 @@ export function verificationRoutes({ config, logger, pool, runs }: VerificationR
   };
   const jsonBody = express.json({ limit: config.http.bodyLimitBytes, type: JSON_TYPES });
 
-  router.get('/verify', async (req, res, next) => {
+  router.get('/verify', rateLimits.verify, async (req, res, next) => {
     const token = req.query.token;
     await answerWithPage(res, next, async () => {
       await inspectVerificationToken(verifyDeps, token);
@@ -49,7 +50,7 @@ export function verificationRoutes({ config, logger, pool, runs }: VerificationR
   });
 
   // The one route that takes a form: the page's button. Everything else speaks JSON.
-  router.post('/verify', express.urlencoded({ extended: false, limit: '2kb', parameterLimit: 4 }), jsonBody, async (req, res, next) => {
+  router.post('/verify', rateLimits.verify, express.urlencoded({ extended: false, limit: '2kb', parameterLimit: 4 }), jsonBody, async (req, res, next) => {
     if (req.is(FORM_TYPE)) {
       await answerWithPage(res, next, async () => {
         await verifyEmailWithToken(verifyDeps, (req.body as Record<string, unknown> | undefined)?.token);
@@ -65,7 +66,7 @@ export function verificationRoutes({ config, logger, pool, runs }: VerificationR
 
   router.post(
     '/verification/resend',
-    perClientLimit('verification resend', config.verification.resend.clientLimit, config.verification.resend.windowMs),
+    rateLimits.resend,
     jsonBody,
     (req, res) => {
       if (!req.is(JSON_TYPES)) throw new UnsupportedMediaTypeError('send {"email": …} as application/json');

@@ -77,13 +77,13 @@ export function isConnectionFailure(err: unknown): boolean {
  * ServiceUnavailableError (503: the client retries later); any other error is a bug and
  * propagates as it is (500), without the row data a Postgres error may carry.
  */
-export async function callDatabase<T>(call: () => Promise<T>, logger: Logger): Promise<T> {
+export async function callDatabase<T>(call: () => Promise<T>, logger: Logger, message = 'database unavailable'): Promise<T> {
   try {
     return await call();
   } catch (err) {
     if (!isConnectionFailure(err)) throw withoutRowData(err);
     logger.warn({ err: (err as Error).message }, 'postgres unavailable');
-    throw new ServiceUnavailableError('postgres', 'database unavailable');
+    throw new ServiceUnavailableError('postgres', message);
   }
 }
 

@@ -13,6 +13,8 @@
  */
 import type { ClientRateLimitInfo, Options, Store } from 'express-rate-limit';
 import type { Pool } from 'pg';
+import pino, { type Logger } from 'pino';
+import { callDatabase } from '../db/postgres';
 import {
   decrementCounter,
   deleteCounter,
@@ -20,7 +22,6 @@ import {
   findCounter,
   incrementCounter,
 } from '../repositories/rate-limit-counter-repository';
-import { orUnavailable } from '../repositories/queryable';
 import { keyedHash } from './keyed-hash';
 
 const LIMITER_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -31,7 +32,11 @@ export interface PostgresRateLimitStoreOptions {
   limiter: string;
   /** config.limits.keyHmacKey */
   keyHmacKey: Buffer;
+  /** Where an outage is logged; none: not logged (tools and tests). */
+  logger?: Logger;
 }
+
+const SILENT = pino({ level: 'silent' });
 
 export class PostgresRateLimitStore implements Store {
   /** Counts are shared, not kept in this process (express-rate-limit checks misconfigurations with this). */
@@ -75,9 +80,13 @@ export class PostgresRateLimitStore implements Store {
     return keyedHash(this.options.keyHmacKey, this.options.limiter, key);
   }
 
-  /** Fails closed: without its counters a limit cannot be enforced, so the request gets a 503. */
+  /**
+   * Fails closed: without its counters a limit cannot be enforced, so the request is not let
+   * through. Postgres unreachable: 503, retry later. Any other error (a missing table) is a bug:
+   * it propagates, a 500 logged as one, without the driver's row data.
+   */
   private postgres<T>(query: () => Promise<T>): Promise<T> {
-    return orUnavailable(query, 'rate limit unavailable');
+    return callDatabase(query, this.options.logger ?? SILENT, 'rate limit unavailable');
   }
 }
 

@@ -7,7 +7,7 @@ import { createEncryptionCodec, encryptedDataConverter } from './payload-encrypt
 
 export interface TemporalClient {
   client: Client;
-  /** The codec the client encrypts with; the worker and the codec endpoint need the same one. */
+  /** The codec the client encrypts with; the worker needs the same one. */
   payloadCodec: PayloadCodec;
 }
 
@@ -18,10 +18,11 @@ export interface TemporalClient {
  */
 export function createTemporalClient(
   connection: ConnectionLike,
-  config: { temporal: { namespace: string }; security: Pick<Config['security'], 'payloadKeys'> },
+  config: { temporal: { namespace: string }; security: Pick<Config['security'], 'payloadKeys' | 'payloadEncryptionRequired'> },
   tracing?: Tracing,
 ): TemporalClient {
-  const payloadCodec = createEncryptionCodec(config.security.payloadKeys);
+  // Refuses a payload in clear (a forged input or signal) unless PAYLOAD_ENCRYPTION_REQUIRED=false.
+  const payloadCodec = createEncryptionCodec(config.security.payloadKeys, { rejectPlaintext: config.security.payloadEncryptionRequired });
   const client = new Client({
     connection,
     namespace: config.temporal.namespace,

@@ -44,15 +44,34 @@ export function parsePayloadKeys(raw: string): { ok: true; keys: PayloadKey[] } 
 
 export class PayloadDecryptionError extends Error {
   override readonly name = 'PayloadDecryptionError';
+  constructor(
+    message: string,
+    /** A fixed code, the one thing shown to a client. */
+    readonly reason: 'not_encrypted' | 'unknown_key' | 'truncated' | 'authentication_failed' = 'authentication_failed',
+  ) {
+    super(message);
+  }
+}
+
+export interface EncryptionCodecOptions {
+  /**
+   * Refuse, rather than pass through, a payload not marked binary/encrypted. On for the worker
+   * and the clients (PAYLOAD_ENCRYPTION_REQUIRED): every payload this service writes is
+   * encrypted, so a payload in clear was written by someone who reached Temporal without the
+   * key (a forged workflow input or signal), or before encryption was turned on. Off for the
+   * codec endpoint, which only displays: a history's search attributes and headers are in clear
+   * by design (the SDK never encodes them), and the UI or CLI shows such a payload as it is.
+   */
+  rejectPlaintext?: boolean;
 }
 
 /**
  * Encrypts each payload whole (its metadata too, which names the JSON encoding) with the first
  * key; decrypts with whichever key the payload names. The key id is authenticated as additional
- * data, so a payload cannot be relabelled to another key. Payloads that are not ours (written
- * before encryption was turned on) pass through decode unchanged.
+ * data, so a payload cannot be relabelled to another key. A payload not marked encrypted is
+ * refused with `rejectPlaintext`, and passes through decode unchanged without it.
  */
-export function createEncryptionCodec(keys: readonly PayloadKey[]): PayloadCodec {
+export function createEncryptionCodec(keys: readonly PayloadKey[], { rejectPlaintext = false }: EncryptionCodecOptions = {}): PayloadCodec {
   if (keys.length === 0) throw new Error('createEncryptionCodec needs at least one key');
   const [active] = keys;
   const byId = new Map(keys.map((k) => [k.id, k.key]));
@@ -74,13 +93,16 @@ export function createEncryptionCodec(keys: readonly PayloadKey[]): PayloadCodec
 
   function decryptOne(payload: Payload): Payload {
     const encoding = payload.metadata?.encoding ? Buffer.from(payload.metadata.encoding).toString() : undefined;
-    if (encoding !== ENCRYPTED_ENCODING) return payload;
+    if (encoding !== ENCRYPTED_ENCODING) {
+      if (rejectPlaintext) throw new PayloadDecryptionError(`payload is not encrypted (encoding ${encoding ?? 'none'})`, 'not_encrypted');
+      return payload;
+    }
     const rawId = payload.metadata?.[KEY_ID_METADATA];
     const keyId = rawId ? Buffer.from(rawId).toString() : '';
     const key = byId.get(keyId);
-    if (!key) throw new PayloadDecryptionError(`no key with id "${keyId}" is configured`);
+    if (!key) throw new PayloadDecryptionError(`no key with id "${keyId}" is configured`, 'unknown_key');
     const data = Buffer.from(payload.data ?? new Uint8Array());
-    if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadDecryptionError('encrypted payload is truncated');
+    if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadDecryptionError('encrypted payload is truncated', 'truncated');
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
       decipher.setAAD(Buffer.from(keyId, 'utf8'));

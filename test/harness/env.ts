@@ -44,9 +44,14 @@ export function runEnv(kind: RunKind, suffix: string, overrides: Env = {}): Env 
     SMTP_URL: 'smtp://127.0.0.1:1',
     ADMIN_API_TOKEN: RUN_ADMIN_TOKEN,
     PAYLOAD_ENCRYPTION_KEYS: runPayloadKeys(kind),
-    // All of a run's load comes from one address: the per-IP limit is not what it tests (the
-    // tests of the limit set their own).
+    // All of a run's load comes from one address: the per-IP limits are not what it tests (the
+    // tests of the limits set their own). A run polls the status read many times per signup.
     SIGNUP_RATE_LIMIT: '100000000',
+    STATUS_RATE_LIMIT: '100000000',
+    VERIFY_RATE_LIMIT: '100000000',
+    // Every API process a run starts gets an admin port the OS picks, so two never collide; a
+    // harness that talks to the admin listener passes a port of its own (freePort()).
+    ADMIN_PORT: '0',
     ...overrides,
   };
 }

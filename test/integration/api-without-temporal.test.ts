@@ -25,6 +25,7 @@ let config: Config;
 let pool: Pool;
 let api: ManagedProcess;
 let apiBase: string;
+let adminBase: string;
 let temporalPort: number;
 let temporal: TestWorkflowEnvironment | undefined;
 const logDir = mkdtempSync(join(tmpdir(), 'api-without-temporal-'));
@@ -39,12 +40,13 @@ function apiLogLines(): Array<Record<string, any>> {
 
 beforeAll(async () => {
   temporalPort = await freePort();
-  const apiPort = await freePort();
+  const [apiPort, adminPort] = [await freePort(), await freePort()];
   const env: Env = {
     ...testEnv(uniqueSuffix()),
     NODE_ENV: 'production',
     LOG_LEVEL: 'info',
     PORT: String(apiPort),
+    ADMIN_PORT: String(adminPort),
     // Nothing listens here until the last test starts a dev server on it.
     TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
     TEMPORAL_LOOKUP_TIMEOUT_MS: '1000',
@@ -52,6 +54,7 @@ beforeAll(async () => {
   config = loadConfig(env);
   pool = await createTestDatabase(config);
   apiBase = `http://127.0.0.1:${apiPort}`;
+  adminBase = `http://127.0.0.1:${adminPort}`;
   api = new ManagedProcess('api', process.execPath, [join(DIST, 'src', 'api', 'main.js')], { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, logFile).start();
   await eventually(async () => {
     if (!api.running) throw new Error(`the API exited:\n${readFileSync(logFile, 'utf8')}`);
@@ -67,8 +70,12 @@ afterAll(async () => {
   rmSync(logDir, { recursive: true, force: true });
 });
 
+const admin = () => ({ authorization: `Bearer ${config.security.adminToken}` });
+
 it('starts with Temporal unreachable and is ready: Temporal is reported down, for information', async () => {
-  const ready = await request(apiBase, 'GET', '/readyz');
+  // The public listener: ready, nothing more; the admin listener: each dependency.
+  expect(await request(apiBase, 'GET', '/readyz')).toMatchObject({ status: 200, body: { status: 'ready' } });
+  const ready = await request(adminBase, 'GET', '/readyz', undefined, admin());
   expect(ready.status).toBe(200);
   expect(ready.body).toMatchObject({
     status: 'ready',
@@ -122,7 +129,7 @@ it('uses Temporal as soon as it is there, without a restart', async () => {
     return res.status === 200 && res.body.run_state === undefined ? res : undefined;
   }, 60_000, 'a status read that Temporal answered');
   expect(known.body).toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED' });
-  const ready = await request(apiBase, 'GET', '/readyz');
+  const ready = await request(adminBase, 'GET', '/readyz', undefined, admin());
   expect(ready.body.dependencies.temporal.status).toBe('up');
   expect(api.crashes).toEqual([]);
 });

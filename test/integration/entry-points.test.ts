@@ -53,6 +53,7 @@ let config: Config;
 let api: RunningProcess;
 let worker: RunningProcess;
 let apiBase: string;
+let adminBase: string;
 let workerBase: string;
 let sdkMetricsPort: number;
 
@@ -60,13 +61,14 @@ let sdkMetricsPort: number;
 beforeAll(async () => {
   temporal = await startTemporal();
   const suffix = uniqueSuffix();
-  const [apiPort, workerPort] = [await freePort(), await freePort()];
+  const [apiPort, adminPort, workerPort] = [await freePort(), await freePort(), await freePort()];
   sdkMetricsPort = await freePort();
   const env: Env = {
     ...testEnv(suffix),
     NODE_ENV: 'production',
     LOG_LEVEL: 'info',
     PORT: String(apiPort),
+    ADMIN_PORT: String(adminPort),
     WORKER_HTTP_PORT: String(workerPort),
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: 'default',
@@ -74,6 +76,7 @@ beforeAll(async () => {
   };
   config = testConfig(suffix, env);
   apiBase = `http://127.0.0.1:${apiPort}`;
+  adminBase = `http://127.0.0.1:${adminPort}`;
   workerBase = `http://127.0.0.1:${workerPort}`;
   // The worker first: it registers the search attribute and both create the database.
   worker = runEntryPoint('worker/main.js', env);
@@ -97,7 +100,13 @@ afterAll(async () => {
 });
 
 it('serves readiness, onboards a signup, exports our metrics and the SDK’s, traces one request id, drains on SIGTERM', async () => {
-  const apiReady = await request(apiBase, 'GET', '/readyz');
+  const admin = { authorization: `Bearer ${config.security.adminToken}` };
+  // Two listeners: the public one tells readiness alone and serves no admin route; the admin one
+  // (on 127.0.0.1) tells each dependency, behind the token.
+  expect((await request(apiBase, 'GET', '/readyz')).body).toEqual({ status: 'ready' });
+  expect((await request(apiBase, 'GET', '/metrics')).status).toBe(404);
+  expect((await request(adminBase, 'GET', '/readyz')).status).toBe(401);
+  const apiReady = await request(adminBase, 'GET', '/readyz', undefined, admin);
   expect(Object.keys(apiReady.body.dependencies).sort()).toEqual(['postgres', 'rabbitmq', 'temporal']);
   const workerReady = await request(workerBase, 'GET', '/readyz');
   expect(Object.keys(workerReady.body.dependencies).sort()).toEqual(['bridge', 'postgres', 'rabbitmq', 'temporal', 'temporal_worker']);
@@ -113,7 +122,7 @@ it('serves readiness, onboards a signup, exports our metrics and the SDK’s, tr
     return user.body?.onboarding_state === 'COMPLETED' ? true : undefined;
   }, 30_000, 'onboarding to complete');
 
-  const apiMetrics = await (await fetch(`${apiBase}/metrics`)).text();
+  const apiMetrics = await (await fetch(`${adminBase}/metrics`, { headers: admin })).text();
   expect(apiMetrics).toMatch(/^onboarding_signups_accepted_total\{process="api"\} 1$/m);
   expect(apiMetrics).toMatch(/^onboarding_publish_confirm_seconds_count\{[^}]*result="confirmed"[^}]*\} 1$/m);
 

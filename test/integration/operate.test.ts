@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type express from 'express';
 import { z } from 'zod';
-import { OPERATIONS } from '../../src/api/openapi';
+import { ADMIN_OPERATIONS, PUBLIC_OPERATIONS } from '../../src/api/openapi';
 import { PROBLEM_KINDS } from '../../src/api/problem';
-import { CodecPayloads, Liveness, Problem, Readiness, SignupAccepted, UserLookup, VerificationUpdated } from '../../src/contract';
+import { CodecPayloads, Liveness, Problem, PublicReadiness, Readiness, SignupAccepted, UserLookup, UserView, VerificationUpdated } from '../../src/contract';
 import { connectedCheck, postgresCheck, temporalCheck } from '../../src/health';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { createRegistry } from '../../src/metrics';
@@ -63,12 +63,18 @@ function expressRoutes(app: express.Express): string[] {
 
 const completed = (id: string) => untilOnboarded(p.baseUrl, id);
 
+const admin = () => ({ authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
+
 describe('OpenAPI document', () => {
   let doc: any;
+  let adminDoc: any;
   beforeAll(async () => {
     const res = await request(p.baseUrl, 'GET', '/openapi.json');
     expect(res.status).toBe(200);
     doc = res.body;
+    const adminRes = await request(p.adminBaseUrl, 'GET', '/openapi.json', undefined, admin());
+    expect(adminRes.status).toBe(200);
+    adminDoc = adminRes.body;
   });
 
   it('is OpenAPI 3.1 with JSON Schema 2020-12 components generated from the contract', () => {
@@ -81,16 +87,35 @@ describe('OpenAPI document', () => {
     expect(doc.components.schemas.Problem.required).toEqual(['type', 'title', 'status']);
   });
 
-  it('documents every route the app serves, and no route it does not', () => {
+  it('documents every route each listener serves, and no route it does not', () => {
     const served = expressRoutes(p.app);
-    const documented = OPERATIONS.map((op) => `${op.method} ${op.path}`).sort();
+    const documented = PUBLIC_OPERATIONS.map((op) => `${op.method} ${op.path}`).sort();
     expect(served).toEqual(documented);
-    for (const op of OPERATIONS) expect(doc.paths[op.path][op.method]).toBeDefined();
+    for (const op of PUBLIC_OPERATIONS) expect(doc.paths[op.path][op.method]).toBeDefined();
+    const adminServed = expressRoutes(p.adminApp);
+    expect(adminServed).toEqual(ADMIN_OPERATIONS.map((op) => `${op.method} ${op.path}`).sort());
+    for (const op of ADMIN_OPERATIONS) expect(adminDoc.paths[op.path][op.method]).toBeDefined();
+  });
+
+  it('gives each listener a document of its own: no admin route or personal-data schema in the public one', () => {
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ['/healthz', '/openapi.json', '/readyz', '/signup', '/users/{user_id}', '/verification/resend', '/verify'],
+    );
+    expect(Object.keys(doc.paths['/users/{user_id}'])).toEqual(['get']);
+    for (const path of ['/metrics', '/codec/encode', '/codec/decode']) expect(doc.paths[path]).toBeUndefined();
+    expect(doc.components.schemas.CodecPayloads).toBeUndefined();
+    expect(doc.components.securitySchemes).toBeUndefined();
+    expect(Object.keys(adminDoc.paths).sort()).toEqual(['/codec/decode', '/codec/encode', '/metrics', '/openapi.json', '/readyz', '/users/{user_id}']);
+    expect(Object.keys(adminDoc.paths['/users/{user_id}']).sort()).toEqual(['get', 'put']);
+    expect(adminDoc.paths['/signup']).toBeUndefined();
+    for (const ops of Object.values<any>(adminDoc.paths)) for (const op of Object.values<any>(ops)) expect(op.security).toEqual([{ bearerAuth: [] }]);
   });
 
   it('documents every status the problem mapping can produce, and 500 on every API operation', () => {
     const documented = new Set<number>();
-    for (const ops of Object.values<any>(doc.paths)) for (const op of Object.values<any>(ops)) for (const s of Object.keys(op.responses)) documented.add(Number(s));
+    for (const d of [doc, adminDoc]) {
+      for (const ops of Object.values<any>(d.paths)) for (const op of Object.values<any>(ops)) for (const s of Object.keys(op.responses)) documented.add(Number(s));
+    }
     for (const kind of Object.values(PROBLEM_KINDS)) expect(documented).toContain(kind.status);
     for (const path of ['/signup', '/users/{user_id}']) {
       for (const op of Object.values<any>(doc.paths[path])) expect(op.responses['500']).toBeDefined();
@@ -102,34 +127,41 @@ describe('OpenAPI document', () => {
     await completed(first.body.user_id);
     const dup = (await p.pool.query('SELECT email FROM users WHERE user_id = $1', [first.body.user_id])).rows[0].email;
     const big = signupBody({ first_name: 'x'.repeat(20_000) });
-    const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
-    const cases: Array<[string, string, string, unknown?, Record<string, string>?]> = [
-      ['post', '/signup', '/signup', signupBody()],
-      ['post', '/signup', '/signup', signupBody({ email: 'nope' })],
-      ['post', '/signup', '/signup', '{"email":', { 'content-type': 'application/json' }],
-      ['post', '/signup', '/signup', big],
-      ['post', '/signup', '/signup', 'plain text', { 'content-type': 'text/plain' }],
-      ['post', '/signup', '/signup', signupBody({ email: dup })],
-      ['get', '/users/{user_id}', `/users/${first.body.user_id}`],
-      ['get', '/users/{user_id}', '/users/not-a-uuid'],
-      ['get', '/users/{user_id}', `/users/${randomUUID()}`],
-      ['put', '/users/{user_id}', `/users/${first.body.user_id}`, { verification_state: 'VERIFIED' }, admin],
-      ['put', '/users/{user_id}', `/users/${first.body.user_id}`, { verification_state: 'MAYBE' }, admin],
-      ['put', '/users/{user_id}', `/users/${randomUUID()}`, undefined, admin],
-      ['put', '/users/{user_id}', `/users/${first.body.user_id}`],
-      ['put', '/users/{user_id}', `/users/${first.body.user_id}`, undefined, { authorization: `Bearer ${'x'.repeat(43)}` }],
-      ['post', '/codec/encode', '/codec/encode', { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'e30=' }] }, admin],
-      ['post', '/codec/decode', '/codec/decode', { payloads: [] }],
-      ['get', '/healthz', '/healthz'],
-      ['get', '/readyz', '/readyz'],
-      ['get', '/metrics', '/metrics'],
+    const token = admin();
+    const pub = 'public';
+    const adm = 'admin';
+    const cases: Array<[string, string, string, string, unknown?, Record<string, string>?]> = [
+      [pub, 'post', '/signup', '/signup', signupBody()],
+      [pub, 'post', '/signup', '/signup', signupBody({ email: 'nope' })],
+      [pub, 'post', '/signup', '/signup', '{"email":', { 'content-type': 'application/json' }],
+      [pub, 'post', '/signup', '/signup', big],
+      [pub, 'post', '/signup', '/signup', 'plain text', { 'content-type': 'text/plain' }],
+      [pub, 'post', '/signup', '/signup', signupBody({ email: dup })],
+      [pub, 'get', '/users/{user_id}', `/users/${first.body.user_id}`],
+      [pub, 'get', '/users/{user_id}', '/users/not-a-uuid'],
+      [pub, 'get', '/users/{user_id}', `/users/${randomUUID()}`],
+      [pub, 'get', '/healthz', '/healthz'],
+      [pub, 'get', '/readyz', '/readyz'],
+      [adm, 'get', '/users/{user_id}', `/users/${first.body.user_id}`, undefined, token],
+      [adm, 'get', '/users/{user_id}', `/users/${randomUUID()}`, undefined, token],
+      [adm, 'get', '/users/{user_id}', `/users/${first.body.user_id}`],
+      [adm, 'put', '/users/{user_id}', `/users/${first.body.user_id}`, { verification_state: 'VERIFIED' }, token],
+      [adm, 'put', '/users/{user_id}', `/users/${first.body.user_id}`, { verification_state: 'MAYBE' }, token],
+      [adm, 'put', '/users/{user_id}', `/users/${randomUUID()}`, undefined, token],
+      [adm, 'put', '/users/{user_id}', `/users/${first.body.user_id}`],
+      [adm, 'put', '/users/{user_id}', `/users/${first.body.user_id}`, undefined, { authorization: `Bearer ${'x'.repeat(43)}` }],
+      [adm, 'post', '/codec/encode', '/codec/encode', { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'e30=' }] }, token],
+      [adm, 'post', '/codec/decode', '/codec/decode', { payloads: [] }],
+      [adm, 'get', '/readyz', '/readyz', undefined, token],
+      [adm, 'get', '/readyz', '/readyz'],
+      [adm, 'get', '/metrics', '/metrics', undefined, token],
     ];
     const seen: string[] = [];
-    for (const [method, template, path, body, headers] of cases) {
-      const res = await request(p.baseUrl, method.toUpperCase(), path, body, headers);
-      seen.push(`${method} ${template} ${res.status}`);
-      const answer = doc.paths[template][method].responses[String(res.status)];
-      expect({ route: `${method} ${template}`, status: res.status, documented: Boolean(answer) }).toEqual(
+    for (const [plane, method, template, path, body, headers] of cases) {
+      const res = await request(plane === pub ? p.baseUrl : p.adminBaseUrl, method.toUpperCase(), path, body, headers);
+      seen.push(`${plane} ${method} ${template} ${res.status}`);
+      const answer = (plane === pub ? doc : adminDoc).paths[template][method].responses[String(res.status)];
+      expect({ route: `${plane} ${method} ${template}`, status: res.status, documented: Boolean(answer) }).toEqual(
         expect.objectContaining({ documented: true }),
       );
       const contentType = Object.keys(answer.content)[0];
@@ -140,28 +172,38 @@ describe('OpenAPI document', () => {
         expect(schema.safeParse(res.body).error?.issues ?? []).toEqual([]);
       }
     }
-    // 202, 400 ×2 (fields, JSON), 413, 415, 409; 200, 400, 404; 200, 400, 404, 401, 403; codec 200, 401; 200 ×3.
     // 503 below; 429 in security.test.ts.
     expect(seen).toEqual([
-      'post /signup 202', 'post /signup 400', 'post /signup 400', 'post /signup 413', 'post /signup 415', 'post /signup 409',
-      'get /users/{user_id} 200', 'get /users/{user_id} 400', 'get /users/{user_id} 404',
-      'put /users/{user_id} 200', 'put /users/{user_id} 400', 'put /users/{user_id} 404',
-      'put /users/{user_id} 401', 'put /users/{user_id} 403',
-      'post /codec/encode 200', 'post /codec/decode 401',
-      'get /healthz 200', 'get /readyz 200', 'get /metrics 200',
+      'public post /signup 202', 'public post /signup 400', 'public post /signup 400', 'public post /signup 413', 'public post /signup 415', 'public post /signup 409',
+      'public get /users/{user_id} 200', 'public get /users/{user_id} 400', 'public get /users/{user_id} 404',
+      'public get /healthz 200', 'public get /readyz 200',
+      'admin get /users/{user_id} 200', 'admin get /users/{user_id} 404', 'admin get /users/{user_id} 401',
+      'admin put /users/{user_id} 200', 'admin put /users/{user_id} 400', 'admin put /users/{user_id} 404',
+      'admin put /users/{user_id} 401', 'admin put /users/{user_id} 403',
+      'admin post /codec/encode 200', 'admin post /codec/decode 401',
+      'admin get /readyz 200', 'admin get /readyz 401', 'admin get /metrics 200',
     ]);
   });
 
-  it('serves Swagger UI at /docs', async () => {
+  it('serves Swagger UI at /docs on each listener, each with its own document', async () => {
     const res = await fetch(`${p.baseUrl}/docs/`);
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('swagger-ui');
+    const init = await (await fetch(`${p.baseUrl}/docs/swagger-ui-init.js`)).text();
+    expect(init).toContain('"/signup"');
+    expect(init).not.toContain('"/metrics"');
+    expect((await fetch(`${p.adminBaseUrl}/docs/`)).status).toBe(401);
+    const adminInit = await (await fetch(`${p.adminBaseUrl}/docs/swagger-ui-init.js`, { headers: admin() })).text();
+    expect(adminInit).toContain('"/metrics"');
+    expect(adminInit).not.toContain('"/signup"');
   });
 });
 
 const SCHEMAS: Record<string, z.ZodType> = {
   SignupAccepted,
   UserLookup,
+  UserView,
+  PublicReadiness,
   VerificationUpdated,
   Problem,
   Liveness,
@@ -170,9 +212,11 @@ const SCHEMAS: Record<string, z.ZodType> = {
 };
 
 describe('health', () => {
-  it('API: /healthz is alive, /readyz reports each dependency with its latency', async () => {
+  it('API: /healthz is alive; the public /readyz tells the status alone, the admin /readyz each dependency with its latency', async () => {
     expect((await request(p.baseUrl, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
-    const ready = await request(p.baseUrl, 'GET', '/readyz');
+    expect(await request(p.baseUrl, 'GET', '/readyz')).toMatchObject({ status: 200, body: { status: 'ready' } });
+    expect(Object.keys((await request(p.baseUrl, 'GET', '/readyz')).body)).toEqual(['status']);
+    const ready = await request(p.adminBaseUrl, 'GET', '/readyz', undefined, admin());
     expect(ready.status).toBe(200);
     expect(ready.body.status).toBe('ready');
     for (const dep of ['postgres', 'rabbitmq', 'temporal']) {
@@ -185,10 +229,13 @@ describe('health', () => {
     const publisher = await createSignupPublisher({ topology: unreachable.amqp, url: unreachable.amqp.url, logger: silentLogger, waitForConnect: false });
     const down = await startApi(unreachable, { pool: p.pool, publisher, temporal: p.temporal });
     try {
-      const ready = await request(down.baseUrl, 'GET', '/readyz');
+      // Public: the status alone. Admin: which dependency, by its fixed code, never the driver's text.
+      expect(await request(down.baseUrl, 'GET', '/readyz')).toMatchObject({ status: 503, body: { status: 'not_ready' } });
+      expect(PublicReadiness.parse((await request(down.baseUrl, 'GET', '/readyz')).body)).toEqual({ status: 'not_ready' });
+      const ready = await request(down.adminBaseUrl, 'GET', '/readyz', undefined, admin());
       expect(ready.status).toBe(503);
       expect(ready.body.status).toBe('not_ready');
-      expect(ready.body.dependencies.rabbitmq).toMatchObject({ status: 'down', error: 'publisher not connected' });
+      expect(ready.body.dependencies.rabbitmq).toEqual({ status: 'down', latency_ms: expect.any(Number), failure: 'not_connected' });
       expect(ready.body.dependencies.postgres.status).toBe('up');
       const res = await request(down.baseUrl, 'POST', '/signup', signupBody());
       expect(res.status).toBe(503);
@@ -196,7 +243,9 @@ describe('health', () => {
       // Both 503s are in the document, with the schemas these bodies match.
       const doc = (await request(down.baseUrl, 'GET', '/openapi.json')).body;
       expect(doc.paths['/signup'].post.responses['503'].content['application/problem+json']).toBeDefined();
-      expect(doc.paths['/readyz'].get.responses['503'].content['application/json'].schema.$ref).toBe('#/components/schemas/Readiness');
+      expect(doc.paths['/readyz'].get.responses['503'].content['application/json'].schema.$ref).toBe('#/components/schemas/PublicReadiness');
+      const adminDoc = (await request(down.adminBaseUrl, 'GET', '/openapi.json', undefined, admin())).body;
+      expect(adminDoc.paths['/readyz'].get.responses['503'].content['application/json'].schema.$ref).toBe('#/components/schemas/Readiness');
       expect(Readiness.parse(ready.body).status).toBe('not_ready');
     } finally {
       await down.close();
@@ -273,7 +322,7 @@ describe('metrics and the request id', () => {
     await eventually(async () => ((await metricValue(p.workerRegistry, 'onboarding_dlq_messages')) ?? 0) >= 1 || undefined, 10_000, 'the DLQ gauge');
 
     // The text format Prometheus scrapes, default process metrics included.
-    const text = await (await fetch(`${p.baseUrl}/metrics`)).text();
+    const text = await (await fetch(`${p.adminBaseUrl}/metrics`, { headers: admin() })).text();
     expect(text).toMatch(/^onboarding_signups_accepted_total\{process="api"\} \d+$/m);
     expect(text).toContain('process_cpu_user_seconds_total');
   });

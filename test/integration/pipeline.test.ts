@@ -231,20 +231,20 @@ describe('GET and PUT /users/{user_id}', () => {
   });
 
   it('sets VERIFIED on an empty body, and any valid state given', async () => {
-    const put = await request(p.baseUrl, 'PUT', `/users/${userId}`, undefined, admin);
+    const put = await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, undefined, admin);
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ user_id: userId, verification_state: 'VERIFIED' });
     expect((await getUser(userId)).body.verification_state).toBe('VERIFIED');
 
-    const rejected = await request(p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'REJECTED' }, admin);
+    const rejected = await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, { verification_state: 'REJECTED' }, admin);
     expect(rejected.body.verification_state).toBe('REJECTED');
   });
 
   it('answers 400 for an invalid state or id, 404 for an unknown id', async () => {
-    expect((await request(p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'MAYBE' }, admin)).status).toBe(400);
-    expect((await request(p.baseUrl, 'PUT', `/users/${userId}`, 'VERIFIED', { 'content-type': 'text/plain', ...admin })).status).toBe(415);
-    expect((await request(p.baseUrl, 'PUT', '/users/not-a-uuid', undefined, admin)).status).toBe(400);
-    expect((await request(p.baseUrl, 'PUT', `/users/${randomUUID()}`, undefined, admin)).status).toBe(404);
+    expect((await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, { verification_state: 'MAYBE' }, admin)).status).toBe(400);
+    expect((await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, 'VERIFIED', { 'content-type': 'text/plain', ...admin })).status).toBe(415);
+    expect((await request(p.adminBaseUrl, 'PUT', '/users/not-a-uuid', undefined, admin)).status).toBe(400);
+    expect((await request(p.adminBaseUrl, 'PUT', `/users/${randomUUID()}`, undefined, admin)).status).toBe(404);
     expect((await getUser('not-a-uuid')).status).toBe(400);
     expect((await getUser(randomUUID())).status).toBe(404);
   });

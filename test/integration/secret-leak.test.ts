@@ -83,7 +83,7 @@ it('finds no password, in clear or base64, anywhere; the e-mail only in the user
   expect(accepted.status).toBe(202);
   const userId = accepted.body.user_id as string;
   await eventually(async () => ((await request(p.baseUrl, 'GET', `/users/${userId}`)).body?.onboarding_state === 'COMPLETED' ? true : undefined));
-  expect((await request(p.baseUrl, 'PUT', `/users/${userId}`, undefined, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` })).status).toBe(200);
+  expect((await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, undefined, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` })).status).toBe(200);
 
   // 2. A duplicate (409) and an invalid signup (400), each with a password of its own.
   expect((await request(p.baseUrl, 'POST', '/signup', { ...completedSignup, password: duplicatePassword })).status).toBe(409);

@@ -44,6 +44,7 @@ async function extraApi(env: Env, deps: { hashPassword?: (password: string) => P
   return {
     config,
     baseUrl: api.baseUrl,
+    adminBaseUrl: api.adminBaseUrl,
     published: () => messageCount(config.amqp.url, config.amqp.queue),
     async close() {
       await api.close();
@@ -53,7 +54,7 @@ async function extraApi(env: Env, deps: { hashPassword?: (password: string) => P
   };
 }
 
-describe('PUT /users/{user_id} needs the admin token', () => {
+describe('PUT /users/{user_id} (admin listener) needs the admin token', () => {
   let userId: string;
   beforeAll(async () => {
     userId = (await signup(signupBody())).body.user_id;
@@ -63,25 +64,25 @@ describe('PUT /users/{user_id} needs the admin token', () => {
   it('answers 401 with a Bearer challenge without a token or with a malformed header, before looking at anything else', async () => {
     const refused: Record<string, string>[] = [{}, { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` }, { authorization: 'Bearer' }, { authorization: 'Bearer a b' }];
     for (const headers of refused) {
-      const res = await request(p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'VERIFIED' }, headers);
+      const res = await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, { verification_state: 'VERIFIED' }, headers);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     }
     // Neither a bad id nor a broken body gets a more telling answer than 401.
-    expect((await request(p.baseUrl, 'PUT', '/users/not-a-uuid')).status).toBe(401);
-    expect((await request(p.baseUrl, 'PUT', `/users/${userId}`, '{"verification_state": ')).status).toBe(401);
+    expect((await request(p.adminBaseUrl, 'PUT', '/users/not-a-uuid')).status).toBe(401);
+    expect((await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, '{"verification_state": ')).status).toBe(401);
     expect((await getUser(userId)).body.verification_state).toBe('PENDING');
   });
 
   it('answers 403 for a wrong token, 200 for the right one', async () => {
-    const wrong = await request(p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'VERIFIED' }, { authorization: `Bearer ${TEST_ADMIN_TOKEN}x` });
+    const wrong = await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, { verification_state: 'VERIFIED' }, { authorization: `Bearer ${TEST_ADMIN_TOKEN}x` });
     expect(wrong.status).toBe(403);
     // The codec token opens the codec endpoint only.
-    expect((await request(p.baseUrl, 'PUT', `/users/${userId}`, undefined, { authorization: `Bearer ${CODEC_TOKEN}` })).status).toBe(403);
+    expect((await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, undefined, { authorization: `Bearer ${CODEC_TOKEN}` })).status).toBe(403);
     expect((await getUser(userId)).body.verification_state).toBe('PENDING');
 
-    const ok = await request(p.baseUrl, 'PUT', `/users/${userId}`, { verification_state: 'VERIFIED' }, { authorization: `bearer ${TEST_ADMIN_TOKEN}` });
+    const ok = await request(p.adminBaseUrl, 'PUT', `/users/${userId}`, { verification_state: 'VERIFIED' }, { authorization: `bearer ${TEST_ADMIN_TOKEN}` });
     expect(ok.status).toBe(200);
     expect((await getUser(userId)).body.verification_state).toBe('VERIFIED');
   });
@@ -90,9 +91,9 @@ describe('PUT /users/{user_id} needs the admin token', () => {
     const api = await extraApi({ ADMIN_API_TOKEN: '' });
     try {
       expect(api.config.security.adminToken).toBeUndefined();
-      expect((await request(api.baseUrl, 'PUT', `/users/${userId}`)).status).toBe(401);
-      expect((await request(api.baseUrl, 'PUT', `/users/${userId}`, undefined, admin)).status).toBe(403);
-      expect((await request(api.baseUrl, 'POST', '/codec/decode', { payloads: [] }, admin)).status).toBe(403);
+      expect((await request(api.adminBaseUrl, 'PUT', `/users/${userId}`)).status).toBe(401);
+      expect((await request(api.adminBaseUrl, 'PUT', `/users/${userId}`, undefined, admin)).status).toBe(403);
+      expect((await request(api.adminBaseUrl, 'POST', '/codec/decode', { payloads: [] }, admin)).status).toBe(403);
     } finally {
       await api.close();
     }
@@ -101,6 +102,9 @@ describe('PUT /users/{user_id} needs the admin token', () => {
 
 describe('POST /signup rate limit', () => {
   it('answers 429 problem+json with Retry-After past the limit, before hashing or publishing, whatever X-Forwarded-For says', async () => {
+    // The counters are shared through the database with the pipeline's own API, whose signups from
+    // this same address count too: start from none.
+    await p.pool.query('DELETE FROM rate_limit_counters');
     let hashes = 0;
     const api = await extraApi({ SIGNUP_RATE_LIMIT: '3', SIGNUP_RATE_LIMIT_WINDOW_MS: '60000' }, {
       hashPassword: (pw) => {
@@ -274,7 +278,7 @@ describe('Temporal payloads are encrypted', () => {
   it('decodes through /codec/decode for an operator with the admin or the codec token', async () => {
     const input = startInput((await rawHistory(userId)).history).map(toJson);
     for (const token of [TEST_ADMIN_TOKEN, CODEC_TOKEN]) {
-      const res = await codec(p.baseUrl, 'decode', input, { authorization: `Bearer ${token}`, origin: 'http://localhost:8233' });
+      const res = await codec(p.adminBaseUrl, 'decode', input, { authorization: `Bearer ${token}`, origin: 'http://localhost:8233' });
       expect(res.status).toBe(200);
       expect(res.headers.get('access-control-allow-origin')).toBe('http://localhost:8233');
       expect(Buffer.from(res.body.payloads[0].metadata.encoding, 'base64').toString()).toBe('json/plain');
@@ -282,17 +286,17 @@ describe('Temporal payloads are encrypted', () => {
     }
     // encode → decode round trip, as the UI does for inputs it sends.
     const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"x":1}').toString('base64') };
-    const encoded = await codec(p.baseUrl, 'encode', [plain]);
+    const encoded = await codec(p.adminBaseUrl, 'encode', [plain]);
     expect(encoded.status).toBe(200);
     expect(Buffer.from(encoded.body.payloads[0].metadata.encoding, 'base64').toString()).toBe('binary/encrypted');
-    expect((await codec(p.baseUrl, 'decode', encoded.body.payloads)).body.payloads).toEqual([plain]);
+    expect((await codec(p.adminBaseUrl, 'decode', encoded.body.payloads)).body.payloads).toEqual([plain]);
   });
 
   it('works as the codec server of the real Temporal CLI (temporal workflow show --codec-endpoint)', async () => {
     // (Without a token the endpoint answers 401, tested below, and the CLI retries until its deadline.)
     const { stdout } = await promisify(execFile)(process.env.TEMPORAL_CLI!, [
       'workflow', 'show', '--workflow-id', onboardingWorkflowId(userId), '--address', p.temporal.address, '--output', 'json',
-      '--codec-endpoint', `${p.baseUrl}/codec`, '--codec-auth', `Bearer ${CODEC_TOKEN}`,
+      '--codec-endpoint', `${p.adminBaseUrl}/codec`, '--codec-auth', `Bearer ${CODEC_TOKEN}`,
     ]);
     // JSON output keeps payloads in proto3 JSON, decoded by our endpoint: json/plain, not binary/encrypted.
     const started = JSON.parse(stdout).events[0].workflowExecutionStartedEventAttributes;
@@ -303,15 +307,15 @@ describe('Temporal payloads are encrypted', () => {
 
   it('keeps the codec closed without a token, and answers CORS preflights for the UI origins only', async () => {
     const input = startInput((await rawHistory(userId)).history).map(toJson);
-    const anonymous = await codec(p.baseUrl, 'decode', input, { origin: 'http://127.0.0.1:8233' });
+    const anonymous = await codec(p.adminBaseUrl, 'decode', input, { origin: 'http://127.0.0.1:8233' });
     expect(anonymous.status).toBe(401);
     expect(JSON.stringify(anonymous.body)).not.toContain(body.email as string);
-    expect((await codec(p.baseUrl, 'decode', input, { authorization: `Bearer ${TEST_ADMIN_TOKEN}0` })).status).toBe(403);
-    expect((await request(p.baseUrl, 'POST', '/codec/decode', 'payloads', { ...admin, 'content-type': 'text/plain' })).status).toBe(415);
-    expect((await codec(p.baseUrl, 'decode', [{ metadata: {}, data: '***' } as JsonPayload])).status).toBe(400);
+    expect((await codec(p.adminBaseUrl, 'decode', input, { authorization: `Bearer ${TEST_ADMIN_TOKEN}0` })).status).toBe(403);
+    expect((await request(p.adminBaseUrl, 'POST', '/codec/decode', 'payloads', { ...admin, 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await codec(p.adminBaseUrl, 'decode', [{ metadata: {}, data: '***' } as JsonPayload])).status).toBe(400);
 
     const preflight = (origin: string) =>
-      fetch(`${p.baseUrl}/codec/decode`, {
+      fetch(`${p.adminBaseUrl}/codec/decode`, {
         method: 'OPTIONS',
         headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-namespace' },
       });
@@ -323,6 +327,51 @@ describe('Temporal payloads are encrypted', () => {
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('shows a payload in clear as it is, and says why a payload cannot be decrypted by a fixed code only', async () => {
+    const [encrypted] = startInput((await rawHistory(userId)).history).map(toJson);
+    // Search attributes and headers are in clear by design: the endpoint only displays, as the UI does.
+    const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"COMPLETED"').toString('base64') };
+    expect((await codec(p.adminBaseUrl, 'decode', [plain])).body.payloads).toEqual([plain]);
+    // A tampered ciphertext: a fixed code and text, never the codec's own words (they name key ids).
+    const data = Buffer.from(encrypted.data, 'base64');
+    data[data.length - 1] ^= 1;
+    const tampered = await codec(p.adminBaseUrl, 'decode', [{ ...encrypted, data: data.toString('base64') }]);
+    expect(tampered.status).toBe(400);
+    expect(tampered.body.errors).toEqual([{ field: 'payloads', code: 'authentication_failed', message: expect.any(String) }]);
+    expect(JSON.stringify(tampered.body)).not.toContain('test1');
+  });
+
+  it('the worker refuses a workflow input written in clear (by someone with Temporal access but not the key)', async () => {
+    const forgedId = randomUUID();
+    // The dev server's own client has no codec: its payloads are json/plain.
+    const handle = await p.temporal.client.workflow.start('onboardUser', {
+      taskQueue: p.config.temporal.taskQueue,
+      workflowId: onboardingWorkflowId(forgedId),
+      args: [{ signup: { ...signupBody(), user_id: forgedId, password_hash: 'x', requested_at: new Date().toISOString() }, request_id: 'forged' }],
+    });
+    try {
+      const failure = await eventually(async () => {
+        const history = await handle.fetchHistory();
+        return history.events?.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes ?? undefined;
+      }, 30_000, 'the worker to fail the forged task');
+      expect(failure.failure?.message).toMatch(/not encrypted/);
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      expect((await p.pool.query('SELECT 1 FROM users WHERE user_id = $1', [forgedId])).rowCount).toBe(0);
+    } finally {
+      await handle.terminate('test: forged input').catch(() => undefined);
+    }
+  });
+
+  it('names the codec’s own body limit (4 MiB) in its 413, not the API’s 16 KiB', async () => {
+    const big = { payloads: [{ metadata: {}, data: 'A'.repeat(4 * 1024 * 1024) }] };
+    const res = await request(p.adminBaseUrl, 'POST', '/codec/decode', big, admin);
+    expect(res.status).toBe(413);
+    expect(res.body.detail).toBe(`request body larger than ${4 * 1024 * 1024} bytes`);
+    // Under the limit but over 16 KiB is read and answered on its merits.
+    const mid = await request(p.adminBaseUrl, 'POST', '/codec/encode', { payloads: [{ metadata: {}, data: 'A'.repeat(64 * 1024) }] }, admin);
+    expect(mid.status).toBe(200);
+  });
+
   it('still decodes a run recorded before a key rotation, and encrypts new runs with the new key', async () => {
     const newKeys = `test2:${randomBytes(32).toString('base64')},${TEST_PAYLOAD_KEYS}`;
     const rotated = await extraApi({ PAYLOAD_ENCRYPTION_KEYS: newKeys });
@@ -330,17 +379,17 @@ describe('Temporal payloads are encrypted', () => {
     try {
       const input = startInput((await rawHistory(userId)).history).map(toJson);
       expect(Buffer.from(input[0].metadata['encryption-key-id'], 'base64').toString()).toBe('test1');
-      const res = await codec(rotated.baseUrl, 'decode', input);
+      const res = await codec(rotated.adminBaseUrl, 'decode', input);
       expect(res.status).toBe(200);
       expect(fromJsonData(res.body.payloads[0])).toMatchObject({ signup: { email: body.email } });
       // A client with the rotated keys reads the old run's result as well.
       const { client } = createTemporalClient(p.temporal.connection, rotated.config);
       await expect(client.workflow.getHandle(onboardingWorkflowId(userId)).result()).resolves.toMatchObject({ user_id: userId });
       // New payloads carry the new key id.
-      const encoded = await codec(rotated.baseUrl, 'encode', [{ metadata: {}, data: Buffer.from('{}').toString('base64') }]);
+      const encoded = await codec(rotated.adminBaseUrl, 'encode', [{ metadata: {}, data: Buffer.from('{}').toString('base64') }]);
       expect(Buffer.from(encoded.body.payloads[0].metadata['encryption-key-id'], 'base64').toString()).toBe('test2');
       // Dropping the old key too early is loud, not silent.
-      expect((await codec(newKeyOnly.baseUrl, 'decode', input)).status).toBe(400);
+      expect((await codec(newKeyOnly.adminBaseUrl, 'decode', input)).status).toBe(400);
     } finally {
       await rotated.close();
       await newKeyOnly.close();

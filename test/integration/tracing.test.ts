@@ -100,7 +100,9 @@ describe('one signup, one trace', () => {
     expect((end === -1 ? lines : lines.slice(0, end)).join('\n')).toBe(
       [
         'POST /signup (server)',
+        // The shared rate limit: one upsert of its counter in Postgres.
         '  request handler',
+        `    pg.query:INSERT ${db} (client)`,
         '  request handler',
         `    pg.query:INSERT ${db} (client)`,
         `    pg.query:SELECT ${db} (client)`,
@@ -119,6 +121,9 @@ describe('one signup, one trace', () => {
     // The publishing handler is POST /signup's own; the row the run inserts is the user's.
     const publishedBy = trace.find((s) => s.spanId === span(`publish ${exchange}`).parentSpanId)!;
     expect(publishedBy.attributes).toMatchObject({ 'http.route': '/signup', 'express.type': 'request_handler' });
+    // The limiter's handler counts the request in the shared table before the route runs.
+    const counted = trace.filter((s) => s.name.startsWith('pg.query:INSERT') && /rate_limit_counters/.test(String(s.attributes['db.statement'])));
+    expect(counted).toHaveLength(1);
     const persist = span('RunActivity:persistUser');
     const insert = trace.find((s) => s.parentSpanId === persist.spanId && s.name.startsWith('pg.query:'))!;
     expect(insert.attributes['db.statement']).toMatch(/^INSERT INTO users /);

@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import type { Pool } from 'pg';
-import { createApp } from '../../src/api/app';
+import { createApps } from '../../src/api/app';
 import { type SignupBridge, startSignupBridge } from '../../src/bridge/signup-bridge';
 import { type Config, type Env, loadConfig } from '../../src/config';
 import type { Logger } from '../../src/logger';
@@ -44,9 +44,14 @@ export interface Pipeline {
   payloadCodec: PayloadCodec;
   publisher: SignupPublisher;
   bridge: SignupBridge;
+  /** The public listener. */
   baseUrl: string;
-  /** The API's Express app, for tests that inspect its routes. */
+  /** The admin listener (the full record, PUT, /metrics, detailed /readyz, the codec). */
+  adminBaseUrl: string;
+  /** The API's public Express app, for tests that inspect its routes. */
   app: Express;
+  /** The API's admin Express app. */
+  adminApp: Express;
   /** What the API and the worker process would each serve on /metrics. */
   apiRegistry: Registry;
   workerRegistry: Registry;
@@ -73,7 +78,7 @@ export async function startApi(
   const { client, payloadCodec } = createTemporalClient(deps.temporal.connection, config, deps.tracing);
   const registry = deps.metrics?.registry ?? createRegistry('api');
   const metrics = deps.metrics?.api ?? createApiMetrics(registry);
-  const app = createApp({
+  const { publicApp: app, adminApp } = createApps({
     config,
     logger: deps.logger ?? silentLogger,
     pool: deps.pool,
@@ -87,14 +92,21 @@ export async function startApi(
   const server: Server = createServer(app);
   await new Promise<void>((resolve) => server.listen(deps.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const adminServer: Server = createServer(adminApp);
+  await new Promise<void>((resolve) => adminServer.listen(0, '127.0.0.1', resolve));
+  const close = (s: Server) =>
+    new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
   return {
     app,
+    adminApp,
     baseUrl: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    adminBaseUrl: `http://127.0.0.1:${(adminServer.address() as AddressInfo).port}`,
+    close: async () => {
+      await Promise.all([close(server), close(adminServer)]);
+    },
   };
 }
 
@@ -154,7 +166,9 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
     publisher,
     bridge,
     baseUrl: api.baseUrl,
+    adminBaseUrl: api.adminBaseUrl,
     app: api.app,
+    adminApp: api.adminApp,
     apiRegistry,
     workerRegistry,
     async stop() {

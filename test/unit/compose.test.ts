@@ -91,13 +91,31 @@ describe('docker-compose.yml', () => {
     expect(compose.services.postgres.volumes).toEqual(['postgres-data:/var/lib/postgresql/data']);
   });
 
-  it('binds every published port to 127.0.0.1 except the API’s', () => {
+  it('publishes only the API’s public port beyond this machine: every other port, the admin listener’s included, on 127.0.0.1', () => {
+    const api = loadConfig(environment('api'));
+    const beyondLoopback: string[] = [];
     for (const [name, service] of Object.entries<{ ports?: string[] }>(compose.services)) {
       for (const mapping of service.ports ?? []) {
-        if (name === 'api') expect(mapping).not.toMatch(/^127\.0\.0\.1:/);
-        else expect(mapping).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+        // Short syntax only ("host:container" or "ip:host:container"), so nothing slips past this parse.
+        expect(mapping).toMatch(/^(\d{1,3}(\.\d{1,3}){3}:)?\d+:\d+$/);
+        if (!/^127\.0\.0\.1:\d+:\d+$/.test(mapping)) beyondLoopback.push(`${name} ${mapping}`);
       }
     }
+    expect(beyondLoopback).toEqual([`api ${api.http.port}:${api.http.port}`]);
+    expect(compose.services.api.ports).toContain(`127.0.0.1:${api.http.admin.port}:${api.http.admin.port}`);
+    // Inside the container the admin listener must bind beyond loopback for the mapping to reach it.
+    expect(api.http.admin.host).toBe('0.0.0.0');
+    expect(api.http.admin.openProbes).toBe(false);
+  });
+
+  it('exposes no management UI: RabbitMQ’s is not published, the Temporal and Mailpit UIs on 127.0.0.1 only', () => {
+    const MANAGEMENT_UIS: Array<[string, number]> = [['rabbitmq', 15672], ['temporal-ui', 8233], ['mailpit', 8025]];
+    for (const [service, port] of MANAGEMENT_UIS) {
+      for (const mapping of compose.services[service].ports ?? []) {
+        if (Number(String(mapping).split(':').pop()) === port) expect(mapping).toBe(`127.0.0.1:${port}:${port}`);
+      }
+    }
+    expect(publishedContainerPorts('rabbitmq')).toEqual([5672]);
   });
 
   it.each(OUR_SERVICES)('%s sets only variables the configuration reference documents', (service) => {
@@ -148,7 +166,8 @@ describe('docker-compose.yml', () => {
     const worker = loadConfig(environment('worker'));
     expect(api.http.port).toBe(defaults.http.port);
     expect(worker.http.workerPort).toBe(defaults.http.workerPort);
-    expect(publishedContainerPorts('api')).toEqual([api.http.port]);
+    expect(publishedContainerPorts('api')).toEqual([api.http.port, api.http.admin.port]);
+    expect(api.http.admin.port).toBe(defaults.http.admin.port);
     const sdkMetricsPort = Number(worker.temporal.metricsBindAddress.split(':')[1]);
     expect(worker.temporal.metricsBindAddress.startsWith('0.0.0.0:')).toBe(true);
     expect(publishedContainerPorts('worker').sort()).toEqual([worker.http.workerPort, sdkMetricsPort].sort());

@@ -75,6 +75,31 @@ describe('loadConfig', () => {
   });
 });
 
+describe('the two listeners and the shared limits (issue 12)', () => {
+  it('puts the admin listener on 5002, loopback, probes closed; limits the status read and the verification link', () => {
+    const c = loadConfig(BASE);
+    expect(c.http.admin).toEqual({ port: 5002, host: '127.0.0.1', openProbes: false });
+    expect(c.limits.statusRead).toEqual({ limit: 60, windowMs: 60_000 });
+    expect(c.limits.verify).toEqual({ limit: 20, windowMs: 60_000 });
+  });
+
+  it('takes an admin host, port and open probes; refuses a host that is not an address, and the public port', () => {
+    expect(loadConfig({ ...BASE, ADMIN_HOST: '0.0.0.0', ADMIN_PORT: '6002', ADMIN_OPEN_PROBES: 'true' }).http.admin).toEqual({
+      port: 6002,
+      host: '0.0.0.0',
+      openProbes: true,
+    });
+    expect(loadConfig({ ...BASE, ADMIN_HOST: '::1' }).http.admin.host).toBe('::1');
+    expect(() => loadConfig({ ...BASE, ADMIN_HOST: 'admin.example.com' })).toThrow(/ADMIN_HOST: must be an IP address/);
+    expect(() => loadConfig({ ...BASE, ADMIN_OPEN_PROBES: 'yes' })).toThrow(/ADMIN_OPEN_PROBES/);
+    expect(() => loadConfig({ ...BASE, ADMIN_PORT: '5000' })).toThrow(/ADMIN_PORT: must differ from PORT/);
+    expect(() => loadConfig({ ...BASE, PORT: '8080', ADMIN_PORT: '8080' })).toThrow(/ADMIN_PORT/);
+    // 0: any free port, for each (tests and harnesses start many API processes).
+    expect(loadConfig({ ...BASE, PORT: '0', ADMIN_PORT: '0' }).http.admin.port).toBe(0);
+    expect(() => loadConfig({ ...BASE, STATUS_RATE_LIMIT: '0' })).toThrow(/STATUS_RATE_LIMIT/);
+  });
+});
+
 describe('security settings', () => {
   const TOKEN = 'a'.repeat(43) + '=';
 

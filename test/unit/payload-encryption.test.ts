@@ -26,6 +26,19 @@ describe('AES-256-GCM payload codec', () => {
     expect(defaultPayloadConverter.fromPayload(decoded)).toEqual(secret);
   });
 
+  it('refuses a payload in clear with rejectPlaintext, by its fixed reason; passes it through without', async () => {
+    const k1 = key('k1');
+    const plain = defaultPayloadConverter.toPayload(secret);
+    const strict = createEncryptionCodec([k1], { rejectPlaintext: true });
+    const error = await strict.decode([plain]).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(PayloadDecryptionError);
+    expect((error as PayloadDecryptionError).reason).toBe('not_encrypted');
+    // Its own encryptions still decode.
+    const [encrypted] = await strict.encode([plain]);
+    expect(defaultPayloadConverter.fromPayload((await strict.decode([encrypted]))[0])).toEqual(secret);
+    expect(await createEncryptionCodec([k1]).decode([plain])).toEqual([plain]);
+  });
+
   it('uses a fresh IV each time', async () => {
     const codec = createEncryptionCodec([key('k1')]);
     const payload = defaultPayloadConverter.toPayload(secret);
