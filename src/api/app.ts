@@ -20,17 +20,24 @@ import type { Logger } from 'pino';
 import { version } from '../../package.json';
 import { type ConcurrencyLimit, createConcurrencyLimit } from '../concurrency-limit';
 import type { Config } from '../config';
+import { createDeadLetterQueue } from '../dlq/dead-letter-queue';
 import { NotFoundError } from '../errors';
+import type { EventPublisher } from '../events/event-publisher';
 import { connectedCheck, type DependencyCheck, downTooLong, healthRouter, type HealthOptions, postgresCheck, readinessRouter, temporalCheck } from '../health';
 import type { SignupPublisher } from '../messaging/signup-publisher';
 import { type ApiMetrics, metricsRouter, type Registry } from '../metrics';
 import { createSignupRequestRepository } from '../repositories/signup-request-repository';
 import { createUserRepository } from '../repositories/user-repository';
 import { onboardingProgressWithin } from '../temporal/onboarding-runs';
+import { terminateAndDeleteUserRuns } from '../temporal/user-runs';
 import { createEncryptionCodec } from '../temporal/payload-encryption';
 import { createVerificationRuns, type VerificationRuns } from '../temporal/verification-runs';
+import { createEraseUser, type EraseUser } from '../use-cases/erase-user';
+import { createListUsers, type ListUsers } from '../use-cases/list-users';
 import { createReadSignupStatus, type ReadSignupStatus } from '../use-cases/read-signup-status';
 import { createReadUserRecord, type ReadUserRecord } from '../use-cases/read-user-record';
+import { resendAddressSecret } from '../use-cases/resend-verification';
+import { createDeadLetterOperations, type DeadLetterOperations } from '../use-cases/review-dead-letters';
 import { createSetVerificationState, type SetVerificationState } from '../use-cases/set-verification-state';
 import { createSubmitSignup, type SubmitSignup } from '../use-cases/submit-signup';
 import { requireBearerToken } from './bearer-auth';
@@ -42,6 +49,8 @@ import { errorHandler } from './problem';
 import { requestLogging } from './request-logging';
 import { sharedRateLimit } from './shared-rate-limit';
 import { countSignupOutcomes, shedWhenHashingFull, signupRoutes } from './signup-routes';
+import { adminUserPaths, adminUserRoutes } from './admin-user-routes';
+import { dlqPaths, dlqRoutes } from './dlq-routes';
 import { adminUserRecordRoutes, publicUserRoutes } from './user-routes';
 import { verificationRoutes } from './verification-routes';
 
@@ -60,6 +69,8 @@ export interface ApiDeps {
   /** This process's registry: the admin listener's /metrics serves it. */
   registry: Registry;
   metrics: ApiMetrics;
+  /** Publishes user.erased; the caller opens it (lazily connected) and closes it on shutdown. */
+  events: Pick<EventPublisher, 'publish'>;
   hashPassword?: (password: string) => Promise<string>;
 }
 
@@ -71,12 +82,18 @@ export interface ApiServices {
   readUserRecord: ReadUserRecord;
   verificationRuns: VerificationRuns;
   setVerificationState: SetVerificationState;
+  listUsers: ListUsers;
+  eraseUser: EraseUser;
+  deadLetters: DeadLetterOperations;
   /** Readiness checks: Postgres and RabbitMQ decide; Temporal is reported only. */
   checks: Record<string, DependencyCheck>;
   /** The codec endpoint's: the same keys, a payload in clear shown as it is (search attributes, headers). */
   displayCodec: PayloadCodec;
   health: Pick<HealthOptions, 'informational' | 'liveness'>;
 }
+
+/** Terminating and deleting a user's runs: Temporal answers within seconds, or the erasure answers 503 and is retried. */
+const ERASE_RUNS_DEADLINE_MS = 30_000;
 
 export function createApiServices(deps: ApiDeps): ApiServices {
   const { config, logger, pool, publisher, temporal, metrics } = deps;
@@ -91,6 +108,12 @@ export function createApiServices(deps: ApiDeps): ApiServices {
   metrics.observeHashLimit(hashLimit);
   const hash = deps.hashPassword ?? argon2idHash;
   const verificationRuns = createVerificationRuns(temporal, { taskQueue: config.temporal.taskQueue });
+  const deadLetters = createDeadLetterOperations({
+    queue: createDeadLetterQueue({ url: config.amqp.url, topology: config.amqp, pool }),
+    users,
+    signupRequests,
+    logger,
+  });
   return {
     hashLimit,
     submitSignup: createSubmitSignup({
@@ -111,6 +134,17 @@ export function createApiServices(deps: ApiDeps): ApiServices {
     displayCodec: createEncryptionCodec(config.security.payloadKeys),
     verificationRuns,
     setVerificationState: createSetVerificationState({ users, runs: verificationRuns, logger }),
+    listUsers: createListUsers({ pool, logger }),
+    eraseUser: createEraseUser({
+      pool,
+      deleteRuns: (userId) => temporal.connection.withDeadline(Date.now() + ERASE_RUNS_DEADLINE_MS, () => terminateAndDeleteUserRuns(temporal, userId)),
+      deadLetters,
+      events: deps.events,
+      eventSource: config.events.source,
+      resendAddressSecret: resendAddressSecret(config.security.payloadKeys[0].key),
+      logger,
+    }),
+    deadLetters,
     // Temporal is reported, not required: signups need only Postgres and RabbitMQ, and a status
     // read answers from the database when Temporal is away. A load balancer keeps this process.
     checks: {
@@ -221,16 +255,11 @@ export function createAdminApp(deps: ApiDeps, services: ApiServices = createApiS
   // Authorization header: mounted before the admin-only check, with its own.
   app.use(codecRoutes({ codec: services.displayCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }));
   app.use(adminOnly);
-  // MERGE POINT: the admin routers' OpenAPI path objects join here, docsRoutes(version, 'admin', { ...adminUserPaths, ...dlqPaths }).
-  app.use(docsRoutes(version, 'admin'));
+  app.use(docsRoutes(version, 'admin', { ...adminUserPaths, ...dlqPaths }));
   app.use(jsonBody(config.http.bodyLimitBytes));
   app.use(adminUserRecordRoutes({ readUserRecord: services.readUserRecord, setVerificationState: services.setVerificationState }));
-  // MERGE POINT (issue 12, erasure, listing, DLQ): mount the admin routers here, after the token
-  // check and the JSON parser:
-  //   app.use(adminUserRoutes({ listUsers, eraseUser }));   // src/api/admin-user-routes.ts: DELETE /users/{id}, GET /users
-  //   app.use(dlqRoutes({ deadLetters }));                   // src/api/dlq-routes.ts: list, show, replay
-  // (their use cases built in createApiServices), and pass their OpenAPI path objects to the admin
-  // document above: docsRoutes(version, 'admin', { ...adminUserPaths, ...dlqPaths }).
+  app.use(adminUserRoutes({ listUsers: services.listUsers, eraseUser: services.eraseUser }));
+  app.use(dlqRoutes({ deadLetters: services.deadLetters }));
   finish(app, logger);
   return app;
 }

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/postgres';
+import { createEventPublisher } from '../events/event-publisher';
 import { createLogger } from '../logger';
 import { createSignupPublisher } from '../messaging/signup-publisher';
 import { createApiMetrics, createRegistry } from '../metrics';
@@ -50,7 +51,9 @@ async function main(): Promise<void> {
     logger.warn({ host: admin.host }, 'the admin listener is bound beyond loopback: keep its port off the public network');
   }
 
-  const { publicApp, adminApp } = createApps({ config, logger, pool, publisher, temporal, payloadCodec, registry, metrics });
+  // For user.erased; connects on its first publish.
+  const events = createEventPublisher({ url: config.events.url, exchange: config.events.exchange, confirmTimeoutMs: config.events.publishConfirmTimeoutMs, logger });
+  const { publicApp, adminApp } = createApps({ config, logger, pool, publisher, temporal, payloadCodec, registry, metrics, events });
   const publicServer = createServer(publicApp);
   const adminServer = createServer(adminApp);
   // While draining, every answer says Connection: close, those in flight when it starts too. A
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
     logger.info({ forced }, 'api drained');
     // Before the pool ends: a purge round in progress finishes on it.
     await purge.stop();
-    await Promise.allSettled([publisher.close(), temporalConnection.close(), pool.end()]);
+    await Promise.allSettled([publisher.close(), events.close(), temporalConnection.close(), pool.end()]);
     await tracing?.shutdown();
   });
 }

@@ -222,8 +222,8 @@ export const ADMIN_OPERATIONS: Operation[] = [
     bearer: true,
   },
   openApiOperation('admin'),
-  // MERGE POINT (issue 12, erasure, listing, DLQ): the OpenAPI operations of admin-user-routes.ts
-  // and dlq-routes.ts go here, or their path objects into openApiDocument's `extraPaths`.
+  // Erasure, listing and the DLQ: admin-user-routes.ts and dlq-routes.ts bring their own path
+  // objects, which createAdminApp passes to the document as `extraPaths`.
 ];
 
 /** The verification link's page, its button and resend (docs/verification.md). */

@@ -10,6 +10,8 @@ import { Client, Connection } from '@temporalio/client';
 import type express from 'express';
 import { z } from 'zod';
 import { ADMIN_OPERATIONS, PUBLIC_OPERATIONS } from '../../src/api/openapi';
+import { adminUserPaths } from '../../src/api/admin-user-routes';
+import { dlqPaths } from '../../src/api/dlq-routes';
 import { PROBLEM_KINDS } from '../../src/api/problem';
 import { CodecPayloads, Liveness, Problem, PublicReadiness, Readiness, SignupAccepted, UserLookup, UserView, VerificationUpdated } from '../../src/contract';
 import { connectedCheck, postgresCheck, temporalCheck } from '../../src/health';
@@ -93,7 +95,13 @@ describe('OpenAPI document', () => {
     expect(served).toEqual(documented);
     for (const op of PUBLIC_OPERATIONS) expect(doc.paths[op.path][op.method]).toBeDefined();
     const adminServed = expressRoutes(p.adminApp);
-    expect(adminServed).toEqual(ADMIN_OPERATIONS.map((op) => `${op.method} ${op.path}`).sort());
+    // The erasure, listing and DLQ routers bring their own path objects (src/api/admin-openapi.ts).
+    const routerPaths = Object.entries({ ...adminUserPaths, ...dlqPaths }).flatMap(([path, ops]) => Object.keys(ops as object).map((method) => `${method} ${path}`));
+    expect(adminServed).toEqual([...ADMIN_OPERATIONS.map((op) => `${op.method} ${op.path}`), ...routerPaths].sort());
+    for (const route of routerPaths) {
+      const [method, path] = route.split(' ');
+      expect(adminDoc.paths[path][method]).toBeDefined();
+    }
     for (const op of ADMIN_OPERATIONS) expect(adminDoc.paths[op.path][op.method]).toBeDefined();
   });
 
@@ -105,8 +113,10 @@ describe('OpenAPI document', () => {
     for (const path of ['/metrics', '/codec/encode', '/codec/decode']) expect(doc.paths[path]).toBeUndefined();
     expect(doc.components.schemas.CodecPayloads).toBeUndefined();
     expect(doc.components.securitySchemes).toBeUndefined();
-    expect(Object.keys(adminDoc.paths).sort()).toEqual(['/codec/decode', '/codec/encode', '/metrics', '/openapi.json', '/readyz', '/users/{user_id}']);
-    expect(Object.keys(adminDoc.paths['/users/{user_id}']).sort()).toEqual(['get', 'put']);
+    expect(Object.keys(adminDoc.paths).sort()).toEqual(
+      ['/codec/decode', '/codec/encode', '/metrics', '/openapi.json', '/readyz', '/users/{user_id}', ...Object.keys({ ...adminUserPaths, ...dlqPaths })].sort(),
+    );
+    expect(Object.keys(adminDoc.paths['/users/{user_id}']).sort()).toEqual(['delete', 'get', 'put']);
     expect(adminDoc.paths['/signup']).toBeUndefined();
     for (const ops of Object.values<any>(adminDoc.paths)) for (const op of Object.values<any>(ops)) expect(op.security).toEqual([{ bearerAuth: [] }]);
   });

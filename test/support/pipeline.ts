@@ -19,7 +19,7 @@ import { createSignupPublisher, type SignupPublisher } from '../../src/messaging
 import type { Tracing } from '../../src/telemetry/tracing';
 import { createTemporalClient } from '../../src/temporal/client';
 import { type ApiMetrics, createApiMetrics, createRegistry, createVerificationMetrics, type Registry } from '../../src/metrics';
-import { createEventPublisher } from '../../src/events/event-publisher';
+import { createEventPublisher, type EventPublisher } from '../../src/events/event-publisher';
 import { createMailer } from '../../src/mail/mailer';
 import { createOnboardingWorker } from '../../src/worker/onboarding-worker';
 import {
@@ -72,15 +72,21 @@ export async function startApi(
     metrics?: { registry: Registry; api: ApiMetrics };
     /** A port chosen ahead, e.g. the one PUBLIC_BASE_URL names; otherwise any free one. */
     port?: number;
+    /** The events publisher erasure announces user.erased on; without it the API opens (and closes) one of its own. */
+    events?: EventPublisher;
     tracing?: Tracing;
   },
 ) {
   const { client, payloadCodec } = createTemporalClient(deps.temporal.connection, config, deps.tracing);
   const registry = deps.metrics?.registry ?? createRegistry('api');
   const metrics = deps.metrics?.api ?? createApiMetrics(registry);
+  const logger = deps.logger ?? silentLogger;
+  const events =
+    deps.events ?? createEventPublisher({ url: config.events.url, exchange: config.events.exchange, confirmTimeoutMs: config.events.publishConfirmTimeoutMs, logger });
   const { publicApp: app, adminApp } = createApps({
     config,
-    logger: deps.logger ?? silentLogger,
+    events,
+    logger,
     pool: deps.pool,
     publisher: deps.publisher,
     temporal: client,
@@ -106,6 +112,7 @@ export async function startApi(
     adminBaseUrl: `http://127.0.0.1:${(adminServer.address() as AddressInfo).port}`,
     close: async () => {
       await Promise.all([close(server), close(adminServer)]);
+      if (!deps.events) await events.close();
     },
   };
 }
@@ -155,6 +162,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
     metrics: { registry: apiRegistry, api: apiMetrics },
     port: opts.apiPort,
     tracing: opts.tracing,
+    events,
   });
   return {
     config,
