@@ -86,3 +86,9 @@ export const VerificationSignal = {
 
 /** Marks onboardUser runs that start the verification child, so runs started before it replay as they were. */
 export const VERIFY_EMAIL_PATCH = 'start-verify-email-child';
+
+/**
+ * Marks onboardUser runs that, when persistUser finds the address registered in accepted mode,
+ * mail the owner a notice and end normally instead of starting a verification child.
+ */
+export const HIDDEN_DUPLICATE_NOTICE_PATCH = 'hidden-duplicate-notice';

@@ -72,9 +72,9 @@ export function createApp(deps: ApiDeps): express.Express {
     logger,
   });
   const readSignupStatus = createReadSignupStatus({
-    users,
     signupRequests,
     runProgress: (userId) => onboardingProgressWithin(temporal, userId, config.temporal.lookupTimeoutMs),
+    verificationExpiresAfterMs: config.verification.expiresAfterMs,
     logger,
   });
   const verificationRuns = createVerificationRuns(temporal, { taskQueue: config.temporal.taskQueue });
@@ -118,7 +118,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(verificationRoutes({ config, logger, pool, runs: verificationRuns }));
   app.use(jsonBody(config.http.bodyLimitBytes));
 
-  app.use(signupRoutes({ submitSignup }));
+  app.use(signupRoutes({ submitSignup, pool, config }));
   app.use(userRoutes({ readSignupStatus, setVerificationState }));
   app.use((req) => {
     throw new NotFoundError(`no route for ${req.method} ${req.path}`);
