@@ -11,7 +11,7 @@ import type express from 'express';
 import { z } from 'zod';
 import { OPERATIONS } from '../../src/api/openapi';
 import { PROBLEM_KINDS } from '../../src/api/problem';
-import { CodecPayloads, Liveness, Problem, Readiness, SignupAccepted, UserLookup, VerificationUpdated } from '../../src/contract';
+import { CodecPayloads, Liveness, Problem, Readiness, SignupAccepted, SignupStatusView, UserLookup, VerificationUpdated } from '../../src/contract';
 import { connectedCheck, postgresCheck, temporalCheck } from '../../src/health';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { createRegistry } from '../../src/metrics';
@@ -29,7 +29,8 @@ const logs = capturingLogger('info');
 let p: Pipeline;
 
 beforeAll(async () => {
-  p = await startPipeline({}, { logger: logs.logger });
+  // `conflict`, so the 409 of a registered e-mail is among the answers checked against the document.
+  p = await startPipeline({ DUPLICATE_SIGNUP_RESPONSE: 'conflict' }, { logger: logs.logger });
 });
 afterAll(() => p?.stop());
 
@@ -76,7 +77,7 @@ describe('OpenAPI document', () => {
     expect(doc.components.schemas.SignupRequest).toMatchObject({
       type: 'object',
       required: ['email', 'first_name', 'last_name', 'password'],
-      properties: { password: { minLength: 8, maxLength: 128 }, email: { maxLength: 254 } },
+      properties: { password: { minLength: 8, maxLength: 256 }, email: { maxLength: 254 } },
     });
     expect(doc.components.schemas.Problem.required).toEqual(['type', 'title', 'status']);
   });
@@ -162,6 +163,7 @@ describe('OpenAPI document', () => {
 const SCHEMAS: Record<string, z.ZodType> = {
   SignupAccepted,
   UserLookup,
+  SignupStatusView,
   VerificationUpdated,
   Problem,
   Liveness,
