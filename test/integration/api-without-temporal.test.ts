@@ -90,7 +90,7 @@ it('answers GET from the database: QUEUED with run_state UNKNOWN, the lookup end
   const userId = accepted.body.user_id as string;
   const res = await request(apiBase, 'GET', `/users/${userId}`);
   expect(res.status).toBe(200);
-  expect(res.body).toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED', run_state: 'UNKNOWN' });
+  expect(res.body).toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED', created_at: expect.any(String), run_state: 'UNKNOWN' });
   // The lookup failed with DEADLINE_EXCEEDED: TEMPORAL_LOOKUP_TIMEOUT_MS, not the client's ~20 s
   // of retries (which end in UNAVAILABLE), decided how long this answer took.
   const lookup = await eventually(async () =>
