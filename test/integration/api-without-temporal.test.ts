@@ -99,7 +99,7 @@ it('answers GET from the database: QUEUED with run_state UNKNOWN, the lookup end
   expect(lookup).toMatchObject({ deadline_exceeded: true });
 });
 
-it('answers a user row as stored, and an id the database does not know with 503 naming Temporal', async () => {
+it('answers a user row with its public status, and an id the database does not know with 503 naming Temporal', async () => {
   const signup = await signupMessage();
   await insertUser(pool, signup);
   const user = await request(apiBase, 'GET', `/users/${signup.user_id}`);
