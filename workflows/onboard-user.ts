@@ -2,7 +2,7 @@ import { log, patched, proxyActivities, proxyLocalActivities, upsertSearchAttrib
 import type { OnboardingActivities } from '../activities';
 import type { VerificationActivities } from '../activities/verification';
 import type { OnboardingState, SignupMessage } from '../src/contract';
-import { FailureType, HIDDEN_DUPLICATE_NOTICE_PATCH, PERSIST_WRITES_COMPLETED_PATCH, VERIFY_EMAIL_PATCH } from '../src/onboarding-policy';
+import { FailureType, HIDDEN_DUPLICATE_NOTICE_PATCH, PERSIST_WRITES_COMPLETED_PATCH, STEP_ATTEMPT_TIMEOUT_MS, VERIFY_EMAIL_PATCH } from '../src/onboarding-policy';
 import { onboardingActivityOptions } from './retry-policy';
 import { OnboardingStateKey } from './search-attributes';
 import { startVerificationChild } from './verify-email';
@@ -20,10 +20,12 @@ export interface OnboardUserResult {
   created: boolean;
 }
 
-// The notice is best effort: a few attempts, then the run ends without it (never a dead letter).
+// The notice is best effort: two attempts of one step's length (at most ~21 s, inside the run
+// timeout's slack even at ONBOARDING_MAX_ATTEMPTS=1), then the run ends without it, so a
+// duplicate never becomes a timed-out run and a dead letter because SMTP is down.
 const notices = proxyActivities<VerificationActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: [FailureType.UserNotFound] },
+  startToCloseTimeout: STEP_ATTEMPT_TIMEOUT_MS,
+  retry: { initialInterval: '1s', maximumAttempts: 2, nonRetryableErrorTypes: [FailureType.UserNotFound] },
 });
 
 /**
