@@ -134,6 +134,11 @@ describe('accepted mode (the default)', () => {
       const ms = performance.now() - started;
       expect(res.status).toBe(202);
       expect(view.status).toBe(200);
+      // Untimed: the worker runs in this process here (in production it is a process of its
+      // own), so its work for one try, which differs after the answer (a verification run and
+      // mail for a new user), must not slow the next try's API.
+      await runEnded(s, res.body.user_id);
+      await new Promise((resolve) => setTimeout(resolve, 50));
       return ms;
     };
     const tries = { duplicate: [] as number[], fresh: [] as number[] };
