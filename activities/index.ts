@@ -5,10 +5,17 @@ import type { Logger } from 'pino';
 import { SignupMessage, toFieldIssues } from '../src/contract';
 import { withoutRowData } from '../src/db/postgres';
 import { FailureType } from '../src/onboarding-policy';
+import { recordHiddenDuplicate } from '../src/repositories/signup-request-repository';
 import { createUserRepository, DuplicateEmailError } from '../src/repositories/user-repository';
 
 export interface ActivityDeps {
   pool: Pool;
+  /**
+   * DUPLICATE_SIGNUP_RESPONSE. `accepted`: a signup whose address is registered is recorded as a
+   * hidden duplicate and the run ends normally (no dead letter). Unset or `conflict`: it fails
+   * with DuplicateEmail and is dead-lettered.
+   */
+  duplicateSignupResponse?: 'conflict' | 'accepted';
   /** The worker's pino logger; without one (unit tests), the SDK's activity logger is used. */
   logger?: Logger;
 }
@@ -35,6 +42,15 @@ export function activityLog(base: Logger | undefined, requestId: string | undefi
   return { info: (msg: string, extra: LogFields = {}) => sdk.info(msg, { ...fields, ...extra }), warn: (msg: string, extra: LogFields = {}) => sdk.warn(msg, { ...fields, ...extra }) };
 }
 
+/** What persistUser did. `hidden_duplicate`: the address was registered (accepted mode); no row was written. */
+export interface PersistOutcome {
+  created: boolean;
+  /** The user was erased (a tombstone): nothing was written, and the run ends without the user. */
+  erased: boolean;
+  /** The registered user to notify, null if it vanished meanwhile. Ids only: this is kept in the run's history. */
+  hidden_duplicate?: { existing_user_id: string | null };
+}
+
 /** What a run of the earlier two-step code asks markState to record: COMPLETED. */
 export interface MarkStateInput {
   user_id: string;
@@ -46,7 +62,7 @@ export interface MarkStateInput {
  * The onboarding activities, built from their dependencies so tests can hand them a pool of
  * their own. The FailureTypes thrown here are non-retryable (NON_RETRYABLE_FAILURE_TYPES).
  */
-export function createActivities({ pool, logger }: ActivityDeps) {
+export function createActivities({ pool, logger, duplicateSignupResponse = 'conflict' }: ActivityDeps) {
   const users = createUserRepository(pool);
   return {
     /** Re-checks the message against the contract: the workflow may be started by something other than the bridge. */
@@ -72,7 +88,7 @@ export function createActivities({ pool, logger }: ActivityDeps) {
      * earlier version left PERSISTED. For an erased user (a tombstone) nothing is written and
      * `erased` is true: the run then ends without the user.
      */
-    async persistUser(signup: SignupMessage): Promise<{ created: boolean; erased: boolean }> {
+    async persistUser(signup: SignupMessage): Promise<PersistOutcome> {
       const log = activityLog(logger, signup.request_id);
       try {
         const result = await users.insert(signup);
@@ -83,6 +99,14 @@ export function createActivities({ pool, logger }: ActivityDeps) {
         log.info(result.created ? 'user onboarded: row written COMPLETED' : 'user row already there, now COMPLETED', { user_id: signup.user_id });
         return result;
       } catch (err) {
+        if (err instanceof DuplicateEmailError && duplicateSignupResponse === 'accepted') {
+          // The API answered 202 as for a new signup; its id must now read like one (unverified).
+          await recordHiddenDuplicate(pool, signup.user_id, new Date(signup.requested_at)).catch((e: unknown) => {
+            throw withoutRowData(e);
+          });
+          log.info('email already registered: recorded as a hidden duplicate', { user_id: signup.user_id, existing_user_id: err.existingUserId });
+          return { created: false, erased: false, hidden_duplicate: { existing_user_id: err.existingUserId } };
+        }
         if (err instanceof DuplicateEmailError) {
           log.warn('email already registered', { user_id: signup.user_id, existing_user_id: err.existingUserId });
           throw ApplicationFailure.nonRetryable('email already registered', FailureType.DuplicateEmail, {

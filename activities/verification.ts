@@ -12,12 +12,13 @@ import { withoutRowData } from '../src/db/postgres';
 import { userEvent, UserEventType, type UserEventData } from '../src/events/cloud-event';
 import type { EventPublisher } from '../src/events/event-publisher';
 import type { Mailer } from '../src/mail/mailer';
-import { verificationMail, type VerificationMailKind } from '../src/mail/templates';
+import { duplicateSignupMail, verificationMail, type VerificationMailKind } from '../src/mail/templates';
 import type { VerificationMetrics } from '../src/metrics';
 import { FailureType } from '../src/onboarding-policy';
 import { isErased } from '../src/repositories/erased-user-repository';
 import { insertToken, supersedeTokens } from '../src/repositories/verification-token-repository';
 import { findVerificationRecipient, transitionVerificationState, verificationStateOf } from '../src/repositories/user-repository';
+import { addressRateLimitKey, PostgresRateLimitStore } from '../src/security/postgres-rate-limit-store';
 import { issueToken, verificationLink } from '../src/verification/token';
 import { activityLog } from './index';
 
@@ -25,7 +26,7 @@ export interface VerificationActivityDeps {
   pool: Pool;
   mailer: Mailer;
   events: EventPublisher;
-  config: Pick<Config, 'verification' | 'mail' | 'events'>;
+  config: Pick<Config, 'verification' | 'mail' | 'events' | 'limits'>;
   metrics?: VerificationMetrics;
   logger?: Logger;
 }
@@ -38,6 +39,12 @@ export interface VerificationPlan {
   recheckEveryMs: number;
   mailRetryMaxIntervalMs: number;
 }
+
+/** What became of a "someone tried to sign up with your address" notice. */
+export type DuplicateNoticeOutcome = 'sent' | 'limited' | 'no_owner';
+
+/** The counters of those notices, per address (as an HMAC), shared by every worker. */
+export const DUPLICATE_NOTICE_LIMITER = 'duplicate-signup-mail';
 
 export interface MailOutcome {
   /** False when the user was no longer PENDING, so nothing was sent. */
@@ -65,6 +72,9 @@ function smtpFailure(err: unknown): Error {
 
 export function createVerificationActivities({ pool, mailer, events, config, metrics, logger }: VerificationActivityDeps) {
   const { verification } = config;
+  const noticeCounts = new PostgresRateLimitStore({ pool, limiter: DUPLICATE_NOTICE_LIMITER, keyHmacKey: config.limits.keyHmacKey });
+  // The store only needs the window of what express-rate-limit would hand it.
+  noticeCounts.init({ windowMs: verification.duplicateNotice.windowMs } as Parameters<PostgresRateLimitStore['init']>[0]);
 
   /** Why a user's row is missing: erased (the run ends cleanly), or never there (the run fails). */
   async function missingUser(userId: string): Promise<ApplicationFailure> {
@@ -148,6 +158,36 @@ export function createVerificationActivities({ pool, mailer, events, config, met
       const superseded = await supersedeTokens(pool, input.user_id, issued.selector).catch(dbFailure);
       log.info('verification mail sent', { user_id: input.user_id, kind: input.kind, superseded_links: superseded });
       return { sent: true, verification_state: 'PENDING' };
+    },
+
+    /**
+     * Tells the owner of a registered address that someone tried to sign up with it (accepted
+     * mode, where the API did not say so). At most DUPLICATE_SIGNUP_NOTICE_LIMIT per address and
+     * window, counted before sending, so a retry after a failed send counts again: a flood
+     * of duplicate signups can never become a flood of mail. The input holds ids only.
+     */
+    async sendDuplicateSignupNotice(input: { user_id: string; existing_user_id: string }): Promise<DuplicateNoticeOutcome> {
+      const log = activityLog(logger, undefined);
+      const owner = await findVerificationRecipient(pool, input.existing_user_id).catch(dbFailure);
+      if (!owner) {
+        metrics?.duplicateSignupNotices.inc({ outcome: 'no_owner' });
+        return 'no_owner';
+      }
+      const { totalHits } = await noticeCounts.increment(addressRateLimitKey(config.limits.keyHmacKey, owner.email)).catch(dbFailure);
+      if (totalHits > verification.duplicateNotice.addressLimit) {
+        metrics?.duplicateSignupNotices.inc({ outcome: 'limited' });
+        log.info('duplicate signup notice not sent: the address had its share this window', { user_id: input.user_id, existing_user_id: input.existing_user_id });
+        return 'limited';
+      }
+      try {
+        await mailer.send(duplicateSignupMail({ to: owner.email, firstName: owner.first_name }));
+      } catch (err) {
+        metrics?.duplicateSignupNotices.inc({ outcome: 'failed' });
+        throw smtpFailure(err);
+      }
+      metrics?.duplicateSignupNotices.inc({ outcome: 'sent' });
+      log.info('duplicate signup notice sent', { user_id: input.user_id, existing_user_id: input.existing_user_id });
+      return 'sent';
     },
 
     /**

@@ -123,7 +123,8 @@ export const EnvSchema = z.object({
   VERIFY_RATE_LIMIT: positiveInt.default(20),
   VERIFY_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   TRUST_PROXY: z.string().default('false'),
-  DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('conflict'),
+  // `accepted`: a registered address is answered like a new one and its owner mailed (issue 12).
+  DUPLICATE_SIGNUP_RESPONSE: z.enum(['conflict', 'accepted']).default('accepted'),
 
   // libuv's thread pool, which Node sizes from this variable itself at its first use. argon2id
   // hashes run on it, and so do dns.lookup (pg's and amqplib's connects), fs and zlib.
@@ -177,6 +178,9 @@ export const EnvSchema = z.object({
   RESEND_RATE_LIMIT: positiveInt.default(10),
   RESEND_ADDRESS_LIMIT: positiveInt.default(3),
   RESEND_RATE_LIMIT_WINDOW: duration('1h'),
+  // "Someone tried to sign up with your address" mails per address and window (accepted mode).
+  DUPLICATE_SIGNUP_NOTICE_LIMIT: positiveInt.default(3),
+  DUPLICATE_SIGNUP_NOTICE_WINDOW: duration('24h'),
   EVENTS_EXCHANGE: amqpName.default('onboarding.events'),
   // OpenTelemetry tracing (docs/tracing.md): on only when an OTLP endpoint is set; without one
   // nothing of OpenTelemetry is loaded. The base URL of an OTLP/HTTP receiver, as the spec defines it.
@@ -299,6 +303,8 @@ export interface Config {
     recheckEveryMs: number;
     /** Per client (IP) and per address, each per window. */
     resend: { clientLimit: number; addressLimit: number; windowMs: number };
+    /** "Someone tried to sign up with your address" mails per address and window; more are not sent. */
+    duplicateNotice: { addressLimit: number; windowMs: number };
   };
   tracing: {
     /** Where spans go over OTLP/HTTP (protobuf): the endpoint plus /v1/traces. None: tracing is off. */
@@ -476,6 +482,7 @@ function verificationConfig(e: ParsedEnv): Pick<Config, 'mail' | 'events' | 'ver
       expiresAfterMs: e.VERIFICATION_EXPIRES_AFTER,
       recheckEveryMs: e.VERIFICATION_RECHECK_EVERY,
       resend: { clientLimit: e.RESEND_RATE_LIMIT, addressLimit: e.RESEND_ADDRESS_LIMIT, windowMs: e.RESEND_RATE_LIMIT_WINDOW },
+      duplicateNotice: { addressLimit: e.DUPLICATE_SIGNUP_NOTICE_LIMIT, windowMs: e.DUPLICATE_SIGNUP_NOTICE_WINDOW },
     },
   };
 }

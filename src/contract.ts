@@ -3,6 +3,7 @@
  * Every type that crosses a process boundary is inferred from a schema here.
  */
 import { z } from 'zod';
+import { checkPasswordLength, PASSWORD_SCHEMA_META } from './security/password-rule';
 
 // C0 and C1 control characters, DEL included: they break logs, e-mails and UIs.
 const CONTROL_CHARACTERS = /[\u0000-\u001F\u007F-\u009F]/;
@@ -38,9 +39,11 @@ export const PersonName = requiredString()
   .max(100, { error: 'must be at most 100 characters' })
   .refine((value) => !CONTROL_CHARACTERS.test(value), { error: 'must not contain control characters' });
 
-export const Password = requiredString()
-  .min(8, { error: 'must be at least 8 characters' })
-  .max(128, { error: 'must be at most 128 characters' });
+/**
+ * The length part of the password rule (8 to 256 code points after NFKC); the rest (common,
+ * too guessable, personal data) is refineSignupPassword in src/security/password-policy.ts.
+ */
+export const Password = requiredString().superRefine(checkPasswordLength).meta(PASSWORD_SCHEMA_META);
 
 export const UserId = z.uuid({ error: 'must be a UUID' });
 
@@ -90,8 +93,14 @@ export function toFieldIssues(error: z.ZodError): FieldIssue[] {
   return error.issues.map((issue) => ({
     field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
     message: issue.message,
-    code: issue.code,
+    // A refusal of ours says why in params.reason (e.g. password_common); zod's own issues keep their code.
+    code: reasonOf(issue) ?? issue.code,
   }));
+}
+
+function reasonOf(issue: z.core.$ZodIssue): string | undefined {
+  const reason = (issue as { params?: { reason?: unknown } }).params?.reason;
+  return typeof reason === 'string' ? reason : undefined;
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
@@ -168,6 +177,24 @@ export type PendingUserView = z.infer<typeof PendingUserView>;
 
 export const UserLookup = z.union([UserView, PendingUserView]);
 
+/**
+ * GET /users/{user_id} on the public listener: where a signup is, and nothing personal. The id
+ * of a hidden duplicate (DUPLICATE_SIGNUP_RESPONSE=accepted) answers exactly as a new signup
+ * whose owner has not verified yet: COMPLETED, PENDING, later EXPIRED.
+ */
+export const SignupStatusView = z.object({
+  user_id: UserId,
+  onboarding_state: OnboardingState,
+  verification_state: VerificationState,
+  created_at: Timestamp.meta({ description: 'when the user was created; while onboarding is not done, when the signup was accepted' }),
+  failure_reason: z.string().optional().meta({ description: 'FAILED only: why onboarding failed' }),
+  run_state: z.literal('UNKNOWN').optional().meta({
+    description:
+      'Present only when Temporal did not answer within TEMPORAL_LOOKUP_TIMEOUT_MS: onboarding_state is then what the database records (QUEUED: accepted, no user yet), and the run may be further along',
+  }),
+});
+export type SignupStatusView = z.infer<typeof SignupStatusView>;
+
 export const VerificationUpdated = z.object({
   user_id: UserId,
   verification_state: VerificationState,
@@ -183,8 +210,6 @@ export const Problem = z.looseObject({
   detail: z.string().optional(),
   request_id: z.string().optional(),
   errors: z.array(FieldIssue).optional().meta({ description: '400 validation errors, one per field' }),
-  user_id: UserId.optional().meta({ description: '409: the registered user' }),
-  verification_state: VerificationState.optional().meta({ description: '409: its verification state' }),
   service: z.enum(['rabbitmq', 'postgres', 'temporal']).optional().meta({ description: '503: the dependency that is unavailable' }),
   reason: z.string().optional().meta({ description: 'verification token problems: why the token was refused' }),
 });

@@ -2,7 +2,7 @@
  * Failures the service knows how to explain. Each maps to one HTTP answer in src/api/problem.ts;
  * anything else is a bug and becomes a 500 with no detail.
  */
-import type { FieldIssue, VerificationState } from './contract';
+import type { FieldIssue } from './contract';
 
 export abstract class AppError extends Error {
   override readonly name = this.constructor.name;
@@ -27,11 +27,13 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/**
+ * Only in DUPLICATE_SIGNUP_RESPONSE=conflict mode. It carries nothing of the registered user (no
+ * id, no state): the answer already tells an anonymous caller that the address is registered,
+ * and must not also hand out a key to that user's record.
+ */
 export class EmailAlreadyRegisteredError extends AppError {
-  constructor(
-    readonly userId: string,
-    readonly verificationState: VerificationState,
-  ) {
+  constructor() {
     super('a user with this email is already registered');
   }
 }

@@ -180,6 +180,14 @@ export function createVerificationMetrics(registry: Registry) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    // Worker-only (never on the public listener): a public count of hidden duplicates would undo
+    // DUPLICATE_SIGNUP_RESPONSE=accepted.
+    duplicateSignupNotices: new Counter({
+      name: 'onboarding_duplicate_signup_notices_total',
+      help: 'Signups for a registered address answered as new (accepted mode), by what became of the owner\'s notice mail: sent, limited (past DUPLICATE_SIGNUP_NOTICE_LIMIT), failed, no_owner',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     eventsPublished: new Counter({
       name: 'onboarding_events_published_total',
       help: 'CloudEvents confirmed by the broker, by type (a retried publish counts again)',

@@ -96,3 +96,9 @@ export const VERIFY_EMAIL_PATCH = 'start-verify-email-child';
  * they were (none of them could have met an erased user).
  */
 export const USER_ERASED_PATCH = 'end-cleanly-for-erased-user';
+
+/**
+ * Marks onboardUser runs that, when persistUser finds the address registered in accepted mode,
+ * mail the owner a notice and end normally instead of starting a verification child.
+ */
+export const HIDDEN_DUPLICATE_NOTICE_PATCH = 'hidden-duplicate-notice';

@@ -125,9 +125,9 @@ export function createApiServices(deps: ApiDeps): ApiServices {
       logger,
     }),
     readSignupStatus: createReadSignupStatus({
-      users,
       signupRequests,
       runProgress: (userId) => onboardingProgressWithin(temporal, userId, config.temporal.lookupTimeoutMs),
+      verificationExpiresAfterMs: config.verification.expiresAfterMs,
       logger,
     }),
     readUserRecord: createReadUserRecord({ users, logger }),
@@ -221,7 +221,7 @@ export function createApp(deps: ApiDeps, services: ApiServices = createApiServic
   );
   app.use(jsonBody(config.http.bodyLimitBytes));
 
-  app.use(signupRoutes({ submitSignup: services.submitSignup }));
+  app.use(signupRoutes({ submitSignup: services.submitSignup, pool, config }));
   app.use(publicUserRoutes({ readSignupStatus: services.readSignupStatus, rateLimit: limiter('status-read', limits.statusRead) }));
   finish(app, logger);
   return app;

@@ -19,6 +19,7 @@ import {
   Readiness,
   SignupAccepted,
   SignupRequest,
+  SignupStatusView,
   UserLookup,
   UserView,
   VerificationUpdate,
@@ -54,12 +55,15 @@ export interface Operation {
   problems: ProblemKind[];
   /** Needs `Authorization: Bearer <token>`. */
   bearer?: boolean;
+  /** Optional request headers beside X-Request-Id. */
+  headerParameters?: Array<{ name: string; description: string; schema: Record<string, unknown> }>;
 }
 
 const COMPONENTS = {
   SignupRequest: { schema: SignupRequest, io: 'input' },
   SignupAccepted: { schema: SignupAccepted, io: 'output' },
   UserLookup: { schema: UserLookup, io: 'output' },
+  SignupStatusView: { schema: SignupStatusView, io: 'output' },
   UserView: { schema: UserView, io: 'output' },
   PendingUserView: { schema: PendingUserView, io: 'output' },
   VerificationUpdate: { schema: VerificationUpdate, io: 'input' },
@@ -101,14 +105,37 @@ export const PUBLIC_OPERATIONS: Operation[] = [
     summary: 'Accept a signup; onboarding continues asynchronously',
     tags: ['users'],
     requestBody: { schema: 'SignupRequest', required: true },
+    headerParameters: [
+      {
+        name: 'Idempotency-Key',
+        description:
+          'IETF httpapi Idempotency-Key: the same key and the same body within 24 h replay the first answer (status, Location, body); ' +
+          'the same key with another body is refused (422); while the first request with the key runs, 409 with Retry-After. ' +
+          'Answers 5xx are not kept: a retry runs again under the same user_id, so a signup is never onboarded twice. ' +
+          'A body refused as invalid (400) does not use the key up. 16 to 128 characters; a random UUID is ideal',
+        schema: { type: 'string', pattern: '^[A-Za-z0-9._~:+/=-]{16,128}$' },
+      },
+    ],
     responses: {
       202: {
-        description: 'Published and confirmed by the broker',
+        description:
+          'Published and confirmed by the broker. With DUPLICATE_SIGNUP_RESPONSE=accepted (the default) a registered address gets this same answer, ' +
+          'and its owner a mail saying someone tried to sign up with it',
         schema: 'SignupAccepted',
         headers: { Location: { description: '/users/{user_id}', schema: { type: 'string' } } },
       },
     },
-    problems: [...BODY_PROBLEMS, 'emailAlreadyRegistered', 'tooManyRequests', 'serviceUnavailable', 'overloaded', 'internal'],
+    problems: [
+      ...BODY_PROBLEMS,
+      'invalidIdempotencyKey',
+      'emailAlreadyRegistered',
+      'idempotentRequestInFlight',
+      'idempotencyKeyReused',
+      'tooManyRequests',
+      'serviceUnavailable',
+      'overloaded',
+      'internal',
+    ],
   },
   {
     method: 'get',
@@ -120,8 +147,9 @@ export const PUBLIC_OPERATIONS: Operation[] = [
     responses: {
       200: {
         description:
-          'Where the signup is. Answered from the database when Temporal does not answer within TEMPORAL_LOOKUP_TIMEOUT_MS: then `run_state: "UNKNOWN"`',
-        schema: 'UserLookup',
+          'Where the signup is, and nothing personal: user_id, onboarding_state, verification_state, created_at. The id of a hidden duplicate answers as a new, unverified signup. ' +
+          'Answered from the database when Temporal does not answer within TEMPORAL_LOOKUP_TIMEOUT_MS: then `run_state: "UNKNOWN"`',
+        schema: 'SignupStatusView',
       },
     },
     problems: ['validation', 'badRequest', 'notFound', 'tooManyRequests', 'serviceUnavailable', 'internal'],
@@ -302,7 +330,7 @@ function operationObject(op: Operation) {
     const line = `${title} (\`${type}\`)`;
     responses[status] = {
       description: existing ? `${existing.description}; ${line}` : line,
-      ...(status === 503 || status === 429 ? { headers: { 'Retry-After': { description: 'seconds', schema: { type: 'integer' } } } } : {}),
+      ...(status === 503 || status === 429 || kind === 'idempotentRequestInFlight' ? { headers: { 'Retry-After': { description: 'seconds', schema: { type: 'integer' } } } } : {}),
       ...(status === 401 ? { headers: { 'WWW-Authenticate': { description: 'Bearer', schema: { type: 'string' } } } } : {}),
       content: { 'application/problem+json': { schema: ref('Problem') } },
     };
@@ -321,6 +349,7 @@ function operationObject(op: Operation) {
         schema: { type: 'string', format: 'uuid' },
       })),
       ...(op.queryParameters ?? []).map((p) => ({ name: p.name, in: 'query', required: true, description: p.description, schema: { type: 'string' } })),
+      ...(op.headerParameters ?? []).map((p) => ({ name: p.name, in: 'header', required: false, description: p.description, schema: p.schema })),
       {
         name: 'X-Request-Id',
         in: 'header',

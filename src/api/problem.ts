@@ -10,6 +10,9 @@ import {
   AuthenticationRequiredError,
   EmailAlreadyRegisteredError,
   ForbiddenError,
+  IdempotencyKeyReusedError,
+  IdempotentRequestInFlightError,
+  InvalidIdempotencyKeyError,
   TooManyRequestsError,
   MalformedBodyError,
   PayloadTooLargeError,
@@ -31,6 +34,9 @@ export const PROBLEM_KINDS = {
   unsupportedMediaType: { type: '/problems/unsupported-media-type', title: 'Unsupported media type', status: 415 },
   payloadTooLarge: { type: '/problems/payload-too-large', title: 'Payload too large', status: 413 },
   emailAlreadyRegistered: { type: '/problems/email-already-registered', title: 'Email already registered', status: 409 },
+  invalidIdempotencyKey: { type: '/problems/invalid-idempotency-key', title: 'Invalid Idempotency-Key', status: 400 },
+  idempotencyKeyReused: { type: '/problems/idempotency-key-reused', title: 'Idempotency-Key reused with another request', status: 422 },
+  idempotentRequestInFlight: { type: '/problems/idempotent-request-in-flight', title: 'Request with this Idempotency-Key in progress', status: 409 },
   badRequest: { type: '/problems/bad-request', title: 'Bad request', status: 400 },
   authenticationRequired: { type: '/problems/authentication-required', title: 'Authentication required', status: 401 },
   forbidden: { type: '/problems/forbidden', title: 'Forbidden', status: 403 },
@@ -72,12 +78,21 @@ export function problemFor(err: unknown): { kind: ProblemKind; problem: Problem;
   if (err instanceof EmailAlreadyRegisteredError) {
     return {
       kind: 'emailAlreadyRegistered',
-      problem: {
-        ...PROBLEM_KINDS.emailAlreadyRegistered,
-        detail: err.message,
-        user_id: err.userId,
-        verification_state: err.verificationState,
-      },
+      // Nothing of the registered user: no id, no state (issue 12).
+      problem: { ...PROBLEM_KINDS.emailAlreadyRegistered, detail: err.message },
+    };
+  }
+  if (err instanceof InvalidIdempotencyKeyError) {
+    return { kind: 'invalidIdempotencyKey', problem: { ...PROBLEM_KINDS.invalidIdempotencyKey, detail: err.message } };
+  }
+  if (err instanceof IdempotencyKeyReusedError) {
+    return { kind: 'idempotencyKeyReused', problem: { ...PROBLEM_KINDS.idempotencyKeyReused, detail: err.message } };
+  }
+  if (err instanceof IdempotentRequestInFlightError) {
+    return {
+      kind: 'idempotentRequestInFlight',
+      problem: { ...PROBLEM_KINDS.idempotentRequestInFlight, detail: err.message },
+      headers: { 'Retry-After': String(err.retryAfterSeconds) },
     };
   }
   if (err instanceof AuthenticationRequiredError) {

@@ -1,16 +1,21 @@
 /** POST /signup over HTTP: the limiter, the counter and the route; the work is in src/use-cases/submit-signup.ts. */
-import express, { type RequestHandler, type Response } from 'express';
+import express, { type RequestHandler } from 'express';
+import type { Pool } from 'pg';
 import type { ConcurrencyLimit } from '../concurrency-limit';
+import type { Config } from '../config';
 import { type SignupAccepted, SignupRequest, toFieldIssues } from '../contract';
 import { ValidationError } from '../errors';
 import type { ApiMetrics } from '../metrics';
+import { createPasswordPolicy, refineSignupPassword, warmUpPasswordPolicy } from '../security/password-policy';
+import { type IdempotentAnswer, parseIdempotencyKey, runIdempotently } from '../use-cases/idempotent-request';
 import type { SubmitSignup } from '../use-cases/submit-signup';
 import { requireJsonBody } from './json-body';
 
 /**
  * Counts every answer to POST /signup by outcome; mounted on /signup. Counted when the answer is sent, so
- * rejections by the body parser (413, malformed JSON) are counted too; the problem handler, or
- * the route for a hidden duplicate, leaves the kind in res.locals.
+ * rejections by the body parser (413, malformed JSON) are counted too; the problem handler
+ * leaves the kind in res.locals. A hidden duplicate is an accepted signup here: the API does
+ * not tell them apart (the worker counts hidden duplicates, on its own metrics).
  */
 export function countSignupOutcomes(metrics: Pick<ApiMetrics, 'signupsAccepted' | 'signupsRejected'>): RequestHandler {
   return (req, res, next) => {
@@ -36,27 +41,50 @@ export function shedWhenHashingFull(limit: Pick<ConcurrencyLimit, 'refuseIfFull'
   };
 }
 
-/** POST /signup. Mounted after the JSON body parser. */
-export function signupRoutes({ submitSignup }: { submitSignup: SubmitSignup }): express.Router {
+export interface SignupRoutesDeps {
+  submitSignup: SubmitSignup;
+  /** Where Idempotency-Keys are kept. */
+  pool: Pool;
+  config: Pick<Config, 'passwordPolicy' | 'idempotency'>;
+}
+
+/** The scope Idempotency-Keys of this route are kept under. */
+export const SIGNUP_IDEMPOTENCY_SCOPE = 'POST /signup';
+
+/**
+ * POST /signup. Mounted after the JSON body parser. The body and the password policy are checked
+ * before an Idempotency-Key is claimed, so a refused body does not use the key up.
+ */
+export function signupRoutes({ submitSignup, pool, config }: SignupRoutesDeps): express.Router {
+  const policy = createPasswordPolicy(config.passwordPolicy);
+  // The estimator's dictionaries are built now, as the app is built at start, not on the first signup.
+  warmUpPasswordPolicy();
+  const SignupWithPasswordPolicy = SignupRequest.superRefine(refineSignupPassword(policy));
   const router = express.Router();
   router.post('/signup', async (req, res) => {
     requireJsonBody(req);
-    const parsed = SignupRequest.safeParse(req.body);
+    const key = parseIdempotencyKey(req.headers['idempotency-key']);
+    const parsed = SignupWithPasswordPolicy.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('the signup has invalid fields', toFieldIssues(parsed.error));
-    const result = await submitSignup(parsed.data, String(req.id));
-    // Counted as what it is, though the client is told otherwise.
-    if (result.outcome === 'duplicateHidden') res.locals.problemKind = 'duplicateHidden';
-    sendAccepted(res, result.userId);
+    const accept = async (userId?: string): Promise<IdempotentAnswer> => {
+      const { userId: acceptedId } = await submitSignup(parsed.data, String(req.id), userId);
+      return acceptedAnswer(acceptedId);
+    };
+    const answer = key
+      ? (await runIdempotently({ pool, ...config.idempotency }, { scope: SIGNUP_IDEMPOTENCY_SCOPE, key, body: req.body }, accept)).answer
+      : await accept();
+    // A replay sends the stored answer byte for byte.
+    res.status(answer.status).set(answer.headers).type('application/json').send(answer.body);
   });
   return router;
 }
 
-function sendAccepted(res: Response, userId: string): void {
+function acceptedAnswer(userId: string): IdempotentAnswer {
   const accepted: SignupAccepted = {
     status: 'SUCCESS',
     message: 'Signup accepted; onboarding is in progress.',
     user_id: userId,
     verification: 'PENDING',
   };
-  res.status(202).location(`/users/${userId}`).json(accepted);
+  return { status: 202, headers: { Location: `/users/${userId}` }, body: JSON.stringify(accepted) };
 }

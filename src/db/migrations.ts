@@ -126,4 +126,14 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'hidden_duplicate_signups',
+    sql: `
+      -- Set by the worker when a signup in DUPLICATE_SIGNUP_RESPONSE=accepted mode found its
+      -- address registered: the request's id then reads as an unverified signup created at this
+      -- time (and EXPIRED after VERIFICATION_EXPIRES_AFTER), like a new one. No personal data.
+      ALTER TABLE signup_requests ADD COLUMN hidden_duplicate_at timestamptz;
+    `,
+  },
 ];

@@ -54,3 +54,21 @@ export function verificationMail({ kind, to, firstName, link, expiresAt }: Verif
 </body></html>`;
   return { to, subject: VERIFICATION_MAIL_SUBJECTS[kind], text, html };
 }
+
+/** "Someone tried to sign up with your address": sent to the owner of a registered address (accepted mode). */
+export function duplicateSignupMail({ to, firstName }: { to: string; firstName: string }): OutgoingMail {
+  const subject = 'Someone tried to sign up with your e-mail address';
+  const lines = [
+    'Someone, maybe you, just tried to create an account with this e-mail address.',
+    'You already have an account with it, so no new account was created.',
+    'If this was you, there is nothing to do. If it was not, you can ignore this mail: your account has not changed.',
+  ];
+  const text = [`Hello ${firstName},`, '', ...lines.flatMap((line) => [line, '']), 'This is an automatic notice; you will get at most a few of them a day.'].join('\n');
+  const html = `<!doctype html>
+<html lang="en"><body>
+<p>Hello ${escapeHtml(firstName)},</p>
+${lines.map((line) => `<p>${escapeHtml(line)}</p>`).join('\n')}
+<p>This is an automatic notice; you will get at most a few of them a day.</p>
+</body></html>`;
+  return { to, subject, text, html };
+}

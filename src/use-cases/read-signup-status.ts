@@ -1,27 +1,33 @@
 /**
- * Where a signup is: the user row once onboarding made it, otherwise what the signup request
- * recorded merged with what Temporal knows of its run. Temporal only adds detail: when it does
- * not answer in time, what the database recorded is the answer, with the run's state UNKNOWN.
- * Knows nothing of HTTP.
+ * The public status read of a signup: where it is, and nothing personal (user_id,
+ * onboarding_state, verification_state, created_at). From the user row once onboarding made it;
+ * for a hidden duplicate (DUPLICATE_SIGNUP_RESPONSE=accepted) as for a new signup whose owner
+ * has not verified yet, EXPIRED once VERIFICATION_EXPIRES_AFTER has passed; otherwise what the
+ * signup request recorded merged with what Temporal knows of its run. Temporal only adds detail:
+ * when it does not answer in time, what the database recorded is the answer, with the run's
+ * state UNKNOWN. Knows nothing of HTTP.
+ *
+ * Every id costs one database statement of one shape (findSignupStatus), so a hidden duplicate
+ * and a new signup take the same time to read.
  */
 import { isGrpcDeadlineError } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { PendingUserView, UserView } from '../contract';
+import type { SignupStatusView } from '../contract';
 import { callDatabase } from '../db/postgres';
 import { ServiceUnavailableError, UserNotFoundError } from '../errors';
-import type { SignupRequestRepository } from '../repositories/signup-request-repository';
-import type { UserRecord, UserRepository } from '../repositories/user-repository';
+import type { SignupRequestRepository, SignupStatusRecord } from '../repositories/signup-request-repository';
 import type { RunProgress } from '../temporal/onboarding-runs';
 
 export interface ReadSignupStatusDeps {
-  users: Pick<UserRepository, 'findById'>;
-  signupRequests: Pick<SignupRequestRepository, 'find'>;
+  signupRequests: Pick<SignupRequestRepository, 'findStatus'>;
   /** What Temporal knows of the signup's run, or null when there is none (yet); under a short deadline. */
   runProgress: (userId: string) => Promise<RunProgress | null>;
+  /** VERIFICATION_EXPIRES_AFTER: when a hidden duplicate reads EXPIRED, as an unverified user would. */
+  verificationExpiresAfterMs: number;
   logger: Logger;
 }
 
-export type SignupStatus = UserView | PendingUserView;
+export type SignupStatus = SignupStatusView;
 
 /**
  * Returns the use case. It throws UserNotFoundError when neither the database nor Temporal
@@ -29,12 +35,13 @@ export type SignupStatus = UserView | PendingUserView;
  * nothing recorded says the signup was accepted (a 404 then could be wrong: the record of an
  * accepted signup is written after its publish, and may have failed).
  */
-export function createReadSignupStatus({ users, signupRequests, runProgress, logger }: ReadSignupStatusDeps) {
+export function createReadSignupStatus({ signupRequests, runProgress, verificationExpiresAfterMs, logger }: ReadSignupStatusDeps) {
   return async function readSignupStatus(userId: string): Promise<SignupStatus> {
-    const user = await callDatabase(() => users.findById(userId), logger);
-    if (user) return userView(user);
-    const request = await callDatabase(() => signupRequests.find(userId), logger);
-    if (request?.failed_at) return pendingView(userId, 'FAILED', request.failure_reason ?? 'unknown');
+    const found = await callDatabase(() => signupRequests.findStatus(userId, verificationExpiresAfterMs), logger);
+    const settled = settledView(found);
+    if (settled) return settled;
+    const acceptedAt = found.accepted_at?.toISOString();
+    if (found.failed_at) return pendingView(userId, 'FAILED', acceptedAt, found.failure_reason ?? 'unknown');
     let progress: RunProgress | null;
     try {
       progress = await runProgress(userId);
@@ -44,36 +51,51 @@ export function createReadSignupStatus({ users, signupRequests, runProgress, log
         'temporal unavailable for a progress lookup; answering from the database',
       );
       // Accepted and not yet a user, as far as the database knows; where its run is, nobody here can say.
-      if (request) return { ...pendingView(userId, 'QUEUED'), run_state: 'UNKNOWN' };
+      if (acceptedAt) return { ...pendingView(userId, 'QUEUED', acceptedAt), run_state: 'UNKNOWN' };
       throw new ServiceUnavailableError('temporal', 'onboarding state unavailable');
     }
-    if (progress?.state === 'FAILED') return pendingView(userId, 'FAILED', progress.reason);
-    if (progress?.state === 'PROCESSING') return pendingView(userId, 'PROCESSING');
-    // COMPLETED without a row (the row was read just before the run finished) or no run yet.
-    if (request) return pendingView(userId, 'QUEUED');
+    // The run ended between the statement and the lookup: the row (or the decoy's mark) is there now.
+    if (progress?.state === 'COMPLETED') {
+      const again = settledView(await callDatabase(() => signupRequests.findStatus(userId, verificationExpiresAfterMs), logger));
+      if (again) return again;
+    }
+    if (progress?.state === 'FAILED') return pendingView(userId, 'FAILED', acceptedAt, progress.reason);
+    if (progress?.state === 'PROCESSING') return pendingView(userId, 'PROCESSING', acceptedAt);
+    // No run yet.
+    if (acceptedAt) return pendingView(userId, 'QUEUED', acceptedAt);
     throw new UserNotFoundError(userId);
   };
 }
 export type ReadSignupStatus = ReturnType<typeof createReadSignupStatus>;
 
-function userView(user: UserRecord): UserView {
-  return {
-    user_id: user.user_id,
-    email: user.email,
-    first_name: user.first_name,
-    last_name: user.last_name,
-    verification_state: user.verification_state,
-    onboarding_state: user.onboarding_state,
-    created_at: user.created_at.toISOString(),
-    updated_at: user.updated_at.toISOString(),
-  };
+/** A user row, or a hidden duplicate; undefined while the signup is still on its way (or unknown). */
+function settledView(found: SignupStatusRecord): SignupStatus | undefined {
+  if (found.onboarding_state && found.verification_state && found.user_created_at) {
+    return {
+      user_id: found.user_id,
+      onboarding_state: found.onboarding_state,
+      verification_state: found.verification_state,
+      created_at: found.user_created_at.toISOString(),
+    };
+  }
+  if (found.hidden_duplicate_at) {
+    return {
+      user_id: found.user_id,
+      onboarding_state: 'COMPLETED',
+      verification_state: found.hidden_duplicate_expired ? 'EXPIRED' : 'PENDING',
+      created_at: found.hidden_duplicate_at.toISOString(),
+    };
+  }
+  return undefined;
 }
 
-function pendingView(userId: string, state: PendingUserView['onboarding_state'], failureReason?: string): PendingUserView {
+function pendingView(userId: string, state: 'QUEUED' | 'PROCESSING' | 'FAILED', acceptedAt: string | undefined, failureReason?: string): SignupStatus {
   return {
     user_id: userId,
-    verification_state: 'PENDING',
     onboarding_state: state,
+    verification_state: 'PENDING',
+    // Known unless the record of the accepted signup failed to be written (Temporal knows the run).
+    created_at: acceptedAt ?? new Date().toISOString(),
     ...(failureReason ? { failure_reason: failureReason } : {}),
   };
 }

@@ -1,7 +1,12 @@
 /**
- * Accepting a signup: refuse a registered e-mail (or hide that it is one), hash the password,
+ * Accepting a signup: refuse a registered e-mail (in `conflict` mode), hash the password,
  * publish the message with the broker's confirm, and record the request so a status read can
  * answer "queued" at once. Knows nothing of HTTP; the route maps its errors.
+ *
+ * In `accepted` mode (the default) a registered e-mail goes exactly the way of a new one: the
+ * same lookup, hash, publish with confirm and record, so neither the answer nor its timing can
+ * tell them apart. The worker finds the address registered, records the request as a hidden
+ * duplicate (whose status reads like an unverified signup's) and mails the address's owner.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -11,6 +16,7 @@ import { EmailAlreadyRegisteredError } from '../errors';
 import type { SignupPublisher } from '../messaging/signup-publisher';
 import type { SignupRequestRepository } from '../repositories/signup-request-repository';
 import type { UserRepository } from '../repositories/user-repository';
+import { normalizePassword } from '../security/password-rule';
 
 export interface SubmitSignupDeps {
   users: Pick<UserRepository, 'findByEmail'>;
@@ -23,16 +29,18 @@ export interface SubmitSignupDeps {
   logger: Logger;
 }
 
-export type SubmitSignupResult =
-  /** Published and confirmed by the broker: onboarding will make the user. */
-  | { outcome: 'accepted'; userId: string }
-  /** A registered e-mail in `accepted` mode: a decoy id, nothing published. */
-  | { outcome: 'duplicateHidden'; userId: string };
+/** Published and confirmed by the broker. In `accepted` mode this may be a registered address: the worker decides. */
+export interface SubmitSignupResult {
+  userId: string;
+}
 
 /**
- * Returns the use case. It throws EmailAlreadyRegisteredError (in `conflict` mode),
+ * Returns the use case. It throws EmailAlreadyRegisteredError (in `conflict` mode only),
  * OverloadedError (no hash slot free) and ServiceUnavailableError (Postgres or the broker
- * unreachable, or no confirm in time); after a throw nothing was published.
+ * unreachable, or no confirm in time); after a throw nothing was published, or (a confirm
+ * timeout) a retry with the same `userId` is deduplicated downstream.
+ *
+ * `userId` is the id to run under: the one an Idempotency-Key reserved, or a fresh one.
  */
 export function createSubmitSignup(deps: SubmitSignupDeps) {
   const { users, signupRequests, publisher, hashPassword, duplicateSignupResponse } = deps;
@@ -44,25 +52,17 @@ export function createSubmitSignup(deps: SubmitSignupDeps) {
     );
   }
 
-  return async function submitSignup(signup: SignupRequest, requestId: string): Promise<SubmitSignupResult> {
+  return async function submitSignup(signup: SignupRequest, requestId: string, userId: string = randomUUID()): Promise<SubmitSignupResult> {
     const log = deps.logger.child({ request_id: requestId });
     const { email, first_name, last_name, password } = signup;
+    // Looked up in both modes, so `accepted` mode does the same work whatever the answer.
     const existing = await callDatabase(() => users.findByEmail(email), log);
-    if (existing && duplicateSignupResponse === 'conflict') {
-      throw new EmailAlreadyRegisteredError(existing.user_id, existing.verification_state);
+    // A retry under an Idempotency-Key whose first run was already onboarded finds its own row: not a duplicate.
+    if (existing && existing.user_id !== userId && duplicateSignupResponse === 'conflict') {
+      throw new EmailAlreadyRegisteredError();
     }
-    // Hashed even for a duplicate in `accepted` mode, so both answers take as long.
-    const passwordHash = await hashPassword(password);
-    const userId = randomUUID();
-
-    if (existing) {
-      // Recorded so that a status read answers "queued" for the decoy as for a real signup.
-      // Nothing is published, so no second row and no DLQ message.
-      await recordAccepted(userId, log);
-      log.info({ user_id: userId, existing_user_id: existing.user_id }, 'duplicate signup answered as accepted; nothing published');
-      return { outcome: 'duplicateHidden', userId };
-    }
-
+    // NFKC, so one password typed two ways is one secret (src/security/password-rule.ts).
+    const passwordHash = await hashPassword(normalizePassword(password));
     const message: SignupMessage = {
       version: SIGNUP_MESSAGE_VERSION,
       user_id: userId,
@@ -75,9 +75,10 @@ export function createSubmitSignup(deps: SubmitSignupDeps) {
     };
     await publisher.publishSignup(message);
     await recordAccepted(userId, log);
-    // email is masked by the logger's redaction (a***@example.com).
+    // email is masked by the logger's redaction (a***@example.com). Whether it is registered is
+    // not logged here: the worker's log says so, and this line must read the same for both.
     log.info({ user_id: userId, email }, 'signup accepted');
-    return { outcome: 'accepted', userId };
+    return { userId };
   };
 }
 export type SubmitSignup = ReturnType<typeof createSubmitSignup>;

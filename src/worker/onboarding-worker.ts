@@ -63,7 +63,7 @@ export function createOnboardingWorker(deps: OnboardingWorkerDeps): Promise<Work
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundlePath ? { workflowBundle: { codePath: workflowBundlePath } } : { workflowsPath: require.resolve('../../workflows') }),
     activities: {
-      ...createActivities({ pool, logger }),
+      ...createActivities({ pool, logger, duplicateSignupResponse: config.security.duplicateSignupResponse }),
       ...createVerificationActivities({ pool, logger, config, mailer: deps.mailer, events: deps.events, metrics: deps.verificationMetrics }),
     },
     dataConverter: encryptedDataConverter(payloadCodec),

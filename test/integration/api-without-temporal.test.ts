@@ -97,7 +97,7 @@ it('answers GET from the database: QUEUED with run_state UNKNOWN, the lookup end
   const userId = accepted.body.user_id as string;
   const res = await request(apiBase, 'GET', `/users/${userId}`);
   expect(res.status).toBe(200);
-  expect(res.body).toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED', run_state: 'UNKNOWN' });
+  expect(res.body).toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED', created_at: expect.any(String), run_state: 'UNKNOWN' });
   // The lookup failed with DEADLINE_EXCEEDED: TEMPORAL_LOOKUP_TIMEOUT_MS, not the client's ~20 s
   // of retries (which end in UNAVAILABLE), decided how long this answer took.
   const lookup = await eventually(async () =>
@@ -106,12 +106,12 @@ it('answers GET from the database: QUEUED with run_state UNKNOWN, the lookup end
   expect(lookup).toMatchObject({ deadline_exceeded: true });
 });
 
-it('answers a user row as stored, and an id the database does not know with 503 naming Temporal', async () => {
+it('answers a user row with its public status, and an id the database does not know with 503 naming Temporal', async () => {
   const signup = await signupMessage();
   await insertUser(pool, signup);
   const user = await request(apiBase, 'GET', `/users/${signup.user_id}`);
   expect(user.status).toBe(200);
-  expect(user.body).toMatchObject({ user_id: signup.user_id, email: signup.email });
+  expect(user.body).toEqual({ user_id: signup.user_id, onboarding_state: 'COMPLETED', verification_state: 'PENDING', created_at: expect.any(String) });
 
   const unknown = await request(apiBase, 'GET', `/users/${randomUUID()}`);
   expect(unknown.status).toBe(503);
@@ -128,7 +128,7 @@ it('uses Temporal as soon as it is there, without a restart', async () => {
     const res = await request(apiBase, 'GET', `/users/${userId}`);
     return res.status === 200 && res.body.run_state === undefined ? res : undefined;
   }, 60_000, 'a status read that Temporal answered');
-  expect(known.body).toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED' });
+  expect(known.body).toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED', created_at: expect.any(String) });
   const ready = await request(adminBase, 'GET', '/readyz', undefined, admin());
   expect(ready.body.dependencies.temporal.status).toBe('up');
   expect(api.crashes).toEqual([]);

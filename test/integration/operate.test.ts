@@ -13,7 +13,7 @@ import { ADMIN_OPERATIONS, PUBLIC_OPERATIONS } from '../../src/api/openapi';
 import { adminUserPaths } from '../../src/api/admin-user-routes';
 import { dlqPaths } from '../../src/api/dlq-routes';
 import { PROBLEM_KINDS } from '../../src/api/problem';
-import { CodecPayloads, Liveness, Problem, PublicReadiness, Readiness, SignupAccepted, UserLookup, UserView, VerificationUpdated } from '../../src/contract';
+import { CodecPayloads, Liveness, Problem, PublicReadiness, Readiness, SignupAccepted, SignupStatusView, UserLookup, UserView, VerificationUpdated } from '../../src/contract';
 import { connectedCheck, postgresCheck, temporalCheck } from '../../src/health';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { createRegistry } from '../../src/metrics';
@@ -31,7 +31,8 @@ const logs = capturingLogger('info');
 let p: Pipeline;
 
 beforeAll(async () => {
-  p = await startPipeline({}, { logger: logs.logger });
+  // `conflict`, so the 409 of a registered e-mail is among the answers checked against the document.
+  p = await startPipeline({ DUPLICATE_SIGNUP_RESPONSE: 'conflict' }, { logger: logs.logger });
 });
 afterAll(() => p?.stop());
 
@@ -84,7 +85,7 @@ describe('OpenAPI document', () => {
     expect(doc.components.schemas.SignupRequest).toMatchObject({
       type: 'object',
       required: ['email', 'first_name', 'last_name', 'password'],
-      properties: { password: { minLength: 8, maxLength: 128 }, email: { maxLength: 254 } },
+      properties: { password: { minLength: 8, maxLength: 256 }, email: { maxLength: 254 } },
     });
     expect(doc.components.schemas.Problem.required).toEqual(['type', 'title', 'status']);
   });
@@ -214,6 +215,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   UserLookup,
   UserView,
   PublicReadiness,
+  SignupStatusView,
   VerificationUpdated,
   Problem,
   Liveness,

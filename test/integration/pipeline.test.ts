@@ -16,7 +16,8 @@ let p: Pipeline;
 
 beforeAll(async () => {
   // Two attempts keep the retry-exhaustion case to about a second of backoff.
-  p = await startPipeline({ ONBOARDING_MAX_ATTEMPTS: '2' });
+  // `conflict`: this file tests the 409 and the dead letters of concurrent duplicates.
+  p = await startPipeline({ ONBOARDING_MAX_ATTEMPTS: '2', DUPLICATE_SIGNUP_RESPONSE: 'conflict' });
 });
 afterAll(() => p?.stop());
 
@@ -47,27 +48,25 @@ it('signup → 202 with Location, then one user row with an argon2id hash, shown
   expect(['QUEUED', 'PROCESSING', 'COMPLETED']).toContain(early.body.onboarding_state);
 
   const done = await completed(res.body.user_id);
-  expect(done.body).toMatchObject({
-    user_id: res.body.user_id,
-    email: (body.email as string).trim().toLowerCase(),
-    first_name: 'Ada',
-    last_name: 'Lovelace',
-    verification_state: 'PENDING',
-  });
-  expect(done.body).not.toHaveProperty('password_hash');
+  // The public status read: no personal data.
+  expect(done.body).toEqual({ user_id: res.body.user_id, onboarding_state: 'COMPLETED', verification_state: 'PENDING', created_at: expect.any(String) });
   const [row] = await rowsFor((body.email as string).trim());
+  expect(row).toMatchObject({ email: (body.email as string).trim().toLowerCase(), first_name: 'Ada', last_name: 'Lovelace' });
   expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
   expect(JSON.stringify(row)).not.toContain(body.password as string);
 });
 
-it('answers 409 with the existing user for an email already registered', async () => {
+it('conflict mode: answers 409 for an email already registered, saying nothing of its user', async () => {
   const body = signupBody();
   const first = await signup(body);
   await completed(first.body.user_id);
   const again = await signup({ ...body, email: (body.email as string).toUpperCase(), password: 'another password' });
   expect(again.status).toBe(409);
   expect(again.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(again.body).toMatchObject({ status: 409, user_id: first.body.user_id, verification_state: 'PENDING' });
+  expect(again.body).toMatchObject({ status: 409, type: '/problems/email-already-registered' });
+  expect(again.body).not.toHaveProperty('user_id');
+  expect(again.body).not.toHaveProperty('verification_state');
+  expect(JSON.stringify(again.body)).not.toContain(first.body.user_id);
 });
 
 it('turns 20 parallel signups with one email into exactly one row; every other 2xx ends in the DLQ', async () => {

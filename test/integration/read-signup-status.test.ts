@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ServiceUnavailableError, UserNotFoundError } from '../../src/errors';
-import { createSignupRequestRepository, recordSignupAccepted, recordSignupFailed } from '../../src/repositories/signup-request-repository';
-import { completeOnboarding, createUserRepository, insertUser } from '../../src/repositories/user-repository';
+import { createSignupRequestRepository, recordHiddenDuplicate, recordSignupAccepted, recordSignupFailed } from '../../src/repositories/signup-request-repository';
+import { completeOnboarding, insertUser } from '../../src/repositories/user-repository';
 import { createTemporalClient, type TemporalClient } from '../../src/temporal/client';
 import { ONBOARD_USER_WORKFLOW, onboardingProgress, onboardingProgressWithin, onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
 import { createReadSignupStatus, type ReadSignupStatusDeps } from '../../src/use-cases/read-signup-status';
@@ -30,9 +30,9 @@ afterAll(() => temporal?.teardown());
 
 function readSignupStatusWith(overrides: Partial<ReadSignupStatusDeps> = {}) {
   return createReadSignupStatus({
-    users: createUserRepository(db.pool),
     signupRequests: createSignupRequestRepository(db.pool),
     runProgress: (userId) => onboardingProgress(client, userId),
+    verificationExpiresAfterMs: 60_000,
     logger: silentLogger,
     ...overrides,
   });
@@ -46,22 +46,39 @@ async function startIdleRun(userId: string) {
   });
 }
 
-it('a user row: the user as stored, never its hash, whatever Temporal says', async () => {
+it('a user row: its id, states and created_at, nothing personal, whatever Temporal says', async () => {
   const signup = await signupMessage();
   await insertUser(db.pool, signup);
   await completeOnboarding(db.pool, signup.user_id);
   const status = await readSignupStatusWith()(signup.user_id);
   expect(status).toEqual({
     user_id: signup.user_id,
-    email: signup.email,
-    first_name: signup.first_name,
-    last_name: signup.last_name,
     verification_state: 'PENDING',
     onboarding_state: 'COMPLETED',
-    created_at: expect.any(String),
-    updated_at: expect.any(String),
+    created_at: new Date(signup.requested_at).toISOString(),
   });
-  expect(JSON.stringify(status)).not.toContain(signup.password_hash);
+  for (const secret of [signup.email, signup.first_name, signup.last_name, signup.password_hash]) expect(JSON.stringify(status)).not.toContain(secret);
+});
+
+it('a hidden duplicate: read as a new, unverified signup created when it was requested; EXPIRED once the verification expiry has passed', async () => {
+  const userId = randomUUID();
+  await recordSignupAccepted(db.pool, userId);
+  const requestedAt = new Date(Date.now() - 1_000);
+  await recordHiddenDuplicate(db.pool, userId, requestedAt);
+  await expect(readSignupStatusWith()(userId)).resolves.toEqual({
+    user_id: userId,
+    verification_state: 'PENDING',
+    onboarding_state: 'COMPLETED',
+    created_at: requestedAt.toISOString(),
+  });
+  // A second record (a retried activity) keeps the first time.
+  await recordHiddenDuplicate(db.pool, userId, new Date());
+  await expect(readSignupStatusWith({ verificationExpiresAfterMs: 500 })(userId)).resolves.toEqual({
+    user_id: userId,
+    verification_state: 'EXPIRED',
+    onboarding_state: 'COMPLETED',
+    created_at: requestedAt.toISOString(),
+  });
 });
 
 it('a request the bridge recorded as failed: FAILED, with why', async () => {
@@ -71,6 +88,7 @@ it('a request the bridge recorded as failed: FAILED, with why', async () => {
     user_id: userId,
     verification_state: 'PENDING',
     onboarding_state: 'FAILED',
+    created_at: expect.any(String),
     failure_reason: 'DuplicateEmail: email already registered',
   });
 });
@@ -78,7 +96,7 @@ it('a request the bridge recorded as failed: FAILED, with why', async () => {
 it('a recorded request with no run yet: QUEUED', async () => {
   const userId = randomUUID();
   await recordSignupAccepted(db.pool, userId);
-  await expect(readSignupStatusWith()(userId)).resolves.toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED' });
+  await expect(readSignupStatusWith()(userId)).resolves.toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED', created_at: expect.any(String) });
 });
 
 it('a running run: PROCESSING; once it ends without a user: FAILED with the run’s reason', async () => {
@@ -112,6 +130,7 @@ describe('with Temporal out of reach', () => {
       user_id: userId,
       verification_state: 'PENDING',
       onboarding_state: 'QUEUED',
+      created_at: expect.any(String),
       run_state: 'UNKNOWN',
     });
   });
@@ -126,7 +145,7 @@ describe('with Temporal out of reach', () => {
 it('with Postgres out of reach: ServiceUnavailableError naming postgres', async () => {
   const down = await unreachablePostgres();
   try {
-    const read = readSignupStatusWith({ users: createUserRepository(down), signupRequests: createSignupRequestRepository(down) });
+    const read = readSignupStatusWith({ signupRequests: createSignupRequestRepository(down) });
     const err = await read(randomUUID()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ServiceUnavailableError);
     expect(err).toMatchObject({ service: 'postgres' });

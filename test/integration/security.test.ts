@@ -175,22 +175,33 @@ describe('headers and error bodies', () => {
   });
 });
 
-describe('DUPLICATE_SIGNUP_RESPONSE', () => {
-  it('conflict (default): 409 reveals that the e-mail is registered', async () => {
-    const body = signupBody();
-    await completed((await signup(body)).body.user_id);
-    expect((await signup(body)).status).toBe(409);
+describe('DUPLICATE_SIGNUP_RESPONSE (the whole enumeration chain: test/integration/duplicate-signup.test.ts)', () => {
+  it('conflict: 409 reveals that the e-mail is registered, and nothing of its user', async () => {
+    const api = await extraApi({ DUPLICATE_SIGNUP_RESPONSE: 'conflict' });
+    try {
+      const body = signupBody();
+      const existingId = (await signup(body)).body.user_id as string;
+      await completed(existingId);
+      const res = await request(api.baseUrl, 'POST', '/signup', body);
+      expect(res.status).toBe(409);
+      expect(Object.keys(res.body).sort()).toEqual(['detail', 'request_id', 'status', 'title', 'type']);
+      expect(JSON.stringify(res.body)).not.toContain(existingId);
+      expect(await api.published()).toBe(0);
+    } finally {
+      await api.close();
+    }
   });
 
-  it('accepted: a duplicate gets a new signup’s answer, is hashed, publishes nothing and adds no row', async () => {
+  it('accepted (default): a duplicate gets a new signup’s answer and goes its way: hashed, published, read as queued', async () => {
     let hashes = 0;
-    const api = await extraApi({ DUPLICATE_SIGNUP_RESPONSE: 'accepted' }, {
+    const api = await extraApi({}, {
       hashPassword: (pw) => {
         hashes++;
         return hashPassword(pw);
       },
     });
     try {
+      expect(api.config.security.duplicateSignupResponse).toBe('accepted');
       const registered = signupBody();
       const existingId = (await signup(registered)).body.user_id as string;
       await completed(existingId);
@@ -207,18 +218,15 @@ describe('DUPLICATE_SIGNUP_RESPONSE', () => {
       expect(duplicate.body.user_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect(duplicate.body.user_id).not.toBe(existingId);
 
-      // Only the new signup was published; the registered e-mail still has one row.
-      await eventually(async () => ((await api.published()) === 1 ? true : undefined), 5_000, 'the new signup to be queued');
-      expect(await api.published()).toBe(1);
-      const { rows } = await p.pool.query('SELECT user_id FROM users WHERE lower(email) = lower($1)', [registered.email]);
-      expect(rows).toEqual([{ user_id: existingId }]);
+      // Both published: the API does the same work for both; the worker tells them apart.
+      await eventually(async () => ((await api.published()) === 2 ? true : undefined), 5_000, 'both signups to be queued');
 
       // GET cannot tell the decoy from a signup that is still queued.
       const decoyView = await request(api.baseUrl, 'GET', `/users/${duplicate.body.user_id}`);
       const queuedView = await request(api.baseUrl, 'GET', `/users/${fresh.body.user_id}`);
       expect(decoyView.status).toBe(200);
-      expect(decoyView.body).toEqual({ ...queuedView.body, user_id: duplicate.body.user_id });
-      expect(queuedView.body).toEqual({ user_id: fresh.body.user_id, verification_state: 'PENDING', onboarding_state: 'QUEUED' });
+      expect(decoyView.body).toEqual({ ...queuedView.body, user_id: duplicate.body.user_id, created_at: expect.any(String) });
+      expect(queuedView.body).toEqual({ user_id: fresh.body.user_id, verification_state: 'PENDING', onboarding_state: 'QUEUED', created_at: expect.any(String) });
     } finally {
       await api.close();
     }

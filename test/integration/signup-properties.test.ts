@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import type { Pool } from 'pg';
 import { PersonName, SignupMessage, SignupRequest } from '../../src/contract';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
+import { createPasswordPolicy, refineSignupPassword } from '../../src/security/password-policy';
 import { startApi } from '../support/pipeline';
 import { peekQueue } from '../harness/queues';
 import { createTestDatabase, deleteTopology, dropTestDatabase, silentLogger, testConfig, uniqueSuffix } from '../support/stack';
@@ -78,6 +79,9 @@ const body = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 16_000, max: 40_000 }).map((n) => JSON.stringify({ email: 'a@b.co', first_name: 'x'.repeat(n), last_name: 'y', password: 'long enough' })) },
 );
 
+// The route's own rule: the contract, then the password policy at the configured score.
+const SignupWithPolicy = SignupRequest.superRefine(refineSignupPassword(createPasswordPolicy(config.passwordPolicy)));
+
 function expectedStatus(raw: string): number {
   if (Buffer.byteLength(raw) > 16 * 1024) return 413;
   let parsed: unknown;
@@ -88,7 +92,7 @@ function expectedStatus(raw: string): number {
   }
   // The server reads only objects and arrays as JSON bodies; the contract decides the rest.
   if (typeof parsed !== 'object' || parsed === null) return 400;
-  return SignupRequest.safeParse(parsed).success ? 202 : 400;
+  return SignupWithPolicy.safeParse(parsed).success ? 202 : 400;
 }
 
 it(`answers ${RUNS} generated bodies without a 5xx, accepting exactly the valid ones`, async () => {

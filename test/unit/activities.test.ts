@@ -101,6 +101,20 @@ describe('persistUser', () => {
     expect(await rowsFor(first.email)).toHaveLength(1);
   });
 
+  it('accepted mode: records a second user with the same email as a hidden duplicate, created at its request time; no row, no failure', async () => {
+    const accepting = createActivities({ pool, duplicateSignupResponse: 'accepted' });
+    const first = await signupMessage();
+    await env.run(accepting.persistUser, first);
+    const second = await signupMessage({ email: first.email.toUpperCase() });
+    const outcome = await env.run(accepting.persistUser, second);
+    expect(outcome).toEqual({ created: false, hidden_duplicate: { existing_user_id: first.user_id } });
+    expect(await rowsFor(first.email)).toHaveLength(1);
+    const { rows } = await pool.query('SELECT hidden_duplicate_at FROM signup_requests WHERE user_id = $1', [second.user_id]);
+    expect(rows).toEqual([{ hidden_duplicate_at: new Date(second.requested_at) }]);
+    // A retried attempt changes nothing.
+    await expect(env.run(accepting.persistUser, second)).resolves.toEqual(outcome);
+  });
+
   it('lets exactly one of 20 concurrent signups with one email create a row', async () => {
     const email = `race-${uniqueSuffix()}@example.com`;
     const signups = await Promise.all(Array.from({ length: 20 }, () => signupMessage({ email })));

@@ -109,7 +109,7 @@ describe('security settings', () => {
     expect(security.codecToken).toBeUndefined();
     expect(security.signupRateLimit).toEqual({ limit: 20, windowMs: 60_000 });
     expect(security.trustProxy).toBe(false);
-    expect(security.duplicateSignupResponse).toBe('conflict');
+    expect(security.duplicateSignupResponse).toBe('accepted');
     expect(security.codecCorsOrigins).toEqual(['http://127.0.0.1:8233', 'http://localhost:8233']);
     expect(security.payloadKeys).toEqual([{ id: 'k1', key: Buffer.alloc(32, 7) }]);
   });

@@ -27,7 +27,7 @@ describe('SignupRequest', () => {
     ['last_name', { ...valid, last_name: 'Love\u0000lace' }],
     ['first_name', { ...valid, first_name: 'Ada\u0085' }],
     ['password', { ...valid, password: 'short' }],
-    ['password', { ...valid, password: 'p'.repeat(129) }],
+    ['password', { ...valid, password: 'p'.repeat(257) }],
     ['password', { ...valid, password: 12345678 }],
     ['first_name', { ...valid, first_name: 'Ada\uD800' }],
     ['password', { ...valid, password: 'pass\uDC00word' }],

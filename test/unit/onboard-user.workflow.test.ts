@@ -45,8 +45,17 @@ const activities: OnboardingActivities = {
 
 // onboardUser starts a verifyEmail child once the row is written; here it ends at once
 // (test/unit/verify-email.workflow.test.ts tests it).
-const verificationEndsAtOnce: Pick<VerificationActivities, 'beginVerification' | 'finishVerification'> = {
-  async beginVerification() {
+// What each hidden duplicate's notice does: resolves, or throws to show a failing notice.
+const noticeFails = new Set<string>();
+const verificationEndsAtOnce: Pick<VerificationActivities, 'beginVerification' | 'finishVerification' | 'sendDuplicateSignupNotice'> = {
+  async sendDuplicateSignupNotice(input) {
+    record('sendDuplicateSignupNotice', input.user_id);
+    record(`notice to ${input.existing_user_id}`, input.user_id);
+    if (noticeFails.has(input.user_id)) throw ApplicationFailure.nonRetryable('no such user', FailureType.UserNotFound);
+    return 'sent';
+  },
+  async beginVerification(input) {
+    record('beginVerification', input.user_id);
     return { verification_state: 'VERIFIED', reminderAfterMs: 1, expiresAfterMs: 2, recheckEveryMs: 1, mailRetryMaxIntervalMs: 1 };
   },
   async finishVerification() {
@@ -132,6 +141,36 @@ it('does not retry a duplicate email', async () => {
   const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 5, runTimeoutMs: 60_000 });
   expect(outcome).toEqual({ ok: false, reason: 'DuplicateEmail: email already registered', failureType: FailureType.DuplicateEmail });
   expect(attempts('persistUser', signup.user_id)).toBe(1);
+});
+
+describe('a hidden duplicate (accepted mode: persistUser found the address registered)', () => {
+  it('mails the owner, starts no verification, and ends COMPLETED without a row', async () => {
+    const signup = await signupMessage();
+    const existing = randomUUID();
+    behaviour.set(signup.user_id, { persistUser: async () => ({ created: false, erased: false, hidden_duplicate: { existing_user_id: existing } }) });
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000 });
+    expect(outcome).toEqual({ ok: true, result: { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: false } });
+    expect(attempts(`notice to ${existing}`, signup.user_id)).toBe(1);
+    expect(attempts('beginVerification', signup.user_id)).toBe(0);
+    expect(await onboardingState(onboardingWorkflowId(signup.user_id))).toBe('COMPLETED');
+  });
+
+  it('ends COMPLETED even when the notice cannot be sent: a duplicate is never a dead letter', async () => {
+    const signup = await signupMessage();
+    noticeFails.add(signup.user_id);
+    behaviour.set(signup.user_id, { persistUser: async () => ({ created: false, erased: false, hidden_duplicate: { existing_user_id: randomUUID() } }) });
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000 });
+    expect(outcome).toMatchObject({ ok: true, result: { created: false } });
+    expect(attempts('sendDuplicateSignupNotice', signup.user_id)).toBe(1);
+  });
+
+  it('sends no notice when the registered user vanished meanwhile', async () => {
+    const signup = await signupMessage();
+    behaviour.set(signup.user_id, { persistUser: async () => ({ created: false, erased: false, hidden_duplicate: { existing_user_id: null } }) });
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000 });
+    expect(outcome).toMatchObject({ ok: true });
+    expect(attempts('sendDuplicateSignupNotice', signup.user_id)).toBe(0);
+  });
 });
 
 describe('runOnboarding (the bridge’s start-or-attach)', () => {

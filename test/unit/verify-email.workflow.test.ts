@@ -61,6 +61,9 @@ const verificationActivities: VerificationActivities = {
     user.mails.push(kind);
     return { sent: true, verification_state: user.state };
   },
+  async sendDuplicateSignupNotice() {
+    return 'sent';
+  },
   async finishVerification({ user_id, expire }) {
     const user = users.get(user_id) as FakeUser;
     user.finishes.push({ expire });
