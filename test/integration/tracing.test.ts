@@ -112,7 +112,12 @@ describe('one signup, one trace', () => {
         '          RunWorkflow:onboardUser',
         '            StartActivity:persistUser',
         '              RunActivity:persistUser',
+        // One transaction: the user's lock, the tombstone check (erasure), the insert, the row read back.
+        `                pg.query:BEGIN ${db} (client)`,
+        `                pg.query:COMMIT ${db} (client)`,
         `                pg.query:INSERT ${db} (client)`,
+        `                pg.query:SELECT ${db} (client)`,
+        `                pg.query:SELECT ${db} (client)`,
         '            StartActivity:validateSignup',
         '              RunActivity:validateSignup',
         '            StartChildWorkflow:verifyEmail',
@@ -125,7 +130,7 @@ describe('one signup, one trace', () => {
     const counted = trace.filter((s) => s.name.startsWith('pg.query:INSERT') && /rate_limit_counters/.test(String(s.attributes['db.statement'])));
     expect(counted).toHaveLength(1);
     const persist = span('RunActivity:persistUser');
-    const insert = trace.find((s) => s.parentSpanId === persist.spanId && s.name.startsWith('pg.query:'))!;
+    const insert = trace.find((s) => s.parentSpanId === persist.spanId && s.name.startsWith('pg.query:INSERT'))!;
     expect(insert.attributes['db.statement']).toMatch(/^INSERT INTO users /);
     expect(persist.attributes).toMatchObject({ temporalWorkflowId: `onboard-user-${run.userId}` });
   });

@@ -107,7 +107,7 @@ describe('persistUser', () => {
     await env.run(accepting.persistUser, first);
     const second = await signupMessage({ email: first.email.toUpperCase() });
     const outcome = await env.run(accepting.persistUser, second);
-    expect(outcome).toEqual({ created: false, hidden_duplicate: { existing_user_id: first.user_id } });
+    expect(outcome).toEqual({ created: false, erased: false, hidden_duplicate: { existing_user_id: first.user_id } });
     expect(await rowsFor(first.email)).toHaveLength(1);
     const { rows } = await pool.query('SELECT hidden_duplicate_at FROM signup_requests WHERE user_id = $1', [second.user_id]);
     expect(rows).toEqual([{ hidden_duplicate_at: new Date(second.requested_at) }]);

@@ -131,6 +131,7 @@ describe('verification settings', () => {
       expiresAfterMs: 604_800_000,
       recheckEveryMs: 3_600_000,
       resend: { clientLimit: 10, addressLimit: 3, windowMs: 3_600_000 },
+      duplicateNotice: { addressLimit: 3, windowMs: 86_400_000 },
     });
     expect(c.mail).toEqual({ smtpUrl: 'smtp://127.0.0.1:1025', from: 'Onboarding <no-reply@onboarding.localhost>', retryMaxIntervalMs: 600_000 });
     expect(c.events).toMatchObject({ exchange: 'onboarding.events', url: c.amqp.url });
