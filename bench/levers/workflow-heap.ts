@@ -1,7 +1,9 @@
 /**
  * `node --max-old-space-size=96 --max-semi-space-size=4 dist/bench/levers/workflow-heap.js
- *  [--runs 100] [--tracing on|off] [--bundle <path>]`: the heap of the worker's workflow thread
- * with `--runs` verification runs in its workflow cache, with tracing off or on.
+ *  [--runs 100] [--tracing on|off] [--bundle <path>] [--snapshot <file>]`: the heap of the
+ * worker's workflow thread with `--runs` verification runs in its workflow cache, with tracing
+ * off or on; `--bundle` tries another workflow bundle, `--snapshot` writes the thread's heap
+ * snapshot (for what holds the memory). Needs TEMPORAL_CLI (the dev server is its own).
  *
  * The worker is the service's (createOnboardingWorker's bundle, cache size and sinks) on a
  * Temporal dev server from the cached CLI; with tracing on, spans go over OTLP/HTTP to a local
