@@ -31,7 +31,7 @@ import { measurePhase, type PhaseContext, type PhaseResult } from './phase';
 import { cpuSnapshot, rssBytes, sampleRss } from './proc-stats';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
 import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown, type TracingResult, type VerificationResult } from './report';
-import { type BenchStack, externalStack, ownStack, type TemporalMode, TRACED_WORKER_NOTE, workerRedeliveries } from './stack';
+import { type BenchStack, externalStack, ownStack, type TemporalMode, workerRedeliveries } from './stack';
 import { parseCommandLine, runCommand, UsageError } from '../test/harness/command-line';
 
 interface Options {
@@ -297,7 +297,6 @@ async function measureStack(
   // Tracing's cost (issue 13): needs a stack the run started, to restart its API and worker.
   if (opts.tracingClients > 0 && stack.owned && run.receiver) {
     out.tracing.push(await tracingPair(ctx, run.receiver, closed, opts.tracingClients));
-    if (!out.notes.includes(TRACED_WORKER_NOTE)) out.notes.push(TRACED_WORKER_NOTE);
   }
   if (run.first) {
     // Open loop at rates the service sustains (fractions of the best end-to-end rate just

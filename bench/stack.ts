@@ -32,22 +32,10 @@ export type TemporalMode = 'dev' | 'cluster';
  *   (retrying its mail against the closed port) wakes in it: the onboarding-only drain;
  * - `worker-mail`: on a task queue of its own, its mail going to the stack's Mailpit: the
  *   verification flow through the mail accepted by SMTP;
- * - `worker-traced`: tracing on, exporting to the benchmark's OTLP receiver.
+ * - `worker-traced`: tracing on, exporting to the benchmark's OTLP receiver, with the same heap
+ *   limits as the others (the production ones).
  */
 export type ConsumerKind = 'worker' | 'worker-drain' | 'worker-mail' | 'worker-traced' | 'direct';
-
-/**
- * The traced worker's heap limits: the production ones with a larger old space. With tracing on
- * and `--max-old-space-size=96`, the worker's workflow thread ran out of heap at 50 clients
- * (ERR_WORKER_OUT_OF_MEMORY, 2026-11-25, a 5 s bench on the shared machine) and the worker exited:
- * a finding for the service, reported in every result's notes, not something the benchmark hides.
- * Measured with more heap, tracing's CPU cost can still be read.
- */
-export const TRACED_WORKER_NODE_OPTIONS: readonly string[] = WORKER_NODE_OPTIONS.map((o) => (o.startsWith('--max-old-space-size=') ? '--max-old-space-size=256' : o));
-export const TRACED_WORKER_NOTE =
-  `The worker with tracing on ran with ${TRACED_WORKER_NODE_OPTIONS.join(' ')} instead of production's ${WORKER_NODE_OPTIONS.join(' ')}: ` +
-  'with 96 MB of old space its workflow thread ran out of heap at 50 clients (ERR_WORKER_OUT_OF_MEMORY) and the worker exited. ' +
-  'Tracing on with the production heap limits is a known fault to fix in the service (bench/README.md).';
 
 export interface BenchStack {
   config: Config;
@@ -256,13 +244,12 @@ export async function ownStack(
   };
   let api = apis.plain;
   // With the heap limits it runs with in production (package.json, docker-compose.yml).
-  const workerWith = (name: string, overrides: Env, nodeOptions: readonly string[] = WORKER_NODE_OPTIONS) =>
-    distProcess(name, 'src/worker/main.js', { ...env, ...overrides }, opts.logDir, nodeOptions);
+  const workerWith = (name: string, overrides: Env) => distProcess(name, 'src/worker/main.js', { ...env, ...overrides }, opts.logDir, WORKER_NODE_OPTIONS);
   const consumers: Record<ConsumerKind, ManagedProcess> = {
     worker: workerWith('worker', {}),
     'worker-drain': workerWith('worker-drain', { TEMPORAL_TASK_QUEUE: taskQueues['worker-drain'] }),
     'worker-mail': workerWith('worker-mail', { TEMPORAL_TASK_QUEUE: taskQueues['worker-mail'], SMTP_URL: mailpit.smtpUrl }),
-    'worker-traced': workerWith('worker-traced', traced, TRACED_WORKER_NODE_OPTIONS),
+    'worker-traced': workerWith('worker-traced', traced),
     direct: distProcess('direct-consumer', 'bench/direct-consumer.js', env, opts.logDir),
   };
   const everyProcess = () => [apis.plain, apis.traced, ...Object.values(consumers), mailpit?.process].filter((p): p is ManagedProcess => p !== undefined);

@@ -6,12 +6,18 @@
  */
 import { writeFileSync } from 'node:fs';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { PREBUILT_TRACED_WORKFLOW_BUNDLE, PREBUILT_WORKFLOW_BUNDLE, TRACING_WORKFLOW_INTERCEPTORS } from '../src/worker/onboarding-worker';
+import {
+  PREBUILT_TRACED_WORKFLOW_BUNDLE,
+  PREBUILT_WORKFLOW_BUNDLE,
+  TRACING_SHARED_WORKFLOW_MODULES,
+  TRACING_WORKFLOW_INTERCEPTORS,
+} from '../src/worker/onboarding-worker';
 
-async function bundle(path: string, workflowInterceptorModules: string[]): Promise<void> {
+async function bundle(path: string, workflowInterceptorModules: string[], preloadModules: string[]): Promise<void> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
     workflowInterceptorModules,
+    preloadModules,
     logger: new DefaultLogger('WARN'),
   });
   writeFileSync(path, code);
@@ -20,8 +26,8 @@ async function bundle(path: string, workflowInterceptorModules: string[]): Promi
 }
 
 async function main(): Promise<void> {
-  await bundle(PREBUILT_WORKFLOW_BUNDLE, []);
-  await bundle(PREBUILT_TRACED_WORKFLOW_BUNDLE, TRACING_WORKFLOW_INTERCEPTORS);
+  await bundle(PREBUILT_WORKFLOW_BUNDLE, [], []);
+  await bundle(PREBUILT_TRACED_WORKFLOW_BUNDLE, TRACING_WORKFLOW_INTERCEPTORS, TRACING_SHARED_WORKFLOW_MODULES);
 }
 
 main().catch((err: Error) => {

@@ -35,6 +35,13 @@ export const PREBUILT_WORKFLOW_BUNDLE = join(__dirname, '..', '..', 'workflow-bu
 export const PREBUILT_TRACED_WORKFLOW_BUNDLE = join(__dirname, '..', '..', 'workflow-bundle-traced.js');
 /** The workflow interceptor modules of the traced bundle. */
 export const TRACING_WORKFLOW_INTERCEPTORS = [require.resolve('../../workflows/interceptors')];
+/**
+ * Modules the traced bundle preloads: the sandbox evaluates them once per workflow thread, before
+ * any run, and shares them between runs (any other module is evaluated once per run). The one
+ * AsyncLocalStorage of the tracing context must be shared, or memory grows with the square of the
+ * workflow cache (workflows/tracing-context-storage.ts, docs/tracing.md "Memory").
+ */
+export const TRACING_SHARED_WORKFLOW_MODULES = [require.resolve('../../workflows/tracing-context-storage')];
 
 export interface OnboardingWorkerDeps {
   config: Config;
@@ -74,6 +81,7 @@ export function createOnboardingWorker(deps: OnboardingWorkerDeps): Promise<Work
         // Used only when bundling now; a pre-built traced bundle already holds them.
         ...(workflowBundlePath ? {} : { workflowModules: TRACING_WORKFLOW_INTERCEPTORS }),
       },
+      ...(workflowBundlePath ? {} : { bundlerOptions: { preloadModules: TRACING_SHARED_WORKFLOW_MODULES } }),
       sinks: tracing.workflowSinks,
     }),
   });

@@ -82,6 +82,13 @@ export class TestMailpit {
     return messages.sort((a, b) => a.Created.localeCompare(b.Created));
   }
 
+  /** How many mails it holds, to anyone. */
+  async messageCount(): Promise<number> {
+    const res = await fetch(`${this.api}/messages?limit=1`);
+    if (!res.ok) throw new Error(`Mailpit messages answered ${res.status}`);
+    return ((await res.json()) as { total: number }).total;
+  }
+
   async message(id: string): Promise<MailMessage> {
     const res = await fetch(`${this.api}/message/${id}`);
     if (!res.ok) throw new Error(`Mailpit message answered ${res.status}`);
