@@ -162,6 +162,40 @@ export const UserView = z.object({
 });
 export type UserView = z.infer<typeof UserView>;
 
+/** The onboarding states a user row can be in: what the admin listing filters on. */
+export const UserRowOnboardingState = z.enum(['PERSISTED', 'COMPLETED']);
+
+/** GET /users (admin): one page of the listing. */
+export const UserListPage = z.object({
+  users: z.array(UserView),
+  next_cursor: z.string().nullable().meta({ description: 'pass as `cursor` for the next page; null on the last page' }),
+});
+
+/** A DLQ letter as GET /dlq lists it: ids, reason and counts, no personal data. */
+export const DeadLetterSummary = z.object({
+  id: z.string(),
+  user_id: z.string().nullable(),
+  reason: z.enum(['poison', 'workflow-failed', 'unhandleable', 'expired', 'other']),
+  failure_type: z.string().nullable(),
+  detail: z.string(),
+  user: z.enum(['COMPLETED', 'PERSISTED', 'none', 'unknown']),
+  verdict: z.string(),
+  replay: z.enum(['republish', 'remove', 'skip']),
+  dead_letter_count: z.number().int(),
+  dead_lettered_at: z.string().nullable(),
+});
+export const DeadLetterList = z.object({ count: z.number().int(), letters: z.array(DeadLetterSummary) });
+/** One letter as GET /dlq/{id} shows it (and `npm run dlq -- show` prints it). */
+export const DeadLetterShown = DeadLetterSummary.extend({
+  email: z.string().nullable().meta({ description: 'masked (a***@example.com #digest), never in clear' }),
+  workflow_id: z.string().nullable(),
+  headers: z.record(z.string(), z.unknown()),
+  body: z.unknown().meta({ description: 'the message body, password_hash and email replaced' }),
+});
+export const DeadLetterReplayOutcomes = z.object({
+  outcomes: z.array(z.object({ id: z.string(), outcome: z.enum(['replayed', 'removed', 'skipped', 'failed']), message: z.string() })),
+});
+
 /** A signup accepted but not (yet) a user row. */
 export const PendingUserView = z.object({
   user_id: UserId,
