@@ -3,6 +3,7 @@
  * Every type that crosses a process boundary is inferred from a schema here.
  */
 import { z } from 'zod';
+import { FailureType } from './onboarding-policy';
 import { checkPasswordLength, PASSWORD_SCHEMA_META } from './security/password-rule';
 
 // C0 and C1 control characters, DEL included: they break logs, e-mails and UIs.
@@ -212,6 +213,13 @@ export type PendingUserView = z.infer<typeof PendingUserView>;
 export const UserLookup = z.union([UserView, PendingUserView]);
 
 /**
+ * Why a signup FAILED, as the public status read tells it: a fixed code, never the recorded text
+ * (which can hold a server's or a driver's own words). The detail is in the DLQ tooling.
+ */
+export const PublicFailureReason = z.enum([...Object.values(FailureType), 'Unhandleable', 'Other']);
+export type PublicFailureReason = z.infer<typeof PublicFailureReason>;
+
+/**
  * GET /users/{user_id} on the public listener: where a signup is, and nothing personal. The id
  * of a hidden duplicate (DUPLICATE_SIGNUP_RESPONSE=accepted) answers exactly as a new signup
  * whose owner has not verified yet: COMPLETED, PENDING, later EXPIRED.
@@ -221,7 +229,7 @@ export const SignupStatusView = z.object({
   onboarding_state: OnboardingState,
   verification_state: VerificationState,
   created_at: Timestamp.meta({ description: 'when the user was created; while onboarding is not done, when the signup was accepted' }),
-  failure_reason: z.string().optional().meta({ description: 'FAILED only: why onboarding failed' }),
+  failure_reason: PublicFailureReason.optional().meta({ description: 'FAILED only: why onboarding failed, as a fixed code (the detail is in the DLQ tooling)' }),
   run_state: z.literal('UNKNOWN').optional().meta({
     description:
       'Present only when Temporal did not answer within TEMPORAL_LOOKUP_TIMEOUT_MS: onboarding_state is then what the database records (QUEUED: accepted, no user yet), and the run may be further along',
