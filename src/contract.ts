@@ -3,6 +3,7 @@
  * Every type that crosses a process boundary is inferred from a schema here.
  */
 import { z } from 'zod';
+import { FailureType } from './onboarding-policy';
 import { checkPasswordLength, PASSWORD_SCHEMA_META } from './security/password-rule';
 
 // C0 and C1 control characters, DEL included: they break logs, e-mails and UIs.
@@ -162,6 +163,40 @@ export const UserView = z.object({
 });
 export type UserView = z.infer<typeof UserView>;
 
+/** The onboarding states a user row can be in: what the admin listing filters on. */
+export const UserRowOnboardingState = z.enum(['PERSISTED', 'COMPLETED']);
+
+/** GET /users (admin): one page of the listing. */
+export const UserListPage = z.object({
+  users: z.array(UserView),
+  next_cursor: z.string().nullable().meta({ description: 'pass as `cursor` for the next page; null on the last page' }),
+});
+
+/** A DLQ letter as GET /dlq lists it: ids, reason and counts, no personal data. */
+export const DeadLetterSummary = z.object({
+  id: z.string(),
+  user_id: z.string().nullable(),
+  reason: z.enum(['poison', 'workflow-failed', 'unhandleable', 'expired', 'other']),
+  failure_type: z.string().nullable(),
+  detail: z.string(),
+  user: z.enum(['COMPLETED', 'PERSISTED', 'none', 'unknown']),
+  verdict: z.string(),
+  replay: z.enum(['republish', 'remove', 'skip']),
+  dead_letter_count: z.number().int(),
+  dead_lettered_at: z.string().nullable(),
+});
+export const DeadLetterList = z.object({ count: z.number().int(), letters: z.array(DeadLetterSummary) });
+/** One letter as GET /dlq/{id} shows it (and `npm run dlq -- show` prints it). */
+export const DeadLetterShown = DeadLetterSummary.extend({
+  email: z.string().nullable().meta({ description: 'masked (a***@example.com #digest), never in clear' }),
+  workflow_id: z.string().nullable(),
+  headers: z.record(z.string(), z.unknown()),
+  body: z.unknown().meta({ description: 'the message body, password_hash and email replaced' }),
+});
+export const DeadLetterReplayOutcomes = z.object({
+  outcomes: z.array(z.object({ id: z.string(), outcome: z.enum(['replayed', 'removed', 'skipped', 'failed']), message: z.string() })),
+});
+
 /** A signup accepted but not (yet) a user row. */
 export const PendingUserView = z.object({
   user_id: UserId,
@@ -178,6 +213,13 @@ export type PendingUserView = z.infer<typeof PendingUserView>;
 export const UserLookup = z.union([UserView, PendingUserView]);
 
 /**
+ * Why a signup FAILED, as the public status read tells it: a fixed code, never the recorded text
+ * (which can hold a server's or a driver's own words). The detail is in the DLQ tooling.
+ */
+export const PublicFailureReason = z.enum([...Object.values(FailureType), 'Unhandleable', 'Other']);
+export type PublicFailureReason = z.infer<typeof PublicFailureReason>;
+
+/**
  * GET /users/{user_id} on the public listener: where a signup is, and nothing personal. The id
  * of a hidden duplicate (DUPLICATE_SIGNUP_RESPONSE=accepted) answers exactly as a new signup
  * whose owner has not verified yet: COMPLETED, PENDING, later EXPIRED.
@@ -187,7 +229,7 @@ export const SignupStatusView = z.object({
   onboarding_state: OnboardingState,
   verification_state: VerificationState,
   created_at: Timestamp.meta({ description: 'when the user was created; while onboarding is not done, when the signup was accepted' }),
-  failure_reason: z.string().optional().meta({ description: 'FAILED only: why onboarding failed' }),
+  failure_reason: PublicFailureReason.optional().meta({ description: 'FAILED only: why onboarding failed, as a fixed code (the detail is in the DLQ tooling)' }),
   run_state: z.literal('UNKNOWN').optional().meta({
     description:
       'Present only when Temporal did not answer within TEMPORAL_LOOKUP_TIMEOUT_MS: onboarding_state is then what the database records (QUEUED: accepted, no user yet), and the run may be further along',

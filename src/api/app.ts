@@ -49,8 +49,8 @@ import { errorHandler } from './problem';
 import { requestLogging } from './request-logging';
 import { sharedRateLimit } from './shared-rate-limit';
 import { countSignupOutcomes, shedWhenHashingFull, signupRoutes } from './signup-routes';
-import { adminUserPaths, adminUserRoutes } from './admin-user-routes';
-import { dlqPaths, dlqRoutes } from './dlq-routes';
+import { adminUserRoutes } from './admin-user-routes';
+import { dlqRoutes } from './dlq-routes';
 import { adminUserRecordRoutes, publicUserRoutes } from './user-routes';
 import { verificationRoutes } from './verification-routes';
 
@@ -255,7 +255,7 @@ export function createAdminApp(deps: ApiDeps, services: ApiServices = createApiS
   // Authorization header: mounted before the admin-only check, with its own.
   app.use(codecRoutes({ codec: services.displayCodec, tokens: [security.adminToken, security.codecToken], corsOrigins: security.codecCorsOrigins }));
   app.use(adminOnly);
-  app.use(docsRoutes(version, 'admin', { ...adminUserPaths, ...dlqPaths }));
+  app.use(docsRoutes(version, 'admin'));
   app.use(jsonBody(config.http.bodyLimitBytes));
   app.use(adminUserRecordRoutes({ readUserRecord: services.readUserRecord, setVerificationState: services.setVerificationState }));
   app.use(adminUserRoutes({ listUsers: services.listUsers, eraseUser: services.eraseUser }));

@@ -3,8 +3,8 @@ import express from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { openApiDocument, type Plane } from './openapi';
 
-export function docsRoutes(version: string, plane: Plane = 'public', extraPaths: Record<string, Record<string, unknown>> = {}): express.Router {
-  const openApi = openApiDocument(version, plane, extraPaths);
+export function docsRoutes(version: string, plane: Plane = 'public'): express.Router {
+  const openApi = openApiDocument(version, plane);
   const router = express.Router();
   router.get('/openapi.json', (_req, res) => {
     res.json(openApi);

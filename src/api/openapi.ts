@@ -7,6 +7,9 @@
 import { z } from 'zod';
 import {
   CodecPayloads,
+  DeadLetterList,
+  DeadLetterReplayOutcomes,
+  DeadLetterShown,
   EmailVerified,
   VerificationResendAccepted,
   VerificationResendRequest,
@@ -20,11 +23,15 @@ import {
   SignupAccepted,
   SignupRequest,
   SignupStatusView,
+  UserListPage,
   UserLookup,
+  UserRowOnboardingState,
   UserView,
+  VerificationState,
   VerificationUpdate,
   VerificationUpdated,
 } from '../contract';
+import { USER_LIST_DEFAULT_LIMIT, USER_LIST_MAX_LIMIT } from '../use-cases/list-users';
 import { PROBLEM_KINDS, type ProblemKind } from './problem';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
@@ -48,8 +55,10 @@ export interface Operation {
   tags: string[];
   /** `form`: the schema's fields may also come as application/x-www-form-urlencoded. */
   requestBody?: { schema: keyof typeof COMPONENTS; required: boolean; form?: boolean };
-  queryParameters?: Array<{ name: string; description: string }>;
-  pathParameters?: Array<{ name: string; description: string }>;
+  /** Required unless `optional`; a string unless `schema` says otherwise. */
+  queryParameters?: Array<{ name: string; description: string; optional?: boolean; schema?: Record<string, unknown> }>;
+  /** A UUID unless `schema` says otherwise. */
+  pathParameters?: Array<{ name: string; description: string; schema?: Record<string, unknown> }>;
   responses: Record<number, SuccessAnswer>;
   /** Problems this operation can answer with; each becomes its status code in the document. */
   problems: ProblemKind[];
@@ -73,6 +82,10 @@ const COMPONENTS = {
   LivenessFailure: { schema: LivenessFailure, io: 'output' },
   Readiness: { schema: Readiness, io: 'output' },
   PublicReadiness: { schema: PublicReadiness, io: 'output' },
+  UserListPage: { schema: UserListPage, io: 'output' },
+  DeadLetterList: { schema: DeadLetterList, io: 'output' },
+  DeadLetterShown: { schema: DeadLetterShown, io: 'output' },
+  DeadLetterReplayOutcomes: { schema: DeadLetterReplayOutcomes, io: 'output' },
   CodecPayloads: { schema: CodecPayloads, io: 'output' },
   VerifyEmailRequest: { schema: VerifyEmailRequest, io: 'input' },
   EmailVerified: { schema: EmailVerified, io: 'output' },
@@ -250,9 +263,78 @@ export const ADMIN_OPERATIONS: Operation[] = [
     bearer: true,
   },
   openApiOperation('admin'),
-  // Erasure, listing and the DLQ: admin-user-routes.ts and dlq-routes.ts bring their own path
-  // objects, which createAdminApp passes to the document as `extraPaths`.
+  ...erasureListingAndDlqOperations(),
 ];
+
+/** The admin plane's erasure, listing and DLQ routes (admin-user-routes.ts, dlq-routes.ts). */
+function erasureListingAndDlqOperations(): Operation[] {
+  const letterId = [{ name: 'id', description: 'the message id (the user_id for signups the API published)', schema: { type: 'string', minLength: 1, maxLength: 200 } }];
+  const dateTime = { type: 'string', format: 'date-time' };
+  return [
+    {
+      method: 'get',
+      path: '/users',
+      operationId: 'listUsers',
+      summary: 'Users a page at a time, in (created_at, user_id) order; filters combine',
+      tags: ['users'],
+      queryParameters: [
+        { name: 'limit', description: `rows per page, 1–${USER_LIST_MAX_LIMIT}`, optional: true, schema: { type: 'integer', minimum: 1, maximum: USER_LIST_MAX_LIMIT, default: USER_LIST_DEFAULT_LIMIT } },
+        { name: 'cursor', description: 'the `next_cursor` of the previous page (opaque)', optional: true },
+        { name: 'onboarding_state', description: 'only users in this onboarding state', optional: true, schema: { type: 'string', enum: UserRowOnboardingState.options } },
+        { name: 'verification_state', description: 'only users in this verification state', optional: true, schema: { type: 'string', enum: VerificationState.options } },
+        { name: 'created_after', description: 'created at or after (RFC 3339)', optional: true, schema: dateTime },
+        { name: 'created_before', description: 'created before (RFC 3339)', optional: true, schema: dateTime },
+      ],
+      responses: { 200: { description: 'One page', schema: 'UserListPage' } },
+      problems: ['validation', ...ADMIN_AUTH, 'serviceUnavailable', 'internal'],
+      bearer: true,
+    },
+    {
+      method: 'delete',
+      path: '/users/{user_id}',
+      operationId: 'eraseUser',
+      summary:
+        'Erase a user: the row, the signup, links, counters and idempotency keys; its workflow runs (terminated and deleted); its DLQ letters. Leaves a tombstone (the id only), publishes user.erased, writes an audit line. Idempotent',
+      tags: ['users'],
+      pathParameters: [{ name: 'user_id', description: 'the user to erase' }],
+      responses: { 204: { description: 'Erased, now or by an earlier DELETE (every retry answers the same)' } },
+      problems: ['validation', 'badRequest', ...ADMIN_AUTH, 'notFound', 'serviceUnavailable', 'internal'],
+      bearer: true,
+    },
+    {
+      method: 'get',
+      path: '/dlq',
+      operationId: 'listDeadLetters',
+      summary: 'Every letter in the DLQ, told with the database: ids, reason, failure type, counts. No personal data',
+      tags: ['dlq'],
+      responses: { 200: { description: 'The letters, oldest first', schema: 'DeadLetterList' } },
+      problems: [...ADMIN_AUTH, 'serviceUnavailable', 'internal'],
+      bearer: true,
+    },
+    {
+      method: 'get',
+      path: '/dlq/{id}',
+      operationId: 'showDeadLetter',
+      summary: 'One letter as `npm run dlq -- show` prints it: headers and body, hash and address redacted',
+      tags: ['dlq'],
+      pathParameters: letterId,
+      responses: { 200: { description: 'The letter', schema: 'DeadLetterShown' } },
+      problems: ['validation', 'badRequest', ...ADMIN_AUTH, 'notFound', 'serviceUnavailable', 'internal'],
+      bearer: true,
+    },
+    {
+      method: 'post',
+      path: '/dlq/{id}/replay',
+      operationId: 'replayDeadLetter',
+      summary: 'Replay one letter as `npm run dlq -- replay <id>` does: republished (confirmed), or only removed when its user is onboarded; poison is skipped',
+      tags: ['dlq'],
+      pathParameters: letterId,
+      responses: { 200: { description: 'What was done', schema: 'DeadLetterReplayOutcomes' } },
+      problems: ['validation', 'badRequest', ...ADMIN_AUTH, 'notFound', 'serviceUnavailable', 'internal'],
+      bearer: true,
+    },
+  ];
+}
 
 /** The verification link's page, its button and resend (docs/verification.md). */
 function verificationOperations(): Operation[] {
@@ -346,9 +428,15 @@ function operationObject(op: Operation) {
         in: 'path',
         required: true,
         description: p.description,
-        schema: { type: 'string', format: 'uuid' },
+        schema: p.schema ?? { type: 'string', format: 'uuid' },
       })),
-      ...(op.queryParameters ?? []).map((p) => ({ name: p.name, in: 'query', required: true, description: p.description, schema: { type: 'string' } })),
+      ...(op.queryParameters ?? []).map((p) => ({
+        name: p.name,
+        in: 'query',
+        required: !p.optional,
+        description: p.description,
+        schema: p.schema ?? { type: 'string' },
+      })),
       ...(op.headerParameters ?? []).map((p) => ({ name: p.name, in: 'header', required: false, description: p.description, schema: p.schema })),
       {
         name: 'X-Request-Id',
@@ -378,18 +466,16 @@ export const operationsOf = (plane: Plane): Operation[] => (plane === 'public' ?
 
 /**
  * The document of one listener: only its own routes, and only the schemas they use, so the
- * public document shows nothing of the admin plane. `extraPaths`: OpenAPI path objects of
- * routers mounted beside these (the admin plane's erasure, listing and DLQ routers).
+ * public document shows nothing of the admin plane.
  */
-export function openApiDocument(version: string, plane: Plane = 'public', extraPaths: Record<string, Record<string, unknown>> = {}) {
+export function openApiDocument(version: string, plane: Plane = 'public') {
   const operations = operationsOf(plane);
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of operations) {
     paths[op.path] ??= {};
     paths[op.path][op.method] = operationObject(op);
   }
-  for (const [path, methods] of Object.entries(extraPaths)) paths[path] = { ...paths[path], ...methods };
-  // The schemas this listener's operations name, and the ones those name in turn (extra paths may ref any).
+  // The schemas this listener's operations name.
   const used = new Set<string>(JSON.stringify(paths).match(/#\/components\/schemas\/(\w+)/g)?.map((r) => r.split('/').pop() as string));
   return {
     openapi: '3.1.0',
@@ -402,7 +488,7 @@ export function openApiDocument(version: string, plane: Plane = 'public', extraP
           ? 'User signup with durable, asynchronous onboarding (RabbitMQ → Temporal → Postgres). The public listener: no personal data is read back here.'
           : 'The admin listener (ADMIN_PORT, loopback by default): personal data and operations, every route behind ADMIN_API_TOKEN (/metrics and /readyz open with ADMIN_OPEN_PROBES=true).',
     },
-    tags: plane === 'public' ? [{ name: 'users' }, { name: 'verification' }, { name: 'operations' }] : [{ name: 'users' }, { name: 'operations' }],
+    tags: plane === 'public' ? [{ name: 'users' }, { name: 'verification' }, { name: 'operations' }] : [{ name: 'users' }, { name: 'dlq' }, { name: 'operations' }],
     paths,
     components: {
       schemas: Object.fromEntries(

@@ -136,4 +136,12 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE signup_requests ADD COLUMN hidden_duplicate_at timestamptz;
     `,
   },
+  {
+    version: 7,
+    name: 'verification_tokens_expiry_index',
+    sql: `
+      -- The purge schedule deletes links some days past their expiry, a batch at a time.
+      CREATE INDEX verification_tokens_expires_at ON verification_tokens (expires_at);
+    `,
+  },
 ];

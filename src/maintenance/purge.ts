@@ -3,15 +3,14 @@
  * past their 24 h. The API process runs purgeExpired every PURGE_INTERVAL_MS (startPurgeSchedule);
  * a Postgres advisory lock lets one process purge at a time, the others skip that round.
  *
- * Extension point: each table is one PurgeTask. The e-mail verification work (migration 3)
- * adds `{ name: 'verification_tokens', purgeBatch: purgeExpiredVerificationTokens }` to
- * PURGE_TASKS, with a batch delete like the two below in its repository.
+ * Each table is one PurgeTask, its batch delete in the table's repository.
  */
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { purgeExpiredIdempotencyKeys } from '../repositories/idempotency-key-repository';
 import type { Queryable } from '../repositories/queryable';
 import { purgeExpiredCounters } from '../repositories/rate-limit-counter-repository';
+import { purgeExpiredVerificationTokens } from '../repositories/verification-token-repository';
 
 export interface PurgeTask {
   /** The table, as it appears in logs. */
@@ -23,6 +22,7 @@ export interface PurgeTask {
 export const PURGE_TASKS: readonly PurgeTask[] = [
   { name: 'rate_limit_counters', purgeBatch: purgeExpiredCounters },
   { name: 'idempotency_keys', purgeBatch: purgeExpiredIdempotencyKeys },
+  { name: 'verification_tokens', purgeBatch: purgeExpiredVerificationTokens },
 ];
 
 /** Any constant works if every process uses it; migrations hold 727_001. */

@@ -67,3 +67,19 @@ export async function deleteTokensOfUser(db: Queryable, userId: string): Promise
   const { rowCount } = await db.query('DELETE FROM verification_tokens WHERE user_id = $1', [userId]);
   return rowCount ?? 0;
 }
+
+/**
+ * Kept this long past their expiry so that an old link still gets its clear answer ("expired",
+ * "used") rather than "unknown"; after that a link is simply unknown.
+ */
+export const EXPIRED_TOKEN_RETENTION_DAYS = 7;
+
+/** The purge schedule's batch: up to batchSize links past their expiry and the retention above. */
+export async function purgeExpiredVerificationTokens(db: Queryable, batchSize: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM verification_tokens WHERE ctid IN (
+       SELECT ctid FROM verification_tokens WHERE expires_at <= now() - make_interval(days => $2) LIMIT $1)`,
+    [batchSize, EXPIRED_TOKEN_RETENTION_DAYS],
+  );
+  return rowCount ?? 0;
+}

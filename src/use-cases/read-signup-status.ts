@@ -12,10 +12,12 @@
  */
 import { isGrpcDeadlineError } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { SignupStatusView } from '../contract';
+import { isUnhandleableFailureReason } from '../bridge/delivery-errors';
+import type { PublicFailureReason, SignupStatusView } from '../contract';
 import { callDatabase } from '../db/postgres';
 import { ServiceUnavailableError, UserNotFoundError } from '../errors';
 import type { SignupRequestRepository, SignupStatusRecord } from '../repositories/signup-request-repository';
+import { FailureType } from '../onboarding-policy';
 import type { RunProgress } from '../temporal/onboarding-runs';
 
 export interface ReadSignupStatusDeps {
@@ -96,6 +98,17 @@ function pendingView(userId: string, state: 'QUEUED' | 'PROCESSING' | 'FAILED', 
     verification_state: 'PENDING',
     // Known unless the record of the accepted signup failed to be written (Temporal knows the run).
     created_at: acceptedAt ?? new Date().toISOString(),
-    ...(failureReason ? { failure_reason: failureReason } : {}),
+    ...(failureReason ? { failure_reason: publicFailureReason(failureReason) } : {}),
   };
+}
+
+/**
+ * The fixed code for a recorded failure: "DuplicateEmail: email already registered" is
+ * DuplicateEmail, "timed out (…)" Timeout; anything else (an unexpected error's own words) Other.
+ */
+export function publicFailureReason(recorded: string): PublicFailureReason {
+  if (isUnhandleableFailureReason(recorded)) return 'Unhandleable';
+  if (recorded.startsWith('timed out')) return FailureType.Timeout;
+  const type = Object.values(FailureType).find((t) => recorded.startsWith(`${t}:`));
+  return type ?? 'Other';
 }

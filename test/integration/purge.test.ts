@@ -1,11 +1,13 @@
 /**
- * The purge on the real Postgres: expired counters and idempotency keys go, live ones stay; it
+ * The purge on the real Postgres: expired counters, idempotency keys and (past their retention)
+ * verification links go, live ones stay; it
  * works in bounded batches; one process at a time (advisory lock), freed even when a task fails.
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { createPool } from '../../src/db/postgres';
 import { PURGE_LOCK_ID, type PurgeTask, purgeExpired, startPurgeSchedule } from '../../src/maintenance/purge';
+import { EXPIRED_TOKEN_RETENTION_DAYS } from '../../src/repositories/verification-token-repository';
 import { createTestDatabase, dropTestDatabase, eventually, silentLogger, testConfig, uniqueSuffix } from '../support/stack';
 
 const config = testConfig(uniqueSuffix());
@@ -22,7 +24,7 @@ afterAll(async () => {
   await dropTestDatabase(config, pool);
 });
 beforeEach(async () => {
-  await pool.query('TRUNCATE rate_limit_counters, idempotency_keys');
+  await pool.query('TRUNCATE rate_limit_counters, idempotency_keys, verification_tokens');
 });
 
 async function addCounters(count: number, expired: boolean): Promise<void> {
@@ -41,6 +43,21 @@ async function addIdempotencyKeys(count: number, expired: boolean): Promise<void
             now() + CASE WHEN $2 THEN interval '-1 second' ELSE interval '1 day' END
      FROM generate_series(1, $1) AS i`,
     [count, expired],
+  );
+}
+
+/** Links of one user, expired `daysAgo` days ago (negative: still valid). */
+async function addVerificationTokens(count: number, daysAgo: number): Promise<void> {
+  const userId = randomUUID();
+  await pool.query(
+    `INSERT INTO users (user_id, email, first_name, last_name, password_hash) VALUES ($1, $2, 'Purge', 'Test', 'x')`,
+    [userId, `purge-${userId}@example.com`],
+  );
+  await pool.query(
+    `INSERT INTO verification_tokens (selector, user_id, verifier_hash, purpose, expires_at)
+     SELECT decode(md5(random()::text || i), 'hex'), $2, decode(md5(i::text), 'hex'), 'verification', now() - make_interval(days => $3)
+     FROM generate_series(1, $1) AS i`,
+    [count, userId, daysAgo],
   );
 }
 
@@ -66,10 +83,19 @@ it('deletes expired counters and idempotency keys, keeps live ones, and says how
   await addCounters(3, false);
   await addIdempotencyKeys(5, true);
   await addIdempotencyKeys(2, false);
-  expect(await purgeExpired(pool)).toEqual({ ran: true, purged: { rate_limit_counters: 7, idempotency_keys: 5 } });
+  expect(await purgeExpired(pool)).toEqual({ ran: true, purged: { rate_limit_counters: 7, idempotency_keys: 5, verification_tokens: 0 } });
   expect(await remaining()).toEqual({ counters: 3, keys: 2 });
-  expect(await purgeExpired(pool)).toEqual({ ran: true, purged: { rate_limit_counters: 0, idempotency_keys: 0 } });
+  expect(await purgeExpired(pool)).toEqual({ ran: true, purged: { rate_limit_counters: 0, idempotency_keys: 0, verification_tokens: 0 } });
   expect(await purgeLocksHeld()).toBe(0);
+});
+
+it('deletes verification links only past their retention, so a recently expired link still gets its own answer', async () => {
+  await addVerificationTokens(4, EXPIRED_TOKEN_RETENTION_DAYS + 1);
+  await addVerificationTokens(3, 1);
+  await addVerificationTokens(2, -1);
+  expect(await purgeExpired(pool)).toMatchObject({ ran: true, purged: { verification_tokens: 4 } });
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM verification_tokens');
+  expect(rows[0].n).toBe(5);
 });
 
 it('deletes in batches and bounds one run; the next run takes the rest', async () => {

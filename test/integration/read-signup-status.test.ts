@@ -89,7 +89,7 @@ it('a request the bridge recorded as failed: FAILED, with why', async () => {
     verification_state: 'PENDING',
     onboarding_state: 'FAILED',
     created_at: expect.any(String),
-    failure_reason: 'DuplicateEmail: email already registered',
+    failure_reason: 'DuplicateEmail',
   });
 });
 
@@ -99,14 +99,14 @@ it('a recorded request with no run yet: QUEUED', async () => {
   await expect(readSignupStatusWith()(userId)).resolves.toEqual({ user_id: userId, verification_state: 'PENDING', onboarding_state: 'QUEUED', created_at: expect.any(String) });
 });
 
-it('a running run: PROCESSING; once it ends without a user: FAILED with the run’s reason', async () => {
+it('a running run: PROCESSING; once it ends without a user: FAILED with a fixed code, never the run’s own words', async () => {
   const userId = randomUUID();
   await recordSignupAccepted(db.pool, userId);
   const handle = await startIdleRun(userId);
   await expect(readSignupStatusWith()(userId)).resolves.toMatchObject({ onboarding_state: 'PROCESSING' });
   await handle.terminate('stopped by the test');
   const status = await readSignupStatusWith()(userId);
-  expect(status).toMatchObject({ user_id: userId, onboarding_state: 'FAILED', failure_reason: 'stopped by the test' });
+  expect(status).toMatchObject({ user_id: userId, onboarding_state: 'FAILED', failure_reason: 'Other' });
 });
 
 it('an id nobody knows: UserNotFoundError', async () => {
