@@ -15,7 +15,6 @@ import { createDeadLetterOperations } from '../../src/use-cases/review-dead-lett
 import { peekQueue } from '../harness/queues';
 import { type AdminRoutesApp, startAdminRoutes } from '../support/admin-routes';
 import { signupMessage, useTestDatabase } from '../support/fixtures';
-import { request } from '../support/pipeline';
 import { deleteTopology, eventually, silentLogger } from '../support/stack';
 
 const db = useTestDatabase();
@@ -68,7 +67,7 @@ it('lists without personal data, shows one as the CLI does, and 404s an unknown 
   const poisonId = `poison-${randomUUID()}`;
   await deadLetter(Buffer.from('{"email": 42}'), poisonId);
 
-  const list = await request(admin.baseUrl, 'GET', '/dlq');
+  const list = await admin.request('GET', '/dlq');
   expect(list.status).toBe(200);
   expect(list.body.count).toBe(2);
   expect(list.body.letters).toEqual([
@@ -80,16 +79,16 @@ it('lists without personal data, shows one as the CLI does, and 404s an unknown 
     expect(listed).not.toContain(personal);
   }
 
-  const shown = await request(admin.baseUrl, 'GET', `/dlq/${failed.user_id}`);
+  const shown = await admin.request('GET', `/dlq/${failed.user_id}`);
   expect(shown.status).toBe(200);
   expect(shown.body).toMatchObject({ id: failed.user_id, workflow_id: `onboard-user-${failed.user_id}`, body: { user_id: failed.user_id, password_hash: '[redacted]', email: '[see masked email]' } });
   expect(shown.body.email).toMatch(/^u\*\*\*@example\.com #[0-9a-f]{8}$/);
   expect(JSON.stringify(shown.body)).not.toContain('$argon2id$');
   expect(JSON.stringify(shown.body)).not.toContain(failed.email);
 
-  expect((await request(admin.baseUrl, 'GET', `/dlq/${randomUUID()}`)).status).toBe(404);
-  expect((await request(admin.baseUrl, 'POST', `/dlq/${randomUUID()}/replay`)).status).toBe(404);
-  expect((await request(admin.baseUrl, 'GET', `/dlq/${encodeURIComponent('a b')}`)).status).toBe(400);
+  expect((await admin.request('GET', `/dlq/${randomUUID()}`)).status).toBe(404);
+  expect((await admin.request('POST', `/dlq/${randomUUID()}/replay`)).status).toBe(404);
+  expect((await admin.request('GET', `/dlq/${encodeURIComponent('a b')}`)).status).toBe(400);
   // Viewing takes nothing away.
   expect((await dlq()).map((m) => m.messageId)).toEqual([failed.user_id, poisonId]);
 });
@@ -103,16 +102,16 @@ it('replays one: republished to the signup queue with the confirm; an onboarded 
   const poisonId = `poison-${randomUUID()}`;
   await deadLetter(Buffer.from('not json'), poisonId);
 
-  const replayed = await request(admin.baseUrl, 'POST', `/dlq/${pending.user_id}/replay`);
+  const replayed = await admin.request('POST', `/dlq/${pending.user_id}/replay`);
   expect(replayed.status).toBe(200);
   expect(replayed.body.outcomes).toEqual([{ id: pending.user_id, outcome: 'replayed', message: 'replayed' }]);
   const queued = await peekQueue(db.config.amqp.url, db.config.amqp.queue);
   expect(queued.map((m) => m.messageId)).toEqual([pending.user_id]);
   expect(JSON.parse(queued[0].body)).toEqual(pending);
 
-  const removed = await request(admin.baseUrl, 'POST', `/dlq/${onboarded.user_id}/replay`);
+  const removed = await admin.request('POST', `/dlq/${onboarded.user_id}/replay`);
   expect(removed.body.outcomes).toEqual([expect.objectContaining({ id: onboarded.user_id, outcome: 'removed' })]);
-  const skipped = await request(admin.baseUrl, 'POST', `/dlq/${poisonId}/replay`);
+  const skipped = await admin.request('POST', `/dlq/${poisonId}/replay`);
   expect(skipped.body.outcomes).toEqual([expect.objectContaining({ id: poisonId, outcome: 'skipped' })]);
 
   expect((await dlq()).map((m) => m.messageId)).toEqual([poisonId]);
@@ -137,7 +136,7 @@ it("erasure's removal takes the user's letters only; the others stay, in order, 
     logger: silentLogger,
   });
   // A listing over HTTP at the same moment waits for the removal instead of hiding the letters from it.
-  const [removed, listing] = await Promise.all([ops.removeLettersOf(erased.user_id), request(admin.baseUrl, 'GET', '/dlq')]);
+  const [removed, listing] = await Promise.all([ops.removeLettersOf(erased.user_id), admin.request('GET', '/dlq')]);
   expect(removed).toBe(2);
   expect([5, 3]).toContain(listing.body.count);
 

@@ -96,7 +96,7 @@ describe('accepted mode (the default)', () => {
     expect(decoyView.body).toEqual({ user_id: duplicate.body.user_id, onboarding_state: 'COMPLETED', verification_state: 'PENDING', created_at: expect.any(String) });
     expect(await deadLetterIds(s)).not.toContain(duplicate.body.user_id);
 
-    // The API's metrics (public today, the admin listener's later) moved alike for both, and
+    // The API's metrics (served on the admin listener only) moved alike for both, and
     // nothing in them names a duplicate. The worker's own metrics count them.
     const apiMetricsAfter = await s.p.apiRegistry.metrics();
     expect(apiMetricsAfter).not.toMatch(/duplicate/i);

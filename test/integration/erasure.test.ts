@@ -13,6 +13,7 @@ import { verificationWorkflowId } from '../../src/onboarding-policy';
 import { recordSignupAccepted } from '../../src/repositories/signup-request-repository';
 import { onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
 import { messageCount, peekQueue, publishRaw } from '../harness/queues';
+import { freePort } from '../harness/free-port';
 import { type AdminRoutesApp, startAdminRoutes } from '../support/admin-routes';
 import { signupMessage } from '../support/fixtures';
 import { capturingLogger } from '../support/log-capture';
@@ -159,7 +160,7 @@ it('erasure leaves no trace: not in Postgres, the queues, Temporal visibility or
   expect(await rowsOf('verification_tokens', userId)).toBeGreaterThan(0);
   expect((await s.p.pool.query('SELECT count(*)::int AS n FROM verification_resend_counts')).rows[0].n).toBeGreaterThan(0);
 
-  const erased = await request(admin.baseUrl, 'DELETE', `/users/${userId}`, undefined, { 'x-request-id': 'erase-request-1' });
+  const erased = await admin.request('DELETE', `/users/${userId}`, undefined, { 'x-request-id': 'erase-request-1' });
   expect(erased.status).toBe(204);
   expect(erased.body).toBeUndefined();
 
@@ -187,9 +188,9 @@ it('erasure leaves no trace: not in Postgres, the queues, Temporal visibility or
   expect(event.event.data).toEqual({ user_id: userId });
 
   // A second DELETE answers the same; an id never known is a 404, a malformed one a 400.
-  expect((await request(admin.baseUrl, 'DELETE', `/users/${userId}`)).status).toBe(204);
-  expect((await request(admin.baseUrl, 'DELETE', `/users/${randomUUID()}`)).status).toBe(404);
-  expect((await request(admin.baseUrl, 'DELETE', '/users/not-a-uuid')).status).toBe(400);
+  expect((await admin.request('DELETE', `/users/${userId}`)).status).toBe(204);
+  expect((await admin.request('DELETE', `/users/${randomUUID()}`)).status).toBe(404);
+  expect((await admin.request('DELETE', '/users/not-a-uuid')).status).toBe(400);
   expect((await request(s.p.baseUrl, 'GET', `/users/${userId}`)).status).toBe(404);
 
   // The logs: every line of the API, the bridge, the worker and the SDK, from signup to now.
@@ -206,7 +207,7 @@ it('a signup still queued for an erased id ends without creating the user, and l
   const message = await signupMessage({ first_name: distinctive('Queued'), last_name: distinctive('Tombstone') });
   // Accepted (the API records it before publishing), then erased before the bridge took it.
   await recordSignupAccepted(s.p.pool, message.user_id);
-  expect((await request(admin.baseUrl, 'DELETE', `/users/${message.user_id}`)).status).toBe(204);
+  expect((await admin.request('DELETE', `/users/${message.user_id}`)).status).toBe(204);
   await publishRaw(s.p.config.amqp.url, s.p.config.amqp.exchange, s.p.config.amqp.routingKey, Buffer.from(JSON.stringify(message)), message.user_id);
 
   await eventually(
@@ -231,7 +232,7 @@ it('a run still going when the user is erased is terminated; its message is ackn
     const signup = await request(s.p.baseUrl, 'POST', '/signup', { email: person.email, first_name: person.first_name, last_name: person.last_name, password: 'correct horse battery' });
     const userId = signup.body.user_id as string;
     await eventually(async () => ((await s.p.client.workflow.getHandle(onboardingWorkflowId(userId)).describe()).status.name === 'RUNNING' ? true : undefined));
-    expect((await request(admin.baseUrl, 'DELETE', `/users/${userId}`)).status).toBe(204);
+    expect((await admin.request('DELETE', `/users/${userId}`)).status).toBe(204);
 
     await eventually(
       async () => (captured.lines().some((l) => l.user_id === userId && l.msg === 'signup of an erased user: nothing created; acknowledged') ? true : undefined),
@@ -248,4 +249,38 @@ it('a run still going when the user is erased is terminated; its message is ackn
   } finally {
     await s.p.pool.query('ALTER TABLE users DROP CONSTRAINT hold_erasure_run');
   }
+}, 240_000);
+
+it('an erasure Temporal cannot finish answers 503 and says so in the audit log; the retried DELETE finishes it', async () => {
+  const person = distinctiveSignup();
+  const signup = await request(s.p.baseUrl, 'POST', '/signup', { email: person.email, first_name: person.first_name, last_name: person.last_name, password: 'correct horse battery' });
+  const userId = signup.body.user_id as string;
+  await untilOnboarded(s.p.baseUrl, userId);
+  // An admin listener whose Temporal address answers nothing (a closed port), as in an outage.
+  const cut = await startAdminRoutes({
+    config: { ...s.p.config, temporal: { ...s.p.config.temporal, connection: { ...s.p.config.temporal.connection, address: `127.0.0.1:${await freePort()}` } } },
+    pool: s.p.pool,
+    logger: captured.logger,
+  });
+  try {
+    const halfDone = await cut.request('DELETE', `/users/${userId}`, undefined, { 'x-request-id': 'erase-cut-1' });
+    expect(halfDone.status).toBe(503);
+    expect(halfDone.body).toMatchObject({ service: 'temporal' });
+    expect(halfDone.headers.get('retry-after')).not.toBeNull();
+  } finally {
+    await cut.close();
+  }
+  const incomplete = captured.lines().filter((l) => l.audit === 'user.erasure_incomplete' && l.user_id === userId);
+  expect(incomplete).toEqual([expect.objectContaining({ request_id: 'erase-cut-1', step: 'deleting its workflow runs' })]);
+  // The database part is done: the data is gone and the tombstone stops the user coming back.
+  expect(await rowsOf('users', userId)).toBe(0);
+  expect(await rowsOf('erased_users', userId)).toBe(1);
+  expect(await temporalListing(onboardingWorkflowId(userId))).toHaveLength(1);
+
+  const retried = await admin.request('DELETE', `/users/${userId}`, undefined, { 'x-request-id': 'erase-cut-2' });
+  expect(retried.status).toBe(204);
+  expect(captured.lines().filter((l) => l.audit === 'user.erased' && l.user_id === userId)).toEqual([
+    expect.objectContaining({ request_id: 'erase-cut-2', first: false, workflow_runs_deleted: 2 }),
+  ]);
+  await eventually(async () => ((await temporalListing(onboardingWorkflowId(userId))).length === 0 ? true : undefined), TEMPORAL_DELETION_MS, 'its runs to be deleted');
 }, 240_000);

@@ -7,7 +7,6 @@ import { insertUser } from '../../src/repositories/user-repository';
 import { encodeCursor, USER_LIST_MAX_LIMIT } from '../../src/use-cases/list-users';
 import { type AdminRoutesApp, startAdminRoutes } from '../support/admin-routes';
 import { signupMessage, useTestDatabase } from '../support/fixtures';
-import { request } from '../support/pipeline';
 import { silentLogger } from '../support/stack';
 
 const db = useTestDatabase();
@@ -37,7 +36,7 @@ async function allPages(query: string, between?: () => Promise<void>): Promise<A
   let cursor: string | null = null;
   for (let pages = 0; pages < 1000; pages++) {
     const qs: string = cursor ? `${query}&cursor=${cursor}` : query;
-    const res = await request(admin.baseUrl, 'GET', `/users?${qs}`);
+    const res = await admin.request('GET', `/users?${qs}`);
     expect(res.status).toBe(200);
     seen.push(...res.body.users);
     cursor = res.body.next_cursor;
@@ -58,7 +57,7 @@ it('pages cover every row exactly once, in (created_at, user_id) order, while ro
     await Promise.all([
       userAt(new Date(Date.UTC(2026, 0, 3) + inserted).toISOString()),
       userAt(`2026-01-01T00:00:00.000002Z`),
-      request(admin.baseUrl, 'GET', '/users?limit=3'),
+      admin.request('GET', '/users?limit=3'),
     ]);
     inserted += 2;
   };
@@ -97,7 +96,7 @@ it('filters by onboarding state, verification state and created range, and they 
 
 it('answers the full record, never the hash, and the last page has no cursor', async () => {
   const id = await userAt('2026-04-01T00:00:00Z');
-  const res = await request(admin.baseUrl, 'GET', '/users');
+  const res = await admin.request('GET', '/users');
   expect(res.status).toBe(200);
   expect(res.body.next_cursor).toBeNull();
   expect(res.body.users).toEqual([
@@ -120,7 +119,7 @@ it.each([
   ['a misspelt filter', 'verification_status=VERIFIED', '(body)'],
   ['a parameter given twice', 'limit=1&limit=2', 'limit'],
 ])('refuses %s with 400', async (_what, qs, field) => {
-  const res = await request(admin.baseUrl, 'GET', `/users?${qs}`);
+  const res = await admin.request('GET', `/users?${qs}`);
   expect(res.status).toBe(400);
   expect(res.body.type).toBe('/problems/validation-error');
   expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
@@ -128,7 +127,7 @@ it.each([
 
 it('takes a limit of exactly the maximum, and a cursor it made', async () => {
   await userAt('2026-05-01T00:00:00Z');
-  expect((await request(admin.baseUrl, 'GET', `/users?limit=${USER_LIST_MAX_LIMIT}`)).status).toBe(200);
+  expect((await admin.request('GET', `/users?limit=${USER_LIST_MAX_LIMIT}`)).status).toBe(200);
   const cursor = encodeCursor({ createdAtMicros: 0n, userId: randomUUID() });
-  expect((await request(admin.baseUrl, 'GET', `/users?cursor=${cursor}`)).body.users).toHaveLength(1);
+  expect((await admin.request('GET', `/users?cursor=${cursor}`)).body.users).toHaveLength(1);
 });

@@ -103,7 +103,7 @@ describe('the two listeners and the shared limits (issue 12)', () => {
 describe('security settings', () => {
   const TOKEN = 'a'.repeat(43) + '=';
 
-  it('defaults to the safe side: no admin token (PUT closed), conflict answers, 20 signups a minute, no trusted proxy', () => {
+  it('defaults to the safe side: no admin token (admin routes closed), duplicates hidden (accepted), 20 signups a minute, no trusted proxy', () => {
     const { security } = loadConfig(BASE);
     expect(security.adminToken).toBeUndefined();
     expect(security.codecToken).toBeUndefined();
