@@ -12,11 +12,13 @@ import { createLogger } from '../src/logger';
 import { createSignupPublisher } from '../src/messaging/signup-publisher';
 
 /** Publishes `count` signups (confirmed by the broker) and returns their user ids. */
-export async function queueBacklog(config: Config, count: number, label: string): Promise<string[]> {
+/** Queues `count` signups; returns their ids and addresses (each drain's addresses are its own). */
+export async function queueBacklog(config: Config, count: number, label: string): Promise<{ ids: string[]; emails: Set<string> }> {
   // One real hash for all: 10,000 hashes would take minutes and are not what a drain measures.
   const passwordHash = await hashPassword(randomBytes(12).toString('base64url'));
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger: createLogger({ name: 'bench', level: 'warn' }) });
   const ids: string[] = [];
+  const emails = new Set<string>();
   const prefix = `${label}-${randomBytes(3).toString('hex')}`;
   try {
     for (let start = 0; start < count; start += 500) {
@@ -24,6 +26,7 @@ export async function queueBacklog(config: Config, count: number, label: string)
         const n = start + k;
         const userId = randomUUID();
         ids.push(userId);
+        emails.add(`${prefix}-${n}@example.com`);
         return {
           version: SIGNUP_MESSAGE_VERSION,
           user_id: userId,
@@ -40,7 +43,7 @@ export async function queueBacklog(config: Config, count: number, label: string)
   } finally {
     await publisher.close();
   }
-  return ids;
+  return { ids, emails };
 }
 
 /** Polls until every id is a COMPLETED row or the deadline passes; returns how many are. */

@@ -6,7 +6,7 @@
  * files with its charts; then the targets table, each figure the median of the three short runs
  * (the memory figures from the full run), judged on the dev server.
  *
- *   npm run bench:final [-- --short-runs 3 --temporal dev --skip-full]
+ *   npm run bench:final [-- --short-runs 3 --temporal dev --levels 10,50,200 --skip-full]
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -141,9 +141,15 @@ export function renderFinal(short: Figures[], full: Figures | undefined): string
 
 function main(): void {
   const { values } = parseArgs({
-    options: { 'short-runs': { type: 'string', default: '3' }, temporal: { type: 'string', default: 'dev' }, 'skip-full': { type: 'boolean', default: false } },
+    options: {
+      'short-runs': { type: 'string', default: '3' },
+      temporal: { type: 'string', default: 'dev' },
+      // The closed-loop levels of the short runs: the targets read only the 50-client phase.
+      levels: { type: 'string', default: '10,50,200' },
+      'skip-full': { type: 'boolean', default: false },
+    },
   });
-  const shortArgs = ['--seconds', '20', '--backlog', '2000', '--temporal', values.temporal as string];
+  const shortArgs = ['--seconds', '20', '--backlog', '2000', '--temporal', values.temporal as string, '--levels', values.levels as string];
   const short: Figures[] = [];
   for (let i = 0; i < Number(values['short-runs']); i++) short.push(figures(benchRun(shortArgs)));
   // The full run on both Temporal servers (the bench's default), for the side-by-side table.

@@ -35,6 +35,8 @@ export interface VerificationResult {
   mails: number;
   /** Distinct addresses among them: the signups that got their mail. */
   users_mailed: number;
+  /** Mails to addresses of no signup of this drain: signups an earlier phase left queued, onboarded by the mail worker. */
+  other_mails?: number;
   /** Mails beyond one per address: at-least-once mail (docs/verification.md); expected 0 without a crash. */
   duplicate_mails: number;
   /** From the worker consuming to the last mail in Mailpit. */

@@ -235,7 +235,7 @@ export async function runTrial(bed: TrialBed, variant: Variant, opts: TrialOptio
     await startDevServer(temporal, address);
     [workerPort, sdkMetricsPort] = await Promise.all([freePort(), freePort()]);
     const worker = (workerProcess = newWorker());
-    const ids = await queueBacklog(bed.config, opts.backlog, `levers-${variant.name}`);
+    const { ids } = await queueBacklog(bed.config, opts.backlog, `levers-${variant.name}`);
     const temporalPid = temporal.pid as number;
     if (opts.profile) {
       perf = new ManagedProcess('perf', 'perf', ['record', '-e', 'cpu-clock', '-F', '499', '-g', '-p', String(temporalPid), '-o', join(dir, 'temporal.perf.data')], process.env, join(dir, 'perf.log'));

@@ -46,7 +46,7 @@ async function extraApi(env: Env, opts: { publisher?: SignupPublisher; pool?: Re
   };
 }
 
-const concretePath = (path: string) => path.replace('{user_id}', userId);
+const concretePath = (path: string) => path.replace('{user_id}', userId).replace('{id}', userId);
 const bodyFor = (path: string) => (path.startsWith('/codec/') ? { payloads: [] } : undefined);
 
 describe('the admin listener', () => {
@@ -84,7 +84,17 @@ describe('the admin listener', () => {
   it('is not reachable on the public port: every admin-only route is 404 there, even with the token', async () => {
     const publicRoutes = new Set(PUBLIC_OPERATIONS.map((op) => `${op.method} ${op.path}`));
     const adminOnly = ADMIN_OPERATIONS.filter((op) => !publicRoutes.has(`${op.method} ${op.path}`));
-    expect(adminOnly.map((op) => `${op.method} ${op.path}`).sort()).toEqual(['get /metrics', 'post /codec/decode', 'post /codec/encode', 'put /users/{user_id}']);
+    expect(adminOnly.map((op) => `${op.method} ${op.path}`).sort()).toEqual([
+      'delete /users/{user_id}',
+      'get /dlq',
+      'get /dlq/{id}',
+      'get /metrics',
+      'get /users',
+      'post /codec/decode',
+      'post /codec/encode',
+      'post /dlq/{id}/replay',
+      'put /users/{user_id}',
+    ]);
     for (const op of adminOnly) {
       const res = await request(p.baseUrl, op.method.toUpperCase(), concretePath(op.path), bodyFor(op.path), admin);
       expect({ route: `${op.method} ${op.path}`, status: res.status }).toEqual({ route: `${op.method} ${op.path}`, status: 404 });
@@ -94,7 +104,7 @@ describe('the admin listener', () => {
     const doc = (await request(p.baseUrl, 'GET', '/openapi.json', undefined, admin)).body;
     expect(doc.paths['/metrics']).toBeUndefined();
     expect(doc.paths['/users/{user_id}'].put).toBeUndefined();
-    // Nothing changed: the PUT never reached the row.
+    // Nothing changed: neither the PUT nor the DELETE reached the row.
     expect((await p.pool.query('SELECT verification_state FROM users WHERE user_id = $1', [userId])).rows[0].verification_state).toBe('PENDING');
   });
 
