@@ -245,11 +245,16 @@ export async function ownStack(
   let api = apis.plain;
   // With the heap limits it runs with in production (package.json, docker-compose.yml).
   const workerWith = (name: string, overrides: Env) => distProcess(name, 'src/worker/main.js', { ...env, ...overrides }, opts.logDir, WORKER_NODE_OPTIONS);
+  // Every worker mails through the stack's Mailpit. Each onboarding run starts its verification
+  // child, which mails once; against a closed SMTP port it would retry every few seconds for the
+  // rest of the run, and those retries, not the product, would fill the worker's and the server's
+  // CPU figures.
+  const smtp: Env = { SMTP_URL: mailpit.smtpUrl };
   const consumers: Record<ConsumerKind, ManagedProcess> = {
-    worker: workerWith('worker', {}),
-    'worker-drain': workerWith('worker-drain', { TEMPORAL_TASK_QUEUE: taskQueues['worker-drain'] }),
-    'worker-mail': workerWith('worker-mail', { TEMPORAL_TASK_QUEUE: taskQueues['worker-mail'], SMTP_URL: mailpit.smtpUrl }),
-    'worker-traced': workerWith('worker-traced', traced),
+    worker: workerWith('worker', smtp),
+    'worker-drain': workerWith('worker-drain', { ...smtp, TEMPORAL_TASK_QUEUE: taskQueues['worker-drain'] }),
+    'worker-mail': workerWith('worker-mail', { ...smtp, TEMPORAL_TASK_QUEUE: taskQueues['worker-mail'] }),
+    'worker-traced': workerWith('worker-traced', { ...smtp, ...traced }),
     direct: distProcess('direct-consumer', 'bench/direct-consumer.js', env, opts.logDir),
   };
   const everyProcess = () => [apis.plain, apis.traced, ...Object.values(consumers), mailpit?.process].filter((p): p is ManagedProcess => p !== undefined);
