@@ -113,8 +113,8 @@ function hashCeiling(seconds: number): HashCeiling {
 /**
  * Queues `count` signups with the consumer stopped, then times how fast `which` drains them. The
  * worker drains on a task queue of its own (`worker-drain`), so no verification run left by an
- * earlier phase wakes in the drain; its own verification runs start, and their mail goes to a
- * closed port (runEnv), so this is onboarding without the mail.
+ * earlier phase wakes in the drain; its own verification runs start and mail through the stack's
+ * Mailpit, so this is the onboarding run with its verification mail.
  */
 async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: number): Promise<DrainResult> {
   const { stack, pool } = ctx;

@@ -25,11 +25,11 @@ import { findProcess, type Roles } from './proc-stats';
 export type TemporalMode = 'dev' | 'cluster';
 
 /**
- * What consumes the signup queue. `worker` is the service's worker as every phase runs it: its
- * mail goes to a closed port (runEnv), so verification runs start but send nothing. The
- * variants are the same worker with other settings, each for one measurement:
+ * What consumes the signup queue. `worker` is the service's worker as every phase runs it, its
+ * mail going to the stack's Mailpit (each run's verification child mails once). The variants are
+ * the same worker with other settings, each for one measurement:
  * - `worker-drain`: on a task queue of its own, so no verification run left by an earlier phase
- *   (retrying its mail against the closed port) wakes in it: the onboarding-only drain;
+ *   wakes in it: the drain;
  * - `worker-mail`: on a task queue of its own, its mail going to the stack's Mailpit: the
  *   verification flow through the mail accepted by SMTP;
  * - `worker-traced`: tracing on, exporting to the benchmark's OTLP receiver, with the same heap
