@@ -3,8 +3,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // test/chaos restarts shared services: run by jest.chaos.config.js, alone.
-  testPathIgnorePatterns: ['/node_modules/', '/test/chaos/'],
+  // Run by jest.chaos.config.js, alone: test/chaos restarts shared services; bridge-circuit fails
+  // beside other files (test/README.md).
+  testPathIgnorePatterns: ['/node_modules/', '/test/chaos/', '/test/integration/bridge-circuit.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   // Integration tests share two cores with Postgres, RabbitMQ and a Temporal server each.
