@@ -9,6 +9,7 @@ import type { UserView, VerificationState } from '../contract';
 import { callDatabase } from '../db/postgres';
 import { ValidationError } from '../errors';
 import { listUsers, type UserListPosition, type UserRecord } from '../repositories/user-repository';
+import { userRecordView } from './read-user-record';
 
 export const USER_LIST_DEFAULT_LIMIT = 50;
 export const USER_LIST_MAX_LIMIT = 200;
@@ -50,19 +51,6 @@ export function decodeCursor(cursor: string): UserListPosition {
   return { createdAtMicros: BigInt(micros), userId };
 }
 
-function userView(u: UserRecord): UserView {
-  return {
-    user_id: u.user_id,
-    email: u.email,
-    first_name: u.first_name,
-    last_name: u.last_name,
-    verification_state: u.verification_state,
-    onboarding_state: u.onboarding_state,
-    created_at: u.created_at.toISOString(),
-    updated_at: u.updated_at.toISOString(),
-  };
-}
-
 export function createListUsers({ pool, logger }: { pool: Pool; logger: Logger }) {
   /** Throws ValidationError (400) for a bad cursor or range, ServiceUnavailableError when Postgres is down. */
   return async function listUserPage(req: UserListRequest): Promise<UserListAnswer> {
@@ -82,7 +70,7 @@ export function createListUsers({ pool, logger }: { pool: Pool; logger: Logger }
         }),
       logger,
     );
-    return { users: page.users.map(userView), next_cursor: page.next ? encodeCursor(page.next) : null };
+    return { users: page.users.map(userRecordView), next_cursor: page.next ? encodeCursor(page.next) : null };
   };
 }
 export type ListUsers = ReturnType<typeof createListUsers>;

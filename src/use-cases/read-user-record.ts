@@ -23,7 +23,8 @@ export function createReadUserRecord({ users, logger }: ReadUserRecordDeps) {
 }
 export type ReadUserRecord = ReturnType<typeof createReadUserRecord>;
 
-function userRecordView(user: UserRecord): UserView {
+/** The admin view of a user row (never the hash); the listing answers the same shape. */
+export function userRecordView(user: UserRecord): UserView {
   return {
     user_id: user.user_id,
     email: user.email,
