@@ -106,6 +106,10 @@ export const EnvSchema = z.object({
   // comes from the database alone, with the run's state marked UNKNOWN.
   TEMPORAL_LOOKUP_TIMEOUT_MS: positiveInt.max(60_000).default(1_000),
   ONBOARDING_MAX_ATTEMPTS: positiveInt.max(10).default(5),
+  // false: onboarding ends at the row and starts no verification run (the benchmark's
+  // onboarding-only figures; a bulk import). Those users stay PENDING until
+  // `npm run verification:backfill` starts their runs (docs/verification.md).
+  ONBOARDING_STARTS_VERIFICATION: z.enum(['true', 'false']).default('true'),
 
   ADMIN_API_TOKEN: optional(bearerToken),
   CODEC_API_TOKEN: optional(bearerToken),
@@ -237,7 +241,12 @@ export interface Config {
     /** libuv's pool size (UV_THREADPOOL_SIZE), for the record: concurrency is below it. */
     threadPoolSize: number;
   };
-  onboarding: { maxAttempts: number; runTimeoutMs: number };
+  onboarding: {
+    maxAttempts: number;
+    runTimeoutMs: number;
+    /** Whether each onboarding run starts the user's verification run (ONBOARDING_STARTS_VERIFICATION). */
+    startsVerification: boolean;
+  };
   security: {
     /** Bearer token for every admin-listener route; none means they refuse everyone. */
     adminToken: string | undefined;
@@ -418,7 +427,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       queueLimit: e.HASH_QUEUE_LIMIT ?? HASH_QUEUE_PER_SLOT * hashConcurrency,
       threadPoolSize: e.UV_THREADPOOL_SIZE,
     },
-    onboarding: { maxAttempts: e.ONBOARDING_MAX_ATTEMPTS, runTimeoutMs },
+    onboarding: { maxAttempts: e.ONBOARDING_MAX_ATTEMPTS, runTimeoutMs, startsVerification: e.ONBOARDING_STARTS_VERIFICATION === 'true' },
     security: {
       adminToken: e.ADMIN_API_TOKEN,
       codecToken: e.CODEC_API_TOKEN,

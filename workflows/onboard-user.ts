@@ -11,6 +11,8 @@ export interface OnboardUserInput {
   signup: SignupMessage;
   /** Attempts per activity; the caller's run timeout is derived from the same number. */
   maxAttempts: number;
+  /** False: end at the row without starting the verification run (ONBOARDING_STARTS_VERIFICATION). Absent in older runs: true. */
+  startVerification?: boolean;
 }
 
 export interface OnboardUserResult {
@@ -34,7 +36,7 @@ const notices = proxyActivities<VerificationActivities>({
  * dead-letters. persistUser writes the row in its final state, so no later failure (nor the run
  * timeout) can leave a row half-onboarded behind a failed run.
  */
-export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Promise<OnboardUserResult> {
+export async function onboardUser({ signup, maxAttempts, startVerification = true }: OnboardUserInput): Promise<OnboardUserResult> {
   const { validateSignup, persistUser, markState } = proxyLocalActivities<OnboardingActivities>(onboardingActivityOptions(maxAttempts));
   try {
     setOnboardingState('PROCESSING');
@@ -61,7 +63,7 @@ export async function onboardUser({ signup, maxAttempts }: OnboardUserInput): Pr
     setOnboardingState('COMPLETED');
     // Verification goes on in a run of its own that outlives this one (docs/verification.md).
     // Each patch keeps the runs started by earlier code replaying as they were recorded.
-    if (patched(VERIFY_EMAIL_PATCH)) await startVerificationChild(signup.user_id);
+    if (startVerification && patched(VERIFY_EMAIL_PATCH)) await startVerificationChild(signup.user_id);
     return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
   } catch (err) {
     setOnboardingState('FAILED');

@@ -87,6 +87,7 @@ export async function startSignupBridge(deps: SignupBridgeDeps): Promise<SignupB
     taskQueue: config.temporal.taskQueue,
     maxAttempts: config.onboarding.maxAttempts,
     runTimeoutMs: config.onboarding.runTimeoutMs,
+    startsVerification: config.onboarding.startsVerification,
   };
 
   // Assigned once subscribed; deliveries and scrapes may come before, so nothing here reads it eagerly.

@@ -23,6 +23,8 @@ export interface OnboardingRunOptions {
   taskQueue: string;
   maxAttempts: number;
   runTimeoutMs: number;
+  /** False: the run ends at the row and starts no verification run. */
+  startsVerification: boolean;
 }
 
 /** A FailureType this service throws or maps, or the name of an error it did not expect. */
@@ -43,7 +45,8 @@ export async function runOnboarding(
   opts: OnboardingRunOptions,
 ): Promise<OnboardingOutcome> {
   const workflowId = onboardingWorkflowId(signup.user_id);
-  const input: OnboardUserInput = { signup, maxAttempts: opts.maxAttempts };
+  // The choice travels in the run's input, so a replay decides as the first execution did.
+  const input: OnboardUserInput = { signup, maxAttempts: opts.maxAttempts, ...(opts.startsVerification ? {} : { startVerification: false }) };
   try {
     try {
       const handle = await client.workflow.start<typeof onboardUser>(ONBOARD_USER_WORKFLOW, {

@@ -40,6 +40,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('starts the verification run from each onboarding run unless ONBOARDING_STARTS_VERIFICATION=false', () => {
+    expect(loadConfig(BASE).onboarding.startsVerification).toBe(true);
+    expect(loadConfig({ ...BASE, ONBOARDING_STARTS_VERIFICATION: 'false' }).onboarding.startsVerification).toBe(false);
+    expect(() => loadConfig({ ...BASE, ONBOARDING_STARTS_VERIFICATION: 'no' })).toThrow(/ONBOARDING_STARTS_VERIFICATION/);
+  });
+
   it('reads Temporal connection settings the envconfig way: an API key turns TLS on', () => {
     const local = loadConfig(BASE);
     expect(local.temporal.connection).toEqual({ address: '127.0.0.1:7233' });

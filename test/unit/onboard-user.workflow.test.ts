@@ -138,7 +138,7 @@ it('does not retry a duplicate email', async () => {
       throw ApplicationFailure.nonRetryable('email already registered', FailureType.DuplicateEmail);
     },
   });
-  const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 5, runTimeoutMs: 60_000 });
+  const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 5, runTimeoutMs: 60_000, startsVerification: true });
   expect(outcome).toEqual({ ok: false, reason: 'DuplicateEmail: email already registered', failureType: FailureType.DuplicateEmail });
   expect(attempts('persistUser', signup.user_id)).toBe(1);
 });
@@ -148,7 +148,7 @@ describe('a hidden duplicate (accepted mode: persistUser found the address regis
     const signup = await signupMessage();
     const existing = randomUUID();
     behaviour.set(signup.user_id, { persistUser: async () => ({ created: false, erased: false, hidden_duplicate: { existing_user_id: existing } }) });
-    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000 });
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000, startsVerification: true });
     expect(outcome).toEqual({ ok: true, result: { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: false } });
     expect(attempts(`notice to ${existing}`, signup.user_id)).toBe(1);
     expect(attempts('beginVerification', signup.user_id)).toBe(0);
@@ -159,7 +159,7 @@ describe('a hidden duplicate (accepted mode: persistUser found the address regis
     const signup = await signupMessage();
     noticeFails.add(signup.user_id);
     behaviour.set(signup.user_id, { persistUser: async () => ({ created: false, erased: false, hidden_duplicate: { existing_user_id: randomUUID() } }) });
-    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000 });
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000, startsVerification: true });
     expect(outcome).toMatchObject({ ok: true, result: { created: false } });
     expect(attempts('sendDuplicateSignupNotice', signup.user_id)).toBe(1);
   });
@@ -167,9 +167,33 @@ describe('a hidden duplicate (accepted mode: persistUser found the address regis
   it('sends no notice when the registered user vanished meanwhile', async () => {
     const signup = await signupMessage();
     behaviour.set(signup.user_id, { persistUser: async () => ({ created: false, erased: false, hidden_duplicate: { existing_user_id: null } }) });
-    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000 });
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000, startsVerification: true });
     expect(outcome).toMatchObject({ ok: true });
     expect(attempts('sendDuplicateSignupNotice', signup.user_id)).toBe(0);
+  });
+});
+
+describe('ONBOARDING_STARTS_VERIFICATION (the choice the bridge puts in the run input)', () => {
+  const childStarts = async (workflowId: string) =>
+    ((await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? []).filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length;
+
+  it('true (the default): the run starts the user’s verification run once the row is written', async () => {
+    const signup = await signupMessage();
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000, startsVerification: true });
+    expect(outcome).toMatchObject({ ok: true, result: { onboarding_state: 'COMPLETED', created: true } });
+    expect(await childStarts(onboardingWorkflowId(signup.user_id))).toBe(1);
+    await env.client.workflow.getHandle(`verify-email-${signup.user_id}`).result();
+    expect(attempts('beginVerification', signup.user_id)).toBe(1);
+  });
+
+  it('false: the run ends at the row, with no verification run and no verification step', async () => {
+    const signup = await signupMessage();
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000, startsVerification: false });
+    expect(outcome).toEqual({ ok: true, result: { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: true } });
+    expect(calls.filter((c) => c.user_id === signup.user_id).map((c) => c.activity)).toEqual(['validateSignup', 'persistUser']);
+    expect(await childStarts(onboardingWorkflowId(signup.user_id))).toBe(0);
+    await expect(env.client.workflow.getHandle(`verify-email-${signup.user_id}`).describe()).rejects.toThrow(/not found/i);
+    expect(await onboardingState(onboardingWorkflowId(signup.user_id))).toBe('COMPLETED');
   });
 });
 
@@ -179,7 +203,7 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     behaviour.set(signup.user_id, { persistUser: async () => (await gate, { created: true, erased: false }) });
-    const opts = { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000 };
+    const opts = { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000, startsVerification: true };
     const first = runOnboarding(env.client, signup, opts);
     const whileRunning = runOnboarding(env.client, signup, opts);
     await new Promise((r) => setTimeout(r, 500));
@@ -201,7 +225,7 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
         if (attempts('validateSignup', signup.user_id) === 1) throw ApplicationFailure.nonRetryable('bad', FailureType.InvalidSignup);
       },
     });
-    const opts = { taskQueue, maxAttempts: 1, runTimeoutMs: 60_000 };
+    const opts = { taskQueue, maxAttempts: 1, runTimeoutMs: 60_000, startsVerification: true };
     await expect(runOnboarding(env.client, signup, opts)).resolves.toMatchObject({ ok: false });
     await expect(runOnboarding(env.client, signup, opts)).resolves.toMatchObject({ ok: true });
   });
@@ -210,7 +234,7 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
     const signup = await signupMessage();
     // Outlives the run; cancellable so the worker can shut down after.
     behaviour.set(signup.user_id, { persistUser: async () => (await Context.current().sleep(60_000), { created: true, erased: false }) });
-    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 1, runTimeoutMs: 2_000 });
+    const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 1, runTimeoutMs: 2_000, startsVerification: true });
     expect(outcome).toMatchObject({ ok: false, failureType: FailureType.Timeout });
     const description = await env.client.workflow.getHandle(onboardingWorkflowId(signup.user_id)).describe();
     expect(description.status.name).toBe('TIMED_OUT');
