@@ -112,9 +112,9 @@ function hashCeiling(seconds: number): HashCeiling {
 
 /**
  * Queues `count` signups with the consumer stopped, then times how fast `which` drains them. The
- * worker drains on a task queue of its own (`worker-drain`), so no verification run left by an
- * earlier phase wakes in the drain; its own verification runs start and mail through the stack's
- * Mailpit, so this is the onboarding run with its verification mail.
+ * worker drains on a task queue of its own (`worker-drain`), so no run left by an earlier phase
+ * wakes in the drain, and starts no verification run (ONBOARDING_STARTS_VERIFICATION=false): this
+ * is the onboarding run alone, from the message to the row.
  */
 async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: number): Promise<DrainResult> {
   const { stack, pool } = ctx;
@@ -140,6 +140,8 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
     // The consumer started during the drain: all its CPU, start-up included, is the drain's.
     cpu[role] = (after - (cpuBefore[role] ?? 0)) / count;
   }
+  // The check that this drain measured onboarding alone: its worker started no verification run.
+  const verificationRuns = which === 'worker' && stack.workerMetricsUrl ? await stack.openVerificationRuns(stack.taskQueueOf('worker-drain')) : null;
   const result: DrainResult = {
     path: which === 'worker' ? 'temporal' : 'direct',
     temporal_server: stack.temporalMode,
@@ -151,6 +153,7 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
     redelivered: which === 'worker' && stack.workerMetricsUrl ? await workerRedeliveries(stack.workerMetricsUrl) : null,
     lost: count - done,
     cpu_seconds_per_signup: cpu,
+    verification_runs: verificationRuns,
   };
   log(`drain (${which}, Temporal ${stack.temporalMode}): ${result.per_second.toFixed(1)}/s, peak RSS ${result.peak_consumer_rss_mb.toFixed(0)} MB, ${result.lost} lost`);
   return result;
