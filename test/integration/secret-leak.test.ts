@@ -5,7 +5,7 @@
  * RabbitMQ message (DLQ included), Temporal's raw history, and every log line the API, the
  * bridge and the worker wrote.
  */
-import { randomUUID } from 'node:crypto';
+import { uniquePassword } from '../harness/unique-password';
 import { inspect } from 'node:util';
 import { temporal as proto } from '@temporalio/proto';
 import { createLogger } from '../../src/logger';
@@ -71,13 +71,6 @@ async function rawTemporalHistory(): Promise<string> {
   }
   return parts.join('\n');
 }
-
-/**
- * A password unique to this run that the policy always accepts: a UUID's hex spelt with the letters
- * g–v, so it can never contain the e-mail's hex or a name ("ada" in a UUID was refused once as
- * personal data).
- */
-const uniquePassword = (prefix: string) => `${prefix}-${randomUUID().replace(/[0-9a-f]/g, (c) => 'ghijklmnopqrstuv'['0123456789abcdef'.indexOf(c)])}`;
 
 it('finds no password, in clear or base64, anywhere; the e-mail only in the users table and the queues', async () => {
   const suffix = uniqueSuffix();

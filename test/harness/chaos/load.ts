@@ -2,7 +2,7 @@
  * The chaos run's clients: signups at a set rate through the real HTTP API, about one body in
  * `badEvery` malformed, each answer recorded for the account.
  */
-import { randomUUID } from 'node:crypto';
+import { uniquePassword } from '../unique-password';
 import { sleep } from '../wait';
 
 export interface Answer {
@@ -45,7 +45,7 @@ async function sendSignup(s: LoadSettings, i: number): Promise<Answer> {
   const email = `chaos-${s.suffix}-${i}@example.com`;
   const { body, contentType } = bad
     ? badBody(i)
-    : { body: JSON.stringify({ email, first_name: 'Chaos', last_name: `Monkey ${i}`, password: `pw-${randomUUID()}` }), contentType: 'application/json' };
+    : { body: JSON.stringify({ email, first_name: 'Chaos', last_name: `Monkey ${i}`, password: uniquePassword('pw') }), contentType: 'application/json' };
   let answer: Answer | undefined;
   for (let attempt = 0; attempt < s.apiPorts.length && !answer; attempt++) {
     const port = s.apiPorts[(i + attempt) % s.apiPorts.length];
