@@ -204,8 +204,9 @@ export function createApp(deps: ApiDeps, services: ApiServices = createApiServic
   app.use(docsRoutes(version, 'public'));
   app.use(requestLogging(logger));
 
-  // Refusals registered before the body parser, so a refused request is not even read.
-  app.post('/signup', limiter('signup', security.signupRateLimit), shedWhenHashingFull(services.hashLimit));
+  // Refusals registered before the body parser, so a refused request is not even read. The shed
+  // first: it is in memory, and under overload no signup should wait on Postgres for its counter.
+  app.post('/signup', shedWhenHashingFull(services.hashLimit), limiter('signup', security.signupRateLimit));
   // Before the JSON parser: POST /verify also takes the confirmation page's urlencoded form.
   app.use(
     verificationRoutes({

@@ -1,7 +1,8 @@
 /**
  * argon2id under the API's cap, on the whole real pipeline: with HASH_CONCURRENCY=1 and two
  * places to wait, a burst of concurrent signups is partly refused at once with 503, the
- * `overloaded` problem and Retry-After, counted in onboarding_signups_shed_total; no other 5xx;
+ * `overloaded` problem and Retry-After, counted in onboarding_signups_shed_total, before the rate
+ * limiter asks Postgres; no other 5xx;
  * every 202 becomes its user, and a refused signup leaves nothing behind.
  */
 import type { Registry } from 'prom-client';
@@ -39,6 +40,11 @@ it('sheds what the cap and its queue cannot take with 503 and Retry-After, and o
   }
   expect(await counter(p.apiRegistry, 'onboarding_signups_shed_total')).toBe(shed.length);
   expect(await counter(p.apiRegistry, 'onboarding_signups_rejected_total')).toBe(shed.length);
+  // Shed at the door, before the rate limiter: those cost no Postgres round trip for a counter.
+  // (A signup let in may still be shed at its hash, once the slots it found free are taken.)
+  const { rows: counted } = await p.pool.query<{ n: number }>("SELECT coalesce(sum(hits), 0)::int AS n FROM rate_limit_counters WHERE limiter = 'signup'");
+  expect(counted[0].n).toBeGreaterThanOrEqual(accepted.length);
+  expect(counted[0].n).toBeLessThan(answers.length);
 
   // Every 202 is durable: it becomes its user.
   const acceptedIds = accepted.map((a) => a.body.user_id as string);
