@@ -20,6 +20,8 @@ export interface LoadResult {
   latenciesMs: number[];
   /** The same latencies by HTTP status: what a 202 took apart from what a 503 took. */
   latenciesMsByStatus: Record<string, number[]>;
+  /** Each 5xx by status and the problem type its body names ("503 /problems/overloaded"): what a 5xx was. */
+  fiveXxByProblem: Record<string, number>;
   transportErrors: number;
 }
 
@@ -33,7 +35,7 @@ function signupBody(emailPrefix: string, n: number): string {
 }
 
 function newResult(): LoadResult {
-  return { seconds: 0, sent: 0, byStatus: {}, accepted: [], latenciesMs: [], latenciesMsByStatus: {}, transportErrors: 0 };
+  return { seconds: 0, sent: 0, byStatus: {}, accepted: [], latenciesMs: [], latenciesMsByStatus: {}, fiveXxByProblem: {}, transportErrors: 0 };
 }
 
 function recordLatency(result: LoadResult, status: number, ms: number): void {
@@ -43,11 +45,23 @@ function recordLatency(result: LoadResult, status: number, ms: number): void {
 
 function record(result: LoadResult, status: number, body: string): void {
   result.byStatus[status] = (result.byStatus[status] ?? 0) + 1;
+  if (status >= 500) {
+    const key = `${status} ${problemType(body)}`;
+    result.fiveXxByProblem[key] = (result.fiveXxByProblem[key] ?? 0) + 1;
+  }
   if (status !== 202) return;
   try {
     result.accepted.push((JSON.parse(body) as { user_id: string }).user_id);
   } catch {
     // A 202 without its body is counted by status and shows as a mismatch in the account.
+  }
+}
+
+function problemType(body: string): string {
+  try {
+    return String((JSON.parse(body) as { type?: unknown }).type ?? 'no type');
+  } catch {
+    return 'not JSON';
   }
 }
 

@@ -21,6 +21,8 @@ export interface OverloadResult {
   shed: number;
   /** Any other 5xx: none expected. */
   other_5xx: number;
+  /** Every 5xx by status and problem type, the shed ones included: what any other 5xx was. */
+  five_xx_by_problem?: Record<string, number>;
   transport_errors: number;
   /** From when each signup was due to its 202. */
   accepted_ms: { p50: number; p99: number; max: number };
@@ -76,13 +78,14 @@ export async function measureOverload(
       accepted_per_second: round(load.accepted.length / load.seconds),
       shed,
       other_5xx: fiveXx - shed,
+      five_xx_by_problem: load.fiveXxByProblem,
       transport_errors: load.transportErrors,
       accepted_ms: { p50: round(percentile(acceptedMs, 50)), p99: round(percentile(acceptedMs, 99)), max: round(percentile(acceptedMs, 100)) },
       shed_ms: { p50: round(percentile(shedMs, 50)), p99: round(percentile(shedMs, 99)) },
       lost: phase.lost,
       settle_timed_out: phase.settle_timed_out,
     };
-    ctx.log(`overload ${multiple}×: ${result.accepted} accepted (p99 ${result.accepted_ms.p99} ms), ${result.shed} shed, ${result.other_5xx} other 5xx, ${result.lost} lost`);
+    ctx.log(`overload ${multiple}×: ${result.accepted} accepted (p99 ${result.accepted_ms.p99} ms), ${result.shed} shed, ${result.other_5xx} other 5xx, ${result.lost} lost; 5xx by problem ${JSON.stringify(result.five_xx_by_problem)}`);
     results.push(result);
   }
   return results;
