@@ -34,6 +34,8 @@ export interface OverloadResult {
 }
 
 const DEFAULT_MULTIPLES = [2, 4];
+/** How a shed answer reads in load.fiveXxByProblem: 503 with the `overloaded` problem. */
+export const SHED_PROBLEM = '503 /problems/overloaded';
 
 const round = (x: number) => Math.round(x * 10) / 10;
 const ms = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : '–');
@@ -66,7 +68,9 @@ export async function measureOverload(
     );
     if (!load) throw new Error('the overload load did not run');
     const shed = (await shedSoFar(ctx.stack.apiMetrics)) - shedBefore;
-    const fiveXx = Object.entries(load.byStatus).reduce((n, [status, count]) => n + (Number(status) >= 500 ? count : 0), 0);
+    // Read from the answers, not as 5xx less the shed counter: a signup shed after its client gave
+    // up (30 s) is counted by the API but never seen as a 503, which made that difference negative.
+    const otherFiveXx = Object.entries(load.fiveXxByProblem).reduce((n, [problem, count]) => n + (problem === SHED_PROBLEM ? 0 : count), 0);
     const acceptedMs = load.latenciesMsByStatus[202] ?? [];
     const shedMs = load.latenciesMsByStatus[503] ?? [];
     const result: OverloadResult = {
@@ -77,7 +81,7 @@ export async function measureOverload(
       accepted: load.accepted.length,
       accepted_per_second: round(load.accepted.length / load.seconds),
       shed,
-      other_5xx: fiveXx - shed,
+      other_5xx: otherFiveXx,
       five_xx_by_problem: load.fiveXxByProblem,
       transport_errors: load.transportErrors,
       accepted_ms: { p50: round(percentile(acceptedMs, 50)), p99: round(percentile(acceptedMs, 99)), max: round(percentile(acceptedMs, 100)) },
