@@ -25,12 +25,17 @@ export interface LoadResult {
   transportErrors: number;
 }
 
+/** A load signup's password: 16 random base64url characters. */
+export function benchPassword(): string {
+  return randomBytes(12).toString('base64url');
+}
+
 function signupBody(emailPrefix: string, n: number): string {
   return JSON.stringify({
     email: `${emailPrefix}-${n}@example.com`,
     first_name: 'Bench',
     last_name: `User ${n}`,
-    password: randomBytes(12).toString('base64url'),
+    password: benchPassword(),
   });
 }
 
