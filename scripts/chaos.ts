@@ -22,9 +22,9 @@ import { type ChaosOptions, runChaos } from '../test/harness/chaos/runner';
 type Setting = Exclude<keyof ChaosOptions, 'faultCounts' | 'json'>;
 
 const SETTINGS: Array<{ key: Setting; option: string; fallback: number; help: string }> = [
-  { key: 'signups', option: 'signups', fallback: 3000, help: 'signups sent' },
+  { key: 'signups', option: 'signups', fallback: 3000, help: 'signups sent (more, up to twice as many, while a fault is still running)' },
   { key: 'concurrency', option: 'concurrency', fallback: 50, help: 'clients sending at once' },
-  { key: 'rate', option: 'rate', fallback: 12, help: 'signups started per second, so the load outlasts the faults' },
+  { key: 'rate', option: 'rate', fallback: 12, help: 'signups started per second' },
   { key: 'badEvery', option: 'bad-every', fallback: 20, help: 'one malformed body in this many' },
   { key: 'poison', option: 'poison', fallback: 5, help: 'poison messages put straight on the queue half-way' },
   { key: 'apis', option: 'apis', fallback: 2, help: 'API processes' },

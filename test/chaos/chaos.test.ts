@@ -1,5 +1,6 @@
 /**
- * The short chaos run from `npm run chaos`, in CI: 1,400 signups at 8 a second through one API
+ * The short chaos run from `npm run chaos`, in CI: 1,400 signups at 8 a second (more while a fault
+ * is still running) through one API
  * and one worker while, one after another: a worker SIGKILL, a RabbitMQ restart, a graceful
  * deploy (SIGTERM, drain, restart), Temporal frozen past the broker's consumer timeout
  * (shortened to 10 s for the whole broker, for a few seconds), every consumer channel closed by

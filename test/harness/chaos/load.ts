@@ -19,8 +19,10 @@ export interface Answer {
 
 export interface LoadSettings {
   signups: number;
+  /** The most signups sent while the faults are still running. */
+  maxSignups: number;
   concurrency: number;
-  /** Signups started per second, so the load outlasts the faults injected into it. */
+  /** Signups started per second. */
   rate: number;
   badEvery: number;
   /** Makes the run's e-mail addresses its own. */
@@ -63,14 +65,19 @@ async function sendSignup(s: LoadSettings, i: number): Promise<Answer> {
   return answer as Answer;
 }
 
-/** Sends every signup, pushing each answer onto `answers` as it comes; resolves with the load's seconds. */
-export async function runSignupLoad(s: LoadSettings, answers: Answer[]): Promise<number> {
+/**
+ * Sends the signups, pushing each answer onto `answers` as it comes; resolves with the load's
+ * seconds. Past `s.signups` it goes on at the same rate while `goOn()` says so (the faults still
+ * running: how long a fault takes to see the service heal depends on the machine), up to
+ * `s.maxSignups`.
+ */
+export async function runSignupLoad(s: LoadSettings, answers: Answer[], goOn: () => boolean = () => false): Promise<number> {
   const started = Date.now();
   let sent = 0;
   const client = async () => {
     for (;;) {
       const i = sent++;
-      if (i >= s.signups) return;
+      if (i >= s.signups && (i >= s.maxSignups || !goOn())) return;
       const due = started + (i / s.rate) * 1000;
       if (due > Date.now()) await sleep(due - Date.now());
       answers.push(await sendSignup(s, i));

@@ -26,7 +26,7 @@ export interface ChaosOptions {
   settleSeconds: number;
   /** Once settled, the longest wait for every user's verification mail. */
   mailSeconds: number;
-  /** Signups started per second, so the load outlasts the faults injected into it. */
+  /** Signups started per second. */
   rate: number;
   /** Where to write the account as JSON too. */
   json?: string;
@@ -95,7 +95,12 @@ export async function runChaos(opts: ChaosOptions, log: (line: string) => void):
         faultsDone.push(record);
       }
     })();
-    const loadSeconds = await runSignupLoad({ ...opts, suffix, apiPorts: stack.apiPorts }, answers);
+    // The load outlasts the faults: past the planned signups it goes on (up to twice as many) until the last fault has ended.
+    let faultsEnded = false;
+    void faultsInjected.finally(() => (faultsEnded = true));
+    const maxSignups = 2 * opts.signups;
+    const loadSeconds = await runSignupLoad({ ...opts, maxSignups, suffix, apiPorts: stack.apiPorts }, answers, () => !faultsEnded);
+    if (answers.length > opts.signups) log(`load went on past ${opts.signups} signups to ${answers.length}, until the last fault had ended`);
     loadFinished = true;
     await faultsInjected;
     log(`load done in ${loadSeconds.toFixed(1)} s; ${faultsDone.length} faults injected; settling`);
