@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { createServer } from 'node:net';
 
 /** A loopback port the OS says is free now; the caller's server binds it a moment later. */
@@ -10,4 +11,23 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A loopback port free now, for a server that a test stops and starts again on the same port:
+ * below Linux's ephemeral range (32768 and up), so that while the server is down no outgoing
+ * connection can take the port as its source port, nor a client retrying to reach it connect to
+ * itself (a TCP self-connect), either of which leaves the restarted server unable to bind.
+ * Temporal also records membership ports in a SMALLINT column, which this range fits.
+ */
+export async function freeLowPort(): Promise<number> {
+  for (;;) {
+    const port = 10_000 + randomInt(22_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }

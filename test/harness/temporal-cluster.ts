@@ -4,9 +4,7 @@
  * databases of its own that are dropped afterwards, on free ports, with the Web UI server when
  * asked.
  */
-import { randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGoTool } from '../../src/local-stack/go-tools';
@@ -18,29 +16,13 @@ import {
   type TemporalCluster,
 } from '../../src/local-stack/temporal-cluster';
 import type { RunKind } from './env';
-import { freePort } from './free-port';
+import { freeLowPort, freePort } from './free-port';
 
 export interface RunCluster extends TemporalCluster {
   /** The cluster's two databases on the machine's Postgres. */
   databases: { temporal: string; visibility: string };
   /** Stops the cluster, drops its databases and removes its run folder (unless the caller gave it). */
   dispose(): Promise<void>;
-}
-
-/**
- * A loopback port free now, below 32768: Temporal records each service's membership port in a
- * SMALLINT column (cluster_membership.rpc_port), and the OS hands out ephemeral ports above it.
- */
-async function freeLowPort(): Promise<number> {
-  for (;;) {
-    const port = 10_000 + randomInt(22_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
 }
 
 async function freeClusterPorts(): Promise<ClusterPorts> {

@@ -13,7 +13,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Pool } from 'pg';
 import { type Config, type Env, loadConfig } from '../../src/config';
 import { insertUser } from '../../src/repositories/user-repository';
-import { freePort } from '../harness/free-port';
+import { freeLowPort, freePort } from '../harness/free-port';
 import { ManagedProcess } from '../harness/managed-process';
 import { signupBody, signupMessage } from '../support/fixtures';
 import { request } from '../support/pipeline';
@@ -39,7 +39,8 @@ function apiLogLines(): Array<Record<string, any>> {
 }
 
 beforeAll(async () => {
-  temporalPort = await freePort();
+  // Nothing listens here until the test starts Temporal: a port no retrying client can take meanwhile.
+  temporalPort = await freeLowPort();
   const [apiPort, adminPort] = [await freePort(), await freePort()];
   const env: Env = {
     ...testEnv(uniqueSuffix()),

@@ -13,7 +13,7 @@ import { verificationWorkflowId } from '../../src/onboarding-policy';
 import { recordSignupAccepted } from '../../src/repositories/signup-request-repository';
 import { onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
 import { messageCount, peekQueue, publishRaw } from '../harness/queues';
-import { freePort } from '../harness/free-port';
+import { freeLowPort } from '../harness/free-port';
 import { type AdminRoutesApp, startAdminRoutes } from '../support/admin-routes';
 import { signupMessage } from '../support/fixtures';
 import { capturingLogger } from '../support/log-capture';
@@ -258,7 +258,7 @@ it('an erasure Temporal cannot finish answers 503 and says so in the audit log; 
   await untilOnboarded(s.p.baseUrl, userId);
   // An admin listener whose Temporal address answers nothing (a closed port), as in an outage.
   const cut = await startAdminRoutes({
-    config: { ...s.p.config, temporal: { ...s.p.config.temporal, connection: { ...s.p.config.temporal.connection, address: `127.0.0.1:${await freePort()}` } } },
+    config: { ...s.p.config, temporal: { ...s.p.config.temporal, connection: { ...s.p.config.temporal.connection, address: `127.0.0.1:${await freeLowPort()}` } } },
     pool: s.p.pool,
     logger: captured.logger,
   });

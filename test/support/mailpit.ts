@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureMailpit, listening, mailpitArgs } from '../../src/local-stack/mailpit';
-import { freePort } from '../harness/free-port';
+import { freeLowPort } from '../harness/free-port';
 import { eventually } from './stack';
 
 export interface MailSummary {
@@ -38,7 +38,7 @@ export class TestMailpit {
   ) {}
 
   static async start(): Promise<TestMailpit> {
-    const mailpit = new TestMailpit(await freePort(), await freePort(), ensureMailpit());
+    const mailpit = new TestMailpit(await freeLowPort(), await freeLowPort(), ensureMailpit());
     await mailpit.up();
     return mailpit;
   }

@@ -3,12 +3,12 @@
  * (SIGSTOP: every call hangs, as with a server that stopped answering), thaw it, or stop and
  * start it again on the same port and SQLite file (its runs survive).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { freePort } from '../harness/free-port';
+import { freeLowPort } from '../harness/free-port';
 import { temporalDevServer } from '../harness/managed-process';
 import { eventually } from '../harness/wait';
 
@@ -27,22 +27,28 @@ export interface TemporalProcess {
 
 export async function startTemporalProcess(): Promise<TemporalProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'temporal-process-'));
-  const port = await freePort();
+  const port = await freeLowPort();
   const address = `127.0.0.1:${port}`;
   const server = temporalDevServer(port, dir, () => undefined);
   let frozen = false;
 
   async function start(): Promise<void> {
     server.start();
-    await eventually(async () => {
-      const c = await Connection.connect({ address, connectTimeout: 1_000 });
-      try {
-        await c.workflowService.getSystemInfo({});
-        return true;
-      } finally {
-        await c.close();
-      }
-    }, 60_000, 'the Temporal dev server');
+    try {
+      await eventually(async () => {
+        const c = await Connection.connect({ address, connectTimeout: 1_000 });
+        try {
+          await c.workflowService.getSystemInfo({});
+          return true;
+        } finally {
+          await c.close();
+        }
+      }, 60_000, 'the Temporal dev server');
+    } catch (err) {
+      // Say why: a server that could not bind its port exits at once and says so in its log.
+      const tail = readFileSync(server.logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
+      throw new Error(`${(err as Error).message} (${server.running ? 'still running' : `exited: ${server.crashes.at(-1) ?? 'on its own'}`}; its log ends:\n${tail})`);
+    }
   }
 
   function signal(sig: NodeJS.Signals): void {

@@ -12,7 +12,7 @@ import { openDatabase } from '../../../src/db/postgres';
 import { listening } from '../../../src/local-stack/mailpit';
 import { createLogger } from '../../../src/logger';
 import { runEnv } from '../env';
-import { freePort } from '../free-port';
+import { freeLowPort } from '../free-port';
 import { distProcess, type ManagedProcess, mailpitServer, temporalDevServer } from '../managed-process';
 import { untilReachable } from '../reachable';
 import { dropRunResources, queueConsumerCount } from '../run-resources';
@@ -34,8 +34,8 @@ export interface ChaosStack extends ChaosContext {
 
 /** A worker process on ports of its own: health and metrics, and the Temporal SDK's metrics. */
 async function workerProcess(name: string, env: Env, dir: string): Promise<{ process: ManagedProcess; baseUrl: string }> {
-  const http = await freePort();
-  const sdkMetrics = await freePort();
+  const http = await freeLowPort();
+  const sdkMetrics = await freeLowPort();
   const worker = distProcess(name, 'src/worker/main.js', { ...env, WORKER_HTTP_PORT: String(http), TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetrics}` }, dir);
   return { process: worker, baseUrl: `http://127.0.0.1:${http}` };
 }
@@ -45,9 +45,9 @@ export async function chaosStack(
   opts: { suffix: string; apis: number; workers: number; dir: string; env?: Env },
   log: (line: string) => void,
 ): Promise<ChaosStack> {
-  const temporalPort = await freePort();
-  const apiPorts = await Promise.all(Array.from({ length: opts.apis }, freePort));
-  const mailPorts = { smtp: await freePort(), http: await freePort() };
+  const temporalPort = await freeLowPort();
+  const apiPorts = await Promise.all(Array.from({ length: opts.apis }, freeLowPort));
+  const mailPorts = { smtp: await freeLowPort(), http: await freeLowPort() };
   // The mail is counted at the end, then removed with its directory, whatever the run's verdict.
   const mailDir = mkdtempSync(join(tmpdir(), 'onboarding-chaos-mail-'));
   const mail = { smtpPort: mailPorts.smtp, apiUrl: `http://127.0.0.1:${mailPorts.http}` };
