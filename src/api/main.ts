@@ -3,7 +3,6 @@
 import { tracing } from './tracing-first';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/postgres';
 import { createEventPublisher } from '../events/event-publisher';
@@ -13,6 +12,7 @@ import { createApiMetrics, createRegistry } from '../metrics';
 import { checkDependencies } from '../preflight';
 import { exitOnStartFailure, onShutdownSignal } from '../process';
 import { createTemporalClient } from '../temporal/client';
+import { lazyTemporalConnection } from '../temporal/connection';
 import { startPurgeSchedule } from '../maintenance/purge';
 import { createApps } from './app';
 
@@ -38,11 +38,11 @@ async function main(): Promise<void> {
   // Lazy: the API starts, and stays ready, while Temporal is down; a status read asks it under a
   // deadline and answers from the database without it. The reconnect backoff is capped, so a
   // Temporal that comes back is used again within seconds however long it was away.
-  const temporalConnection = Connection.lazy({
+  const temporalConnection = lazyTemporalConnection({
     ...config.temporal.connection,
     channelArgs: { 'grpc.max_reconnect_backoff_ms': TEMPORAL_MAX_RECONNECT_BACKOFF_MS },
   });
-  const { client: temporal, payloadCodec } = createTemporalClient(temporalConnection, config, tracing);
+  const { client: temporal, payloadCodec } = createTemporalClient(temporalConnection.connection, config, tracing);
   const admin = config.http.admin;
   if (!config.security.adminToken) {
     logger.warn('ADMIN_API_TOKEN is not set: every admin route refuses every request (the codec still takes CODEC_API_TOKEN)');

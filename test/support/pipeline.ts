@@ -18,6 +18,7 @@ import type { Logger } from '../../src/logger';
 import { createSignupPublisher, type SignupPublisher } from '../../src/messaging/signup-publisher';
 import type { Tracing } from '../../src/telemetry/tracing';
 import { createTemporalClient } from '../../src/temporal/client';
+import { lazyTemporalConnection } from '../../src/temporal/connection';
 import { type ApiMetrics, createApiMetrics, createRegistry, createVerificationMetrics, type Registry } from '../../src/metrics';
 import { createEventPublisher, type EventPublisher } from '../../src/events/event-publisher';
 import { createMailer } from '../../src/mail/mailer';
@@ -134,7 +135,10 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
   const config = loadConfig(vars);
   const pool = await createTestDatabase(config);
   const temporal = await (opts.temporal ?? startTemporal)();
-  const { client, payloadCodec } = createTemporalClient(temporal.connection, config, opts.tracing);
+  // The API's kind of connection (src/api/main.ts) for the API and the bridge: the environment's
+  // own, closed at teardown while a call to a stopped Temporal is being retried, crashes jest.
+  const clientConnection = lazyTemporalConnection({ address: temporal.connection.options.address });
+  const { client, payloadCodec } = createTemporalClient(clientConnection.connection, config, opts.tracing);
   const apiRegistry = createRegistry('api');
   const apiMetrics = createApiMetrics(apiRegistry);
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics: apiMetrics });
@@ -157,7 +161,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
   const api = await startApi(config, {
     pool,
     publisher,
-    temporal,
+    temporal: clientConnection,
     logger,
     metrics: { registry: apiRegistry, api: apiMetrics },
     port: opts.apiPort,
@@ -187,6 +191,7 @@ export async function startPipeline(env: Env = {}, opts: PipelineOptions = {}): 
       await running;
       mailer.close();
       await events.close();
+      await clientConnection.close();
       await temporal.teardown();
       await deleteTopology(config);
       await deleteEventsExchange(config);
