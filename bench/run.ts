@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { queueBacklog, waitUntilCompleted } from './backlog';
 import type { Config } from '../src/config';
+import { verificationWorkflowId } from '../src/onboarding-policy';
 import type { HashCeiling } from './hash-ceiling';
 import { writeCharts } from './charts';
 import { closedLoop, paced } from './load';
@@ -141,7 +142,8 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
     cpu[role] = (after - (cpuBefore[role] ?? 0)) / count;
   }
   // The check that this drain measured onboarding alone: its worker started no verification run.
-  const verificationRuns = which === 'worker' && stack.workerMetricsUrl ? await stack.openVerificationRuns(stack.taskQueueOf('worker-drain')) : null;
+  const open = which === 'worker' && stack.workerMetricsUrl ? await stack.openVerificationRuns(stack.taskQueueOf('worker-drain'), new Set(ids.map(verificationWorkflowId))) : null;
+  const verificationRuns = open && open.ours + open.others;
   const result: DrainResult = {
     path: which === 'worker' ? 'temporal' : 'direct',
     temporal_server: stack.temporalMode,
@@ -207,11 +209,12 @@ async function verificationDrain(ctx: PhaseContext, count: number, holdSeconds: 
   // all of them open, and Temporal's own count of them (its visibility may trail a moment).
   await sleep(holdSeconds * 1000);
   const taskQueue = stack.taskQueueOf('worker-mail');
-  let open = 0;
+  const ourRuns = new Set(ids.map(verificationWorkflowId));
+  let open = { ours: 0, others: 0 };
   const countDeadline = Date.now() + 30_000;
   for (;;) {
-    open = await stack.openVerificationRuns(taskQueue);
-    if (open >= rows || Date.now() > countDeadline) break;
+    open = await stack.openVerificationRuns(taskQueue, ourRuns);
+    if (open.ours >= rows || Date.now() > countDeadline) break;
     await sleep(500);
   }
   const pid = stack.consumerPid();
@@ -231,7 +234,8 @@ async function verificationDrain(ctx: PhaseContext, count: number, holdSeconds: 
     lost: count - Math.min(rows, usersMailed),
     cpu_seconds_per_signup: cpu,
     onboarding_only_cpu_seconds_per_signup: onboardingOnly?.cpu_seconds_per_signup ?? null,
-    open_runs: open,
+    open_runs: open.ours,
+    other_open_runs: open.others,
     hold_seconds: holdSeconds,
     peak_worker_rss_mb: peak / 2 ** 20,
     worker_rss_with_runs_open_mb: rssNow / 2 ** 20,

@@ -66,8 +66,11 @@ export interface BenchStack {
   /** The recipient of every message Mailpit holds, one entry per message. */
   mailRecipients(): Promise<string[]>;
   mailpitPid(): number | undefined;
-  /** verifyEmail runs open (running) on a task queue, by Temporal's visibility. */
-  openVerificationRuns(taskQueue: string): Promise<number>;
+  /**
+   * verifyEmail runs open (running) on a task queue, by Temporal's visibility: those with an id
+   * in `ours`, and the others (signups an earlier phase left in the queue, onboarded meanwhile).
+   */
+  openVerificationRuns(taskQueue: string, ours: ReadonlySet<string>): Promise<{ ours: number; others: number }>;
   crashes(): string[];
   stop(): Promise<void>;
   /** True when this run made the stack and may stop its worker (direct baseline, backlog drain). */
@@ -344,12 +347,16 @@ export async function ownStack(
       if (!res.ok) throw new Error(`Mailpit answered ${res.status}`);
       return ((await res.json()) as { total: number }).total;
     },
-    async openVerificationRuns(taskQueue) {
+    async openVerificationRuns(taskQueue, ours) {
       const connection = await Connection.connect(config.temporal.connection);
       try {
         const client = new Client({ connection, namespace: config.temporal.namespace });
-        const { count } = await client.workflow.count(`WorkflowType = 'verifyEmail' AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'`);
-        return count;
+        const open = { ours: 0, others: 0 };
+        for await (const run of client.workflow.list({ query: `WorkflowType = 'verifyEmail' AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'` })) {
+          if (ours.has(run.workflowId)) open.ours++;
+          else open.others++;
+        }
+        return open;
       } finally {
         await connection.close();
       }
