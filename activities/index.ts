@@ -65,31 +65,24 @@ export interface MarkStateInput {
 export function createActivities({ pool, logger, duplicateSignupResponse = 'conflict' }: ActivityDeps) {
   const users = createUserRepository(pool);
   return {
-    /** Re-checks the message against the contract: the workflow may be started by something other than the bridge. */
+    /** The contract check as a step of its own: only runs started before PERSIST_VALIDATES_PATCH call it. */
     async validateSignup(signup: SignupMessage): Promise<void> {
       const log = activityLog(logger, signup?.request_id);
-      const parsed = SignupMessage.safeParse(signup);
-      if (!parsed.success) {
-        const issues = toFieldIssues(parsed.error);
-        log.warn('signup breaks the contract', { issues });
-        throw ApplicationFailure.nonRetryable(
-          `invalid signup: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`,
-          FailureType.InvalidSignup,
-          issues,
-        );
-      }
+      checkContract(signup, log);
       log.info('signup valid', { user_id: signup.user_id });
     },
 
     /**
-     * Writes the user onboarded: the row and its final state together, so a failure or a run
-     * timeout leaves either no row or a finished one, never a row half-onboarded. Idempotent: a
-     * retry or a replayed message finds its own row and succeeds, completing one that an
-     * earlier version left PERSISTED. For an erased user (a tombstone) nothing is written and
-     * `erased` is true: the run then ends without the user.
+     * Checks the message against the contract (the workflow may be started by something other
+     * than the bridge), then writes the user onboarded: the row and its final state together, so
+     * a failure or a run timeout leaves either no row or a finished one, never a row
+     * half-onboarded. Idempotent: a retry or a replayed message finds its own row and succeeds,
+     * completing one that an earlier version left PERSISTED. For an erased user (a tombstone)
+     * nothing is written and `erased` is true: the run then ends without the user.
      */
     async persistUser(signup: SignupMessage): Promise<PersistOutcome> {
-      const log = activityLog(logger, signup.request_id);
+      const log = activityLog(logger, signup?.request_id);
+      checkContract(signup, log);
       try {
         const result = await users.insert(signup);
         if (result.erased) {
@@ -132,6 +125,16 @@ export function createActivities({ pool, logger, duplicateSignupResponse = 'conf
       log.info('onboarding state set', { user_id: input.user_id, onboarding_state: input.onboarding_state });
     },
   };
+}
+
+/** Throws InvalidSignup (non-retryable), with the field issues, for a message that breaks the contract. */
+function checkContract(signup: SignupMessage, log: ReturnType<typeof activityLog>): void {
+  const parsed = SignupMessage.safeParse(signup);
+  if (!parsed.success) {
+    const issues = toFieldIssues(parsed.error);
+    log.warn('signup breaks the contract', { issues });
+    throw ApplicationFailure.nonRetryable(`invalid signup: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`, FailureType.InvalidSignup, issues);
+  }
 }
 
 export type OnboardingActivities = ReturnType<typeof createActivities>;

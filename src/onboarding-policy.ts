@@ -33,12 +33,22 @@ export const NON_RETRYABLE_FAILURE_TYPES: readonly FailureType[] = [
  */
 export const PERSIST_WRITES_COMPLETED_PATCH = 'persist-user-writes-completed';
 
+/**
+ * Marks onboardUser runs of one step: persistUser checks the message against the contract itself
+ * (one local activity, one marker, one activation fewer per run: bench/README.md). A run started
+ * before (its history has validateSignup as a step of its own) replays as it was, with the
+ * patches of its time.
+ */
+export const PERSIST_VALIDATES_PATCH = 'persist-user-validates';
+
 /** The search attribute operators filter runs by in the Web UI: `OnboardingState = "FAILED"`. */
 export const ONBOARDING_STATE_SEARCH_ATTRIBUTE = 'OnboardingState';
 
 /**
- * The steps of one onboarding run, each retried under the budget below. persistUser writes the
- * user row and its final state (COMPLETED) together: there is no later step to fail.
+ * The steps an onboarding run may take, each retried under the budget below. A run of this code
+ * takes one: persistUser checks the message and writes the user row in its final state
+ * (COMPLETED). The run timeout keeps room for validateSignup too: during a rolling deploy a run
+ * started by this code's bridge may be taken by a worker of the earlier code, which takes both.
  */
 export const ONBOARDING_STEPS = ['validateSignup', 'persistUser'] as const;
 

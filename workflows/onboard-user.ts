@@ -2,7 +2,15 @@ import { log, patched, proxyActivities, proxyLocalActivities, upsertSearchAttrib
 import type { OnboardingActivities } from '../activities';
 import type { VerificationActivities } from '../activities/verification';
 import type { OnboardingState, SignupMessage } from '../src/contract';
-import { FailureType, HIDDEN_DUPLICATE_NOTICE_PATCH, PERSIST_WRITES_COMPLETED_PATCH, STEP_ATTEMPT_TIMEOUT_MS, USER_ERASED_PATCH, VERIFY_EMAIL_PATCH } from '../src/onboarding-policy';
+import {
+  FailureType,
+  HIDDEN_DUPLICATE_NOTICE_PATCH,
+  PERSIST_VALIDATES_PATCH,
+  PERSIST_WRITES_COMPLETED_PATCH,
+  STEP_ATTEMPT_TIMEOUT_MS,
+  USER_ERASED_PATCH,
+  VERIFY_EMAIL_PATCH,
+} from '../src/onboarding-policy';
 import { onboardingActivityOptions } from './retry-policy';
 import { OnboardingStateKey } from './search-attributes';
 import { startVerificationChild } from './verify-email';
@@ -33,44 +41,74 @@ const notices = proxyActivities<VerificationActivities>({
 
 /**
  * Turns an accepted signup into exactly one onboarded user row, or a failure the bridge
- * dead-letters. persistUser writes the row in its final state, so no later failure (nor the run
- * timeout) can leave a row half-onboarded behind a failed run.
+ * dead-letters. persistUser checks the message and writes the row in its final state, in one
+ * step, so no later failure (nor the run timeout) can leave a row half-onboarded behind a
+ * failed run.
  */
-export async function onboardUser({ signup, maxAttempts, startVerification = true }: OnboardUserInput): Promise<OnboardUserResult> {
-  const { validateSignup, persistUser, markState } = proxyLocalActivities<OnboardingActivities>(onboardingActivityOptions(maxAttempts));
+export async function onboardUser(input: OnboardUserInput): Promise<OnboardUserResult> {
+  const { signup } = input;
+  const steps = proxyLocalActivities<OnboardingActivities>(onboardingActivityOptions(input.maxAttempts));
   try {
     setOnboardingState('PROCESSING');
-    await validateSignup(signup);
-    const { created, erased, hidden_duplicate } = await persistUser(signup);
-    // An erased user's signup (still queued, or a run still going) ends here, cleanly: no row,
-    // no verification run, and nothing for the DLQ. Only new runs can meet a tombstone.
-    if (erased && patched(USER_ERASED_PATCH)) {
-      log.info('user erased: nothing written', { user_id: signup.user_id, request_id: signup.request_id });
-      return { user_id: signup.user_id, onboarding_state: 'ERASED', created: false };
-    }
-    // Accepted mode, address registered: no user row, the id reads as an unverified signup
-    // (recorded by persistUser), the owner is told, and the run ends as a new signup's does.
-    // Only persistUser of this code returns hidden_duplicate, so no earlier history reaches here.
-    if (hidden_duplicate && patched(HIDDEN_DUPLICATE_NOTICE_PATCH)) {
-      if (hidden_duplicate.existing_user_id) await notifyOwner(signup, hidden_duplicate.existing_user_id);
-      setOnboardingState('COMPLETED');
-      return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: false };
-    }
-    // Only a run started by the earlier code (replayed by this worker) has this step.
-    if (!patched(PERSIST_WRITES_COMPLETED_PATCH)) {
-      await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
-    }
-    setOnboardingState('COMPLETED');
-    // Verification goes on in a run of its own that outlives this one (docs/verification.md).
-    // Each patch keeps the runs started by earlier code replaying as they were recorded.
-    if (startVerification && patched(VERIFY_EMAIL_PATCH)) await startVerificationChild(signup.user_id);
-    return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
+    // Runs started by earlier code replay as they were recorded (validateSignup a step of its own).
+    return patched(PERSIST_VALIDATES_PATCH) ? await onboard(input, steps) : await onboardAsRecordedEarlier(input, steps);
   } catch (err) {
     setOnboardingState('FAILED');
     // The SDK adds workflowId, runId and the task queue to every workflow log line.
     log.warn('onboarding failed', { user_id: signup.user_id, request_id: signup.request_id, error: (err as Error).message });
     throw err;
   }
+}
+
+type OnboardingSteps = ReturnType<typeof proxyLocalActivities<OnboardingActivities>>;
+
+async function onboard({ signup, startVerification = true }: OnboardUserInput, { persistUser }: OnboardingSteps): Promise<OnboardUserResult> {
+  const { created, erased, hidden_duplicate } = await persistUser(signup);
+  // An erased user's signup (still queued, or a run still going) ends here, cleanly: no row,
+  // no verification run, and nothing for the DLQ.
+  if (erased) {
+    log.info('user erased: nothing written', { user_id: signup.user_id, request_id: signup.request_id });
+    return { user_id: signup.user_id, onboarding_state: 'ERASED', created: false };
+  }
+  // Accepted mode, address registered: no user row, the id reads as an unverified signup
+  // (recorded by persistUser), the owner is told, and the run ends as a new signup's does.
+  if (hidden_duplicate) {
+    if (hidden_duplicate.existing_user_id) await notifyOwner(signup, hidden_duplicate.existing_user_id);
+    setOnboardingState('COMPLETED');
+    return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: false };
+  }
+  setOnboardingState('COMPLETED');
+  // Verification goes on in a run of its own that outlives this one (docs/verification.md).
+  if (startVerification) await startVerificationChild(signup.user_id);
+  return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
+}
+
+/**
+ * The run as the code before PERSIST_VALIDATES_PATCH recorded it, with that code's own patches,
+ * for the runs it started and a worker of this code replays (a deploy while they were in flight).
+ * Onboarding runs end within their run timeout: once no run of that code is open, this can go.
+ */
+async function onboardAsRecordedEarlier(
+  { signup, startVerification = true }: OnboardUserInput,
+  { validateSignup, persistUser, markState }: OnboardingSteps,
+): Promise<OnboardUserResult> {
+  await validateSignup(signup);
+  const { created, erased, hidden_duplicate } = await persistUser(signup);
+  if (erased && patched(USER_ERASED_PATCH)) {
+    log.info('user erased: nothing written', { user_id: signup.user_id, request_id: signup.request_id });
+    return { user_id: signup.user_id, onboarding_state: 'ERASED', created: false };
+  }
+  if (hidden_duplicate && patched(HIDDEN_DUPLICATE_NOTICE_PATCH)) {
+    if (hidden_duplicate.existing_user_id) await notifyOwner(signup, hidden_duplicate.existing_user_id);
+    setOnboardingState('COMPLETED');
+    return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: false };
+  }
+  if (!patched(PERSIST_WRITES_COMPLETED_PATCH)) {
+    await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
+  }
+  setOnboardingState('COMPLETED');
+  if (startVerification && patched(VERIFY_EMAIL_PATCH)) await startVerificationChild(signup.user_id);
+  return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
 }
 
 async function notifyOwner(signup: SignupMessage, existingUserId: string): Promise<void> {

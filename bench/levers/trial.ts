@@ -106,7 +106,8 @@ export interface TrialBed {
 }
 
 export async function openTrialBed(suffix: string): Promise<TrialBed> {
-  const env: Env = { ...process.env, ...runEnv('bench', suffix) };
+  // Onboarding alone, as the figures: the baseline starts no verification run (the reshaped workflows never do).
+  const env: Env = { ...process.env, ...runEnv('bench', suffix), ONBOARDING_STARTS_VERIFICATION: 'false' };
   const config = loadConfig(env);
   await ensureDatabase(config.postgres.url);
   const migratePool = createPool(config.postgres.url, 1, createLogger({ name: 'bench', level: 'warn' }));

@@ -29,6 +29,7 @@ const variants: Variant[] = [
     workflow: 'one-step',
     levers: { oneStepActivity: true, noPromiseHooks: true, noVmTimeout: true },
   },
+  { name: 'validate-apart', what: 'the shape before 2026-11-26: validateSignup a local activity of its own, then persistUser (the baseline checks inside persistUser)', workflow: 'validate-apart' },
   { name: 'two-step', what: 'two local activities: validate + insert as one, then mark COMPLETED', workflow: 'two-step', levers: { oneStepActivity: true } },
   { name: 'state-at-start', what: 'OnboardingState=PROCESSING in the start options; one upsert (at the end) instead of two', workflow: 'state-at-start', levers: { stateAtStart: true } },
   {

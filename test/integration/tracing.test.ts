@@ -118,8 +118,6 @@ describe('one signup, one trace', () => {
         `                pg.query:INSERT ${db} (client)`,
         `                pg.query:SELECT ${db} (client)`,
         `                pg.query:SELECT ${db} (client)`,
-        '            StartActivity:validateSignup',
-        '              RunActivity:validateSignup',
         '            StartChildWorkflow:verifyEmail',
       ].join('\n'),
     );

@@ -39,7 +39,7 @@ async function rowsFor(email: string): Promise<Array<Record<string, unknown>>> {
   return rows;
 }
 
-describe('validateSignup', () => {
+describe('validateSignup (the step of runs started by the earlier code)', () => {
   it('passes a message that keeps the contract', async () => {
     await expect(env.run(activities.validateSignup, await signupMessage())).resolves.toBeUndefined();
   });
@@ -54,6 +54,16 @@ describe('validateSignup', () => {
 });
 
 describe('persistUser', () => {
+  it('fails a broken message as non-retryable InvalidSignup, naming the field, and writes nothing', async () => {
+    const signup = await signupMessage();
+    const broken = { ...signup, password_hash: 'plaintext-password' };
+    const failure = await failureOf(() => env.run(activities.persistUser, broken));
+    expect(failure.type).toBe(FailureType.InvalidSignup);
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(/password_hash/);
+    expect(await rowsFor(signup.email)).toEqual([]);
+  });
+
   it('is idempotent under retry: a second run of the same signup keeps one row', async () => {
     const signup = await signupMessage();
     await expect(env.run(activities.persistUser, signup)).resolves.toEqual({ created: true, erased: false });

@@ -6,7 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { OnboardingActivities } from '../../activities';
 import type { VerificationActivities } from '../../activities/verification';
 import type { SignupMessage } from '../../src/contract';
-import { FailureType, USER_ERASED_PATCH } from '../../src/onboarding-policy';
+import { FailureType, PERSIST_VALIDATES_PATCH } from '../../src/onboarding-policy';
 import { ONBOARD_USER_WORKFLOW, onboardingWorkflowId, runOnboarding } from '../../src/temporal/onboarding-runs';
 import * as workflows from '../../workflows';
 import { VERIFY_EMAIL_WORKFLOW } from '../../src/onboarding-policy';
@@ -73,6 +73,13 @@ afterAll(async () => {
   await env?.teardown();
 });
 
+/** The ids of the patches among a run's markers, in the order recorded. */
+function patchIds(markers: Array<{ markerName?: string | null; details?: Record<string, { payloads?: Array<{ data?: Uint8Array | null }> | null }> | null }>): string[] {
+  return markers
+    .filter((m) => m.markerName === 'core_patch')
+    .map((m) => JSON.parse(Buffer.from(m.details?.['patch-data']?.payloads?.[0]?.data as Uint8Array).toString('utf8')).id);
+}
+
 function start(signup: SignupMessage, maxAttempts: number) {
   return env.client.workflow.start<typeof workflows.onboardUser>(ONBOARD_USER_WORKFLOW, {
     taskQueue,
@@ -96,12 +103,16 @@ it('starts runs by the names of the workflow functions the worker registers', ()
   expect(workflows.verifyEmail.name).toBe(VERIFY_EMAIL_WORKFLOW);
 });
 
-it('runs validate → persist (the row written COMPLETED) and marks the run COMPLETED for the Web UI', async () => {
+it('runs one step, persistUser (the message checked, the row written COMPLETED), and marks the run COMPLETED for the Web UI', async () => {
   const signup = await signupMessage();
   const handle = await start(signup, 3);
   await expect(handle.result()).resolves.toEqual({ user_id: signup.user_id, onboarding_state: 'COMPLETED', created: true });
-  expect(calls.filter((c) => c.user_id === signup.user_id).map((c) => c.activity)).toEqual(['validateSignup', 'persistUser']);
+  expect(calls.filter((c) => c.user_id === signup.user_id).map((c) => c.activity)).toEqual(['persistUser']);
   expect(await onboardingState(handle.workflowId)).toBe('COMPLETED');
+  // One patch marker (the one-step shape), one local activity marker; the earlier code's patches are not called.
+  const markers = ((await handle.fetchHistory()).events ?? []).flatMap((e) => (e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes] : []));
+  expect(markers.map((m) => m.markerName)).toEqual(['core_patch', 'core_local_activity']);
+  expect(patchIds(markers)).toEqual([PERSIST_VALIDATES_PATCH]);
 });
 
 it('retries an activity that fails twice, then completes', async () => {
@@ -190,7 +201,7 @@ describe('ONBOARDING_STARTS_VERIFICATION (the choice the bridge puts in the run 
     const signup = await signupMessage();
     const outcome = await runOnboarding(env.client, signup, { taskQueue, maxAttempts: 3, runTimeoutMs: 60_000, startsVerification: false });
     expect(outcome).toEqual({ ok: true, result: { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: true } });
-    expect(calls.filter((c) => c.user_id === signup.user_id).map((c) => c.activity)).toEqual(['validateSignup', 'persistUser']);
+    expect(calls.filter((c) => c.user_id === signup.user_id).map((c) => c.activity)).toEqual(['persistUser']);
     expect(await childStarts(onboardingWorkflowId(signup.user_id))).toBe(0);
     await expect(env.client.workflow.getHandle(`verify-email-${signup.user_id}`).describe()).rejects.toThrow(/not found/i);
     expect(await onboardingState(onboardingWorkflowId(signup.user_id))).toBe('COMPLETED');
@@ -221,8 +232,9 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
   it('starts a fresh run when the previous one failed (a DLQ replay)', async () => {
     const signup = await signupMessage();
     behaviour.set(signup.user_id, {
-      async validateSignup() {
-        if (attempts('validateSignup', signup.user_id) === 1) throw ApplicationFailure.nonRetryable('bad', FailureType.InvalidSignup);
+      async persistUser() {
+        if (attempts('persistUser', signup.user_id) === 1) throw ApplicationFailure.nonRetryable('bad', FailureType.InvalidSignup);
+        return { created: true, erased: false };
       },
     });
     const opts = { taskQueue, maxAttempts: 1, runTimeoutMs: 60_000, startsVerification: true };
@@ -242,16 +254,13 @@ describe('runOnboarding (the bridge’s start-or-attach)', () => {
   });
 });
 
-it('ends cleanly for an erased user: nothing written, no verification run, the patch marker recorded', async () => {
+it('ends cleanly for an erased user: nothing written, no verification run', async () => {
   const signup = await signupMessage();
   behaviour.set(signup.user_id, { persistUser: async () => ({ created: false, erased: true }) });
   const handle = await start(signup, 3);
   await expect(handle.result()).resolves.toEqual({ user_id: signup.user_id, onboarding_state: 'ERASED', created: false });
   const events = (await handle.fetchHistory()).events ?? [];
   expect(events.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)).toBe(false);
-  const patches = events
-    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
-    .map((e) => JSON.parse(Buffer.from(e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data as Uint8Array).toString('utf8')).id);
-  expect(patches).toContain(USER_ERASED_PATCH);
+  expect(patchIds(events.flatMap((e) => (e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes] : [])))).toEqual([PERSIST_VALIDATES_PATCH]);
   await expect(env.client.workflow.getHandle(`verify-email-${signup.user_id}`).describe()).rejects.toThrow(/not found/i);
 });
