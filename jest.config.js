@@ -3,8 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // Run by jest.chaos.config.js, alone: test/chaos restarts shared services; bridge-circuit fails
-  // beside other files (test/README.md).
+  // Run by jest.chaos.config.js, alone: test/chaos restarts shared services; bridge-circuit
+  // stops and freezes a Temporal server and reads the queue's depth (test/README.md).
   testPathIgnorePatterns: ['/node_modules/', '/test/chaos/', '/test/integration/bridge-circuit.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',

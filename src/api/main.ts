@@ -17,7 +17,6 @@ import { startPurgeSchedule } from '../maintenance/purge';
 import { createApps } from './app';
 
 const DRAIN_NOTICE_MS = 500;
-const TEMPORAL_MAX_RECONNECT_BACKOFF_MS = 5_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -36,12 +35,8 @@ async function main(): Promise<void> {
     metrics,
   });
   // Lazy: the API starts, and stays ready, while Temporal is down; a status read asks it under a
-  // deadline and answers from the database without it. The reconnect backoff is capped, so a
-  // Temporal that comes back is used again within seconds however long it was away.
-  const temporalConnection = lazyTemporalConnection({
-    ...config.temporal.connection,
-    channelArgs: { 'grpc.max_reconnect_backoff_ms': TEMPORAL_MAX_RECONNECT_BACKOFF_MS },
-  });
+  // deadline and answers from the database without it.
+  const temporalConnection = lazyTemporalConnection(config.temporal.connection);
   const { client: temporal, payloadCodec } = createTemporalClient(temporalConnection.connection, config, tracing);
   const admin = config.http.admin;
   if (!config.security.adminToken) {

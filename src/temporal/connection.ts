@@ -1,7 +1,8 @@
 /**
  * The API's connection to Temporal (the worker's is a NativeConnection, which retries in Rust).
  *
- * The SDK's gRPC retry interceptor retries a failed call from a timer, up to 5 s later, that
+ * The SDK's gRPC retry interceptor retries a failed call from a timer, up to 6 s later (5 s and
+ * its jitter), that
  * nothing cancels: not the caller's abort, not Connection.close(). A retry that fires after the
  * connection was closed throws "Channel has been shut down" inside that timer, which takes the
  * process down. A SIGTERM while Temporal is unreachable and a status read is being retried would
@@ -9,11 +10,18 @@
  * and its close() first stops them (a failed call is no longer retried) and waits out the timers
  * already set, then closes.
  */
+import { performance } from 'node:perf_hooks';
 import { Connection, type ConnectionOptions, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+
+/**
+ * gRPC's reconnect backoff grows to 120 s by default; capped, a Temporal that comes back is used
+ * again within seconds however long it was away.
+ */
+const MAX_RECONNECT_BACKOFF_MS = 5_000;
 
 export interface TemporalConnection {
   connection: Connection;
-  /** Stops retrying, waits for the retries already planned (at most one retry interval), closes. */
+  /** Stops retrying, waits for the retries already planned (at most one retry interval, ≈ 6 s), closes. */
   close(): Promise<void>;
 }
 
@@ -26,17 +34,21 @@ export function lazyTemporalConnection(options: ConnectionOptions): TemporalConn
     retryableDecider: (attempt, status) => !closing && sdk.retryableDecider(attempt, status),
     delayFunction: (attempt, status) => {
       const delay = sdk.delayFunction(attempt, status);
-      retriesPlannedUntil = Math.max(retriesPlannedUntil, Date.now() + delay);
+      retriesPlannedUntil = Math.max(retriesPlannedUntil, performance.now() + delay);
       return delay;
     },
   });
-  const connection = Connection.lazy({ ...options, interceptors: [retry] });
+  const connection = Connection.lazy({
+    ...options,
+    channelArgs: { 'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS, ...options.channelArgs },
+    interceptors: [retry],
+  });
   return {
     connection,
     async close() {
       closing = true;
       // The planned retry starts its call on the open channel; that call's failure ends the chain.
-      const wait = retriesPlannedUntil - Date.now();
+      const wait = retriesPlannedUntil - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + RETRY_SETTLE_MS));
       await connection.close();
     },

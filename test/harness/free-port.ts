@@ -13,6 +13,9 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The low ports this process has handed out: each goes to one caller. */
+const handedOut = new Set<number>();
+
 /**
  * A loopback port free now, for a server that a test stops and starts again on the same port:
  * below Linux's ephemeral range (32768 and up), so that while the server is down no outgoing
@@ -23,6 +26,9 @@ export function freePort(): Promise<number> {
 export async function freeLowPort(): Promise<number> {
   for (;;) {
     const port = 10_000 + randomInt(22_000);
+    // Two asked for before either is bound must not get the same one.
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
     const free = await new Promise<boolean>((resolve) => {
       const server = createServer();
       server.once('error', () => resolve(false));

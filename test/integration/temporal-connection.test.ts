@@ -10,7 +10,7 @@ import { DIST } from '../harness/dist';
 import { freeLowPort } from '../harness/free-port';
 
 // A call to a closed port fails at once and the SDK's interceptor plans a retry (100 ms × 1.7^n,
-// at most 5 s); the close comes while one is planned, and the process then lives 7 s more.
+// at most 5 s and its 20 % jitter); the close comes while one is planned, and the process then lives 7 s more.
 const SCRIPT = `
 const { Connection } = require('@temporalio/client');
 const { lazyTemporalConnection } = require(${JSON.stringify(join(DIST, 'src', 'temporal', 'connection.js'))});

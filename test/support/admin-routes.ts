@@ -3,12 +3,13 @@
  * erasure, listing and DLQ routes, over a test's own database and names. Temporal is the test's
  * client when it has one; otherwise a lazy connection that no route of these tests calls.
  */
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Config } from '../../src/config';
 import type { Logger } from '../../src/logger';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { createApiMetrics, createRegistry } from '../../src/metrics';
+import { lazyTemporalConnection, type TemporalConnection } from '../../src/temporal/connection';
 import { request, startApi } from './pipeline';
 import { TEST_ADMIN_TOKEN } from './stack';
 
@@ -24,8 +25,8 @@ export async function startAdminRoutes(deps: { config: Config; pool: Pool; clien
   const registry = createRegistry('api');
   const metrics = createApiMetrics(registry);
   const publisher = await createSignupPublisher({ topology: config.amqp, url: config.amqp.url, logger, metrics });
-  const lazy = deps.client ? undefined : Connection.lazy(config.temporal.connection);
-  const connection = (deps.client?.connection as Connection | undefined) ?? (lazy as Connection);
+  const lazy = deps.client ? undefined : lazyTemporalConnection(config.temporal.connection);
+  const connection = (deps.client?.connection as Connection | undefined) ?? (lazy as TemporalConnection).connection;
   const api = await startApi(config, { pool, publisher, temporal: { connection }, logger, metrics: { registry, api: metrics } });
   const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
   return {

@@ -46,7 +46,12 @@ export async function startTemporalProcess(): Promise<TemporalProcess> {
       }, 60_000, 'the Temporal dev server');
     } catch (err) {
       // Say why: a server that could not bind its port exits at once and says so in its log.
-      const tail = readFileSync(server.logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
+      let tail: string;
+      try {
+        tail = readFileSync(server.logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
+      } catch (readErr) {
+        tail = `(no log: ${(readErr as Error).message})`;
+      }
       throw new Error(`${(err as Error).message} (${server.running ? 'still running' : `exited: ${server.crashes.at(-1) ?? 'on its own'}`}; its log ends:\n${tail})`);
     }
   }
