@@ -64,19 +64,8 @@ type OnboardingSteps = ReturnType<typeof proxyLocalActivities<OnboardingActiviti
 
 async function onboard({ signup, startVerification = true }: OnboardUserInput, { persistUser }: OnboardingSteps): Promise<OnboardUserResult> {
   const { created, erased, hidden_duplicate } = await persistUser(signup);
-  // An erased user's signup (still queued, or a run still going) ends here, cleanly: no row,
-  // no verification run, and nothing for the DLQ.
-  if (erased) {
-    log.info('user erased: nothing written', { user_id: signup.user_id, request_id: signup.request_id });
-    return { user_id: signup.user_id, onboarding_state: 'ERASED', created: false };
-  }
-  // Accepted mode, address registered: no user row, the id reads as an unverified signup
-  // (recorded by persistUser), the owner is told, and the run ends as a new signup's does.
-  if (hidden_duplicate) {
-    if (hidden_duplicate.existing_user_id) await notifyOwner(signup, hidden_duplicate.existing_user_id);
-    setOnboardingState('COMPLETED');
-    return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: false };
-  }
+  if (erased) return endErased(signup);
+  if (hidden_duplicate) return endAsHiddenDuplicate(signup, hidden_duplicate.existing_user_id);
   setOnboardingState('COMPLETED');
   // Verification goes on in a run of its own that outlives this one (docs/verification.md).
   if (startVerification) await startVerificationChild(signup.user_id);
@@ -94,21 +83,33 @@ async function onboardAsRecordedEarlier(
 ): Promise<OnboardUserResult> {
   await validateSignup(signup);
   const { created, erased, hidden_duplicate } = await persistUser(signup);
-  if (erased && patched(USER_ERASED_PATCH)) {
-    log.info('user erased: nothing written', { user_id: signup.user_id, request_id: signup.request_id });
-    return { user_id: signup.user_id, onboarding_state: 'ERASED', created: false };
-  }
-  if (hidden_duplicate && patched(HIDDEN_DUPLICATE_NOTICE_PATCH)) {
-    if (hidden_duplicate.existing_user_id) await notifyOwner(signup, hidden_duplicate.existing_user_id);
-    setOnboardingState('COMPLETED');
-    return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: false };
-  }
+  if (erased && patched(USER_ERASED_PATCH)) return endErased(signup);
+  if (hidden_duplicate && patched(HIDDEN_DUPLICATE_NOTICE_PATCH)) return endAsHiddenDuplicate(signup, hidden_duplicate.existing_user_id);
   if (!patched(PERSIST_WRITES_COMPLETED_PATCH)) {
     await markState({ user_id: signup.user_id, onboarding_state: 'COMPLETED', request_id: signup.request_id });
   }
   setOnboardingState('COMPLETED');
   if (startVerification && patched(VERIFY_EMAIL_PATCH)) await startVerificationChild(signup.user_id);
   return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created };
+}
+
+/**
+ * An erased user's signup (still queued, or a run still going) ends here, cleanly: no row, no
+ * verification run, and nothing for the DLQ.
+ */
+function endErased(signup: SignupMessage): OnboardUserResult {
+  log.info('user erased: nothing written', { user_id: signup.user_id, request_id: signup.request_id });
+  return { user_id: signup.user_id, onboarding_state: 'ERASED', created: false };
+}
+
+/**
+ * Accepted mode, address registered: no user row, the id reads as an unverified signup (recorded
+ * by persistUser), the owner is told, and the run ends as a new signup's does.
+ */
+async function endAsHiddenDuplicate(signup: SignupMessage, existingUserId: string | null): Promise<OnboardUserResult> {
+  if (existingUserId) await notifyOwner(signup, existingUserId);
+  setOnboardingState('COMPLETED');
+  return { user_id: signup.user_id, onboarding_state: 'COMPLETED', created: false };
 }
 
 async function notifyOwner(signup: SignupMessage, existingUserId: string): Promise<void> {

@@ -2,10 +2,9 @@
  * The API's connection to Temporal (the worker's is a NativeConnection, which retries in Rust).
  *
  * The SDK's gRPC retry interceptor retries a failed call from a timer, up to 6 s later (5 s and
- * its jitter), that
- * nothing cancels: not the caller's abort, not Connection.close(). A retry that fires after the
- * connection was closed throws "Channel has been shut down" inside that timer, which takes the
- * process down. A SIGTERM while Temporal is unreachable and a status read is being retried would
+ * its jitter), that nothing cancels: not the caller's abort, not Connection.close(). A retry
+ * that fires after the connection was closed throws "Channel has been shut down" inside that
+ * timer, which takes the process down. A SIGTERM while Temporal is unreachable and a status read is being retried would
  * end the API with that crash instead of its drain. So this connection keeps the SDK's retries,
  * and its close() first stops them (a failed call is no longer retried) and waits out the timers
  * already set, then closes.
@@ -18,6 +17,9 @@ import { Connection, type ConnectionOptions, defaultGrpcRetryOptions, makeGrpcRe
  * again within seconds however long it was away.
  */
 const MAX_RECONNECT_BACKOFF_MS = 5_000;
+
+/** Time for a retry fired at the end of the wait to start its call before the channel closes. */
+const RETRY_SETTLE_MS = 50;
 
 export interface TemporalConnection {
   connection: Connection;
@@ -54,6 +56,3 @@ export function lazyTemporalConnection(options: ConnectionOptions): TemporalConn
     },
   };
 }
-
-/** Time for a retry fired at the end of the wait to start its call before the channel closes. */
-const RETRY_SETTLE_MS = 50;

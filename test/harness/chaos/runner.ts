@@ -96,11 +96,9 @@ export async function runChaos(opts: ChaosOptions, log: (line: string) => void):
       }
     })();
     // The load outlasts the faults: past the planned signups it goes on (up to twice as many) until the last fault has ended.
-    let faultsEnded = false;
-    const ended = () => (faultsEnded = true);
-    void faultsInjected.then(ended, ended);
     const maxSignups = 2 * opts.signups;
-    const loadSeconds = await runSignupLoad({ ...opts, maxSignups, suffix, apiPorts: stack.apiPorts }, answers, () => !faultsEnded);
+    const faultRunning = () => faultsDone.length < plan.length;
+    const loadSeconds = await runSignupLoad({ ...opts, maxSignups, suffix, apiPorts: stack.apiPorts }, answers, faultRunning);
     if (answers.length > opts.signups) log(`load went on past ${opts.signups} signups to ${answers.length}, until the last fault had ended`);
     loadFinished = true;
     await faultsInjected;
