@@ -8,6 +8,8 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '/test/chaos/', '/test/integration/bridge-circuit.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
+  // Fails the run if a test left a database, queue or exchange of its own behind.
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   // Integration tests share two cores with Postgres, RabbitMQ and a Temporal server each.
   maxWorkers: 2,
   testTimeout: 120_000,

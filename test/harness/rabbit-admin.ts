@@ -66,6 +66,15 @@ export async function queueDepth(queue: string): Promise<number> {
   return Number(line.split('\t')[1]);
 }
 
+/** The names of every queue and exchange on the broker's default vhost. */
+export async function brokerNames(): Promise<{ queues: string[]; exchanges: string[] }> {
+  const names = (out: string) => out.split('\n').map((l) => l.trim()).filter(Boolean);
+  return {
+    queues: names(await rabbitmqctl('list_queues', 'name', '--quiet', '--no-table-headers')),
+    exchanges: names(await rabbitmqctl('list_exchanges', 'name', '--quiet', '--no-table-headers')),
+  };
+}
+
 export const BROKER_DEFAULTS = { consumerTimeoutMs: 1_800_000, channelTickIntervalMs: 60_000 };
 
 /**

@@ -1,6 +1,8 @@
 import amqplib from 'amqplib';
 import { Client } from 'pg';
 import type { Config } from '../../src/config';
+import type { RunKind } from './env';
+import { brokerNames } from './rabbit-admin';
 
 /**
  * What a harness (tests, the chaos run, the benchmark) makes for itself on the shared RabbitMQ
@@ -44,4 +46,44 @@ export async function dropDatabase(config: Config): Promise<void> {
 export async function dropRunResources(config: Config): Promise<void> {
   await deleteTopology(config);
   await dropDatabase(config);
+}
+
+/** When a run's suffix (uniqueSuffix) was made, in epoch ms, read off a name that ends in it; null if it does not. */
+export function suffixTimeMs(name: string, kind: RunKind): number | null {
+  const m = new RegExp(`[._]${kind}[._]([0-9a-z]+)_[0-9a-f]{6}$`).exec(name);
+  return m ? parseInt(m[1], 36) : null;
+}
+
+/**
+ * The databases, queues and exchanges of `kind` runs whose names were made at or after `sinceMs`
+ * and are still there: what runs since then failed to remove.
+ */
+export async function leftoverRunResources(kind: RunKind, sinceMs: number, postgresUrl: string): Promise<{ databases: string[]; queues: string[]; exchanges: string[] }> {
+  const since = (name: string) => (suffixTimeMs(name, kind) ?? -1) >= sinceMs;
+  const admin = new URL(postgresUrl);
+  admin.pathname = '/postgres';
+  const db = new Client({ connectionString: admin.toString() });
+  await db.connect();
+  let databases: string[];
+  try {
+    databases = (await db.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map((r) => r.datname).filter(since);
+  } finally {
+    await db.end();
+  }
+  const broker = await brokerNames();
+  return { databases, queues: broker.queues.filter(since), exchanges: broker.exchanges.filter(since) };
+}
+
+/** Removes what leftoverRunResources found. */
+export async function removeLeftovers(left: { databases: string[]; queues: string[]; exchanges: string[] }, config: Config): Promise<void> {
+  const c = await amqplib.connect(config.amqp.url);
+  const ch = await c.createChannel();
+  for (const q of left.queues) await ch.deleteQueue(q);
+  for (const x of left.exchanges) await ch.deleteExchange(x);
+  await c.close();
+  for (const name of left.databases) {
+    const url = new URL(config.postgres.url);
+    url.pathname = `/${name}`;
+    await dropDatabase({ ...config, postgres: { ...config.postgres, url: url.toString() } });
+  }
 }

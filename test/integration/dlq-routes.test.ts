@@ -15,7 +15,7 @@ import { createDeadLetterOperations } from '../../src/use-cases/review-dead-lett
 import { peekQueue } from '../harness/queues';
 import { type AdminRoutesApp, startAdminRoutes } from '../support/admin-routes';
 import { signupMessage, useTestDatabase } from '../support/fixtures';
-import { deleteTopology, eventually, silentLogger } from '../support/stack';
+import { eventually, silentLogger } from '../support/stack';
 
 const db = useTestDatabase();
 let admin: AdminRoutesApp;
@@ -24,11 +24,10 @@ beforeAll(async () => {
   const conn = await amqplib.connect(db.config.amqp.url);
   await declareTopology(await conn.createChannel(), db.config.amqp);
   await conn.close();
-  admin = await startAdminRoutes({ config: db.config, pool: db.pool, logger: silentLogger });
+  admin = await startAdminRoutes({ config: db.config, pool: db.pool, logger: silentLogger, removeTopologyOnClose: true });
 });
 afterAll(async () => {
   await admin?.close();
-  await deleteTopology(db.config);
 });
 beforeEach(async () => {
   const conn = await amqplib.connect(db.config.amqp.url);

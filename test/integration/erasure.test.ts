@@ -37,7 +37,7 @@ let admin: AdminRoutesApp;
 beforeAll(async () => {
   stopSdkCapture = onTemporalRuntimeLog((entry) => sdkLines.push(`${entry.message} ${JSON.stringify(entry.meta ?? {})}`));
   s = await startVerificationStack({ ONBOARDING_MAX_ATTEMPTS: '10' }, { logger: captured.logger });
-  admin = await startAdminRoutes({ config: s.p.config, pool: s.p.pool, client: s.p.client, logger: captured.logger });
+  admin = await startAdminRoutes({ config: s.p.config, pool: s.p.pool, client: s.p.client, logger: captured.logger, removeTopologyOnClose: false });
 });
 afterAll(async () => {
   stopSdkCapture?.();
@@ -261,6 +261,7 @@ it('an erasure Temporal cannot finish answers 503 and says so in the audit log; 
     config: { ...s.p.config, temporal: { ...s.p.config.temporal, connection: { ...s.p.config.temporal.connection, address: `127.0.0.1:${await freeLowPort()}` } } },
     pool: s.p.pool,
     logger: captured.logger,
+    removeTopologyOnClose: false,
   });
   try {
     const halfDone = await cut.request('DELETE', `/users/${userId}`, undefined, { 'x-request-id': 'erase-cut-1' });

@@ -13,7 +13,7 @@ const db = useTestDatabase();
 let admin: AdminRoutesApp;
 
 beforeAll(async () => {
-  admin = await startAdminRoutes({ config: db.config, pool: db.pool, logger: silentLogger });
+  admin = await startAdminRoutes({ config: db.config, pool: db.pool, logger: silentLogger, removeTopologyOnClose: true });
 });
 afterAll(() => admin.close());
 beforeEach(() => db.pool.query('TRUNCATE users CASCADE'));

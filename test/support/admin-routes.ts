@@ -11,7 +11,7 @@ import { createSignupPublisher } from '../../src/messaging/signup-publisher';
 import { createApiMetrics, createRegistry } from '../../src/metrics';
 import { lazyTemporalConnection, type TemporalConnection } from '../../src/temporal/connection';
 import { request, startApi } from './pipeline';
-import { TEST_ADMIN_TOKEN } from './stack';
+import { deleteTopology, TEST_ADMIN_TOKEN } from './stack';
 
 export interface AdminRoutesApp {
   baseUrl: string;
@@ -20,7 +20,20 @@ export interface AdminRoutesApp {
   close(): Promise<void>;
 }
 
-export async function startAdminRoutes(deps: { config: Config; pool: Pool; client?: Client; logger: Logger }): Promise<AdminRoutesApp> {
+export interface AdminRoutesDeps {
+  config: Config;
+  pool: Pool;
+  client?: Client;
+  logger: Logger;
+  /**
+   * Its publisher declares the exchanges and queues of `config`'s names. True on a test's names of
+   * its own: close() deletes them (after the publisher, so nothing declares them again). False
+   * on a running pipeline's names, which the pipeline deletes when it stops.
+   */
+  removeTopologyOnClose: boolean;
+}
+
+export async function startAdminRoutes(deps: AdminRoutesDeps): Promise<AdminRoutesApp> {
   const { config, pool, logger } = deps;
   const registry = createRegistry('api');
   const metrics = createApiMetrics(registry);
@@ -36,6 +49,7 @@ export async function startAdminRoutes(deps: { config: Config; pool: Pool; clien
       await api.close();
       await publisher.close();
       await lazy?.close();
+      if (deps.removeTopologyOnClose) await deleteTopology(config);
     },
   };
 }

@@ -12,7 +12,11 @@ import { TEMPORAL_SERVER, TEMPORAL_SQL_TOOL, TEMPORAL_UI_SERVER } from '../../sr
  * its own timeout. Then compile dist/ (with its workflow bundles) for the tests that run the real
  * entry points as processes.
  */
+/** When this jest run began (epoch ms), for global-teardown.ts's check of what tests left behind. */
+export const RUN_STARTED_AT_VAR = 'ONBOARDING_TEST_RUN_STARTED_AT';
+
 export default function globalSetup(): void {
+  process.env[RUN_STARTED_AT_VAR] = String(Date.now());
   process.env.TEMPORAL_CLI = ensureTemporalCli();
   for (const tool of [TEMPORAL_SERVER, TEMPORAL_SQL_TOOL, TEMPORAL_UI_SERVER]) ensureGoTool(tool);
   ensureMailpit();
