@@ -18,7 +18,7 @@ import { untilReachable } from '../test/harness/reachable';
 import { dropRunResources, queueConsumerCount } from '../test/harness/run-resources';
 import { startRunCluster } from '../test/harness/temporal-cluster';
 import { eventually } from '../test/harness/wait';
-import { WORKER_NODE_OPTIONS } from '../src/worker/onboarding-worker';
+import { WORKER_NODE_OPTIONS } from '../src/worker/node-options';
 import { findProcess, type Roles } from './proc-stats';
 
 /** Which Temporal server a stack runs on: the CLI's dev server (SQLite) or a cluster on Postgres. */

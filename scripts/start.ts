@@ -17,6 +17,7 @@ import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cl
 import { stopChild } from '../src/local-stack/child-process';
 import { DEFAULT_CLUSTER_PORTS, startTemporalCluster, type TemporalCluster } from '../src/local-stack/temporal-cluster';
 import { startLocalMailpit } from '../src/local-stack/mailpit';
+import { WORKER_NODE_OPTIONS } from '../src/worker/node-options';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = join(ROOT, '.data');
@@ -94,9 +95,9 @@ function developmentPayloadKeys(): string {
   return keys;
 }
 
-function startNode(name: string, script: string, env: Env): ChildProcess {
+function startNode(name: string, script: string, env: Env, nodeOptions: readonly string[] = []): ChildProcess {
   // An IPC channel lets the child notice if this script dies without signalling it.
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, env });
+  const child = spawn(process.execPath, [...nodeOptions, script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, env });
   started.push(child);
   return child.on('exit', (code, signal) => say(`${name} exited (${signal ?? code})`));
 }
@@ -119,7 +120,8 @@ async function main(): Promise<void> {
   say(applied.length > 0 ? `applied migrations ${applied.join(', ')}` : 'database schema up to date');
 
   const api = startNode('api', join(__dirname, '..', 'src', 'api', 'main.js'), env);
-  const worker = startNode('worker', join(__dirname, '..', 'src', 'worker', 'main.js'), env);
+  // The heap limits the worker runs with in production (`npm run worker`, docker-compose.yml).
+  const worker = startNode('worker', join(__dirname, '..', 'src', 'worker', 'main.js'), env, WORKER_NODE_OPTIONS);
   say(`API on http://127.0.0.1:${config.http.port}, its admin listener on http://${config.http.admin.host}:${config.http.admin.port}  (Ctrl-C stops everything)`);
 
   let stopping = false;

@@ -20,15 +20,6 @@ import { encryptedDataConverter } from '../temporal/payload-encryption';
  */
 export const WORKFLOW_CACHE_SIZE = 100;
 
-/**
- * V8 heap limits for the worker process, main and workflow threads alike (Node passes them to
- * worker threads): without them V8 lets the heaps grow towards the machine's memory. With them
- * and the cache above, a 10,000 backlog drains in 222 MB RSS instead of 371 (bench/README.md, "Worker memory").
- * Node accepts them only on its command line or in NODE_OPTIONS, so whatever starts the worker
- * passes them: package.json's `worker` script, docker-compose.yml, the benchmark.
- */
-export const WORKER_NODE_OPTIONS = ['--max-old-space-size=96', '--max-semi-space-size=4'] as const;
-
 /** Where `npm run build` writes the workflow bundle: dist/workflow-bundle.js, beside the code it was built from. */
 export const PREBUILT_WORKFLOW_BUNDLE = join(__dirname, '..', '..', 'workflow-bundle.js');
 /** The same workflows with the tracing interceptors of workflows/interceptors.ts, for a worker with tracing on. */

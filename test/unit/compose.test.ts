@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { EnvSchema, loadConfig } from '../../src/config';
 import { DEFAULT_CLUSTER_PORTS, renderClusterConfig, TEMPORAL_SERVER, TEMPORAL_UI_SERVER } from '../../src/local-stack/temporal-cluster';
-import { WORKER_NODE_OPTIONS } from '../../src/worker/onboarding-worker';
+import { WORKER_NODE_OPTIONS } from '../../src/worker/node-options';
 
 const ROOT = join(__dirname, '..', '..');
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'));
