@@ -7,6 +7,7 @@
  * (the memory figures from the full run), judged on the dev server.
  *
  *   npm run bench:final [-- --short-runs 3 --temporal dev --levels 10,50,200 --full-temporal dev,cluster --skip-full]
+ *   npm run bench:final -- --full-from bench/results/<time>.json   (a full run already made, of the same code)
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -149,13 +150,20 @@ function main(): void {
       // The full run's servers: both by default; `dev` when time allows only the one the targets judge.
       'full-temporal': { type: 'string', default: 'dev,cluster' },
       'skip-full': { type: 'boolean', default: false },
+      // A full run made before (`npm run bench`, same code, same host): judged instead of a new one.
+      'full-from': { type: 'string' },
     },
   });
   const shortArgs = ['--seconds', '20', '--backlog', '2000', '--temporal', values.temporal as string, '--levels', values.levels as string];
   const short: Figures[] = [];
   for (let i = 0; i < Number(values['short-runs']); i++) short.push(figures(benchRun(shortArgs)));
   // The full run (the bench's defaults: both Temporal servers, for the side-by-side table).
-  const full = values['skip-full'] ? undefined : figures(benchRun(['--temporal', values['full-temporal'] as string]));
+  const fullFrom = values['full-from'];
+  const full = values['skip-full']
+    ? undefined
+    : fullFrom
+      ? figures(JSON.parse(readFileSync(resolve(fullFrom), 'utf8')) as BenchResult)
+      : figures(benchRun(['--temporal', values['full-temporal'] as string]));
   const table = renderFinal(short, full);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   writeFileSync(join(RESULTS, `final-${stamp}.md`), table);
