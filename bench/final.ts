@@ -155,15 +155,14 @@ function main(): void {
     },
   });
   const shortArgs = ['--seconds', '20', '--backlog', '2000', '--temporal', values.temporal as string, '--levels', values.levels as string];
+  const fullFrom = values['full-from'];
+  if (fullFrom && values['skip-full']) throw new Error('--full-from and --skip-full: choose one');
+  // Read before the short runs, so that a wrong path fails now and not after them.
+  const fullBefore = fullFrom ? figures(JSON.parse(readFileSync(resolve(fullFrom), 'utf8')) as BenchResult) : undefined;
   const short: Figures[] = [];
   for (let i = 0; i < Number(values['short-runs']); i++) short.push(figures(benchRun(shortArgs)));
   // The full run (the bench's defaults: both Temporal servers, for the side-by-side table).
-  const fullFrom = values['full-from'];
-  const full = values['skip-full']
-    ? undefined
-    : fullFrom
-      ? figures(JSON.parse(readFileSync(resolve(fullFrom), 'utf8')) as BenchResult)
-      : figures(benchRun(['--temporal', values['full-temporal'] as string]));
+  const full = values['skip-full'] ? undefined : (fullBefore ?? figures(benchRun(['--temporal', values['full-temporal'] as string])));
   const table = renderFinal(short, full);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   writeFileSync(join(RESULTS, `final-${stamp}.md`), table);

@@ -16,7 +16,6 @@
  * `npm run bench -- --help` lists the options.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,6 +33,7 @@ import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
 import { type BenchResult, type DrainResult, evaluateTargets, renderMarkdown, type TracingResult, type VerificationResult } from './report';
 import { type BenchStack, externalStack, ownStack, type TemporalMode, workerRedeliveries } from './stack';
 import { parseCommandLine, runCommand, UsageError } from '../test/harness/command-line';
+import { uniqueSuffix } from '../test/harness/env';
 
 interface Options {
   url?: string;
@@ -346,7 +346,7 @@ async function measureStack(
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   const startedAt = new Date();
-  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const runId = uniqueSuffix();
   const logDir = mkdtempSync(join(tmpdir(), 'onboarding-bench-'));
   log(`run ${runId}; process logs in ${logDir}`);
 

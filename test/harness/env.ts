@@ -8,9 +8,20 @@ import type { Env } from '../../src/config';
 
 export type RunKind = 'test' | 'chaos' | 'bench';
 
-/** Short, sortable by time, and unique enough for runs started in the same millisecond. */
+/**
+ * A group tag that every suffix made in this process (and its children) carries when set: the
+ * test passes' global setup sets one per pass, so its teardown finds exactly what that pass left
+ * (run-resources.ts), never what another run beside it is still using.
+ */
+export const RUN_GROUP_VAR = 'ONBOARDING_RUN_GROUP';
+
+/** A fresh group tag: `g` and four hex digits (a suffix's other parts are base 36 time and hex). */
+export const newRunGroup = (): string => `g${randomBytes(2).toString('hex')}`;
+
+/** Short, sortable by time, unique enough for runs started in the same millisecond, and tagged with the run group if there is one. */
 export function uniqueSuffix(): string {
-  return `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const group = process.env[RUN_GROUP_VAR];
+  return `${Date.now().toString(36)}_${group ? `${group}_` : ''}${randomBytes(3).toString('hex')}`;
 }
 
 // One admin token and one payload key per process, so every API and worker a process starts

@@ -1,7 +1,6 @@
 import amqplib from 'amqplib';
 import { Client } from 'pg';
 import type { Config } from '../../src/config';
-import type { RunKind } from './env';
 import { brokerNames } from './rabbit-admin';
 
 /**
@@ -48,18 +47,14 @@ export async function dropRunResources(config: Config): Promise<void> {
   await dropDatabase(config);
 }
 
-/** When a run's suffix (uniqueSuffix) was made, in epoch ms, read off a name that ends in it; null if it does not. */
-export function suffixTimeMs(name: string, kind: RunKind): number | null {
-  const m = new RegExp(`[._]${kind}[._]([0-9a-z]+)_[0-9a-f]{6}$`).exec(name);
-  return m ? parseInt(m[1], 36) : null;
+/** Whether a name was made with a suffix of run group `group` (uniqueSuffix). */
+export function madeInGroup(name: string, group: string): boolean {
+  return name.includes(`_${group}_`);
 }
 
-/**
- * The databases, queues and exchanges of `kind` runs whose names were made at or after `sinceMs`
- * and are still there: what runs since then failed to remove.
- */
-export async function leftoverRunResources(kind: RunKind, sinceMs: number, postgresUrl: string): Promise<{ databases: string[]; queues: string[]; exchanges: string[] }> {
-  const since = (name: string) => (suffixTimeMs(name, kind) ?? -1) >= sinceMs;
+/** The databases, queues and exchanges whose names carry run group `group` and are still there: what its runs failed to remove. */
+export async function leftoverRunResources(group: string, postgresUrl: string): Promise<{ databases: string[]; queues: string[]; exchanges: string[] }> {
+  const since = (name: string) => madeInGroup(name, group);
   const admin = new URL(postgresUrl);
   admin.pathname = '/postgres';
   const db = new Client({ connectionString: admin.toString() });

@@ -4,6 +4,7 @@ import { ensureGoTool } from '../../src/local-stack/go-tools';
 import { ensureMailpit } from '../../src/local-stack/mailpit';
 import { ensureTemporalCli } from '../../src/local-stack/temporal-cli';
 import { TEMPORAL_SERVER, TEMPORAL_SQL_TOOL, TEMPORAL_UI_SERVER } from '../../src/local-stack/temporal-cluster';
+import { newRunGroup, RUN_GROUP_VAR } from '../harness/env';
 
 /**
  * Once per run: resolve (and if needed build, once, into the cache outside the checkout) the Go
@@ -12,11 +13,10 @@ import { TEMPORAL_SERVER, TEMPORAL_SQL_TOOL, TEMPORAL_UI_SERVER } from '../../sr
  * its own timeout. Then compile dist/ (with its workflow bundles) for the tests that run the real
  * entry points as processes.
  */
-/** When this jest run began (epoch ms), for global-teardown.ts's check of what tests left behind. */
-export const RUN_STARTED_AT_VAR = 'ONBOARDING_TEST_RUN_STARTED_AT';
-
 export default function globalSetup(): void {
-  process.env[RUN_STARTED_AT_VAR] = String(Date.now());
+  // Every name this pass's tests make carries the tag (jest's workers inherit it), for
+  // global-teardown.ts's check of what they left behind.
+  process.env[RUN_GROUP_VAR] = newRunGroup();
   process.env.TEMPORAL_CLI = ensureTemporalCli();
   for (const tool of [TEMPORAL_SERVER, TEMPORAL_SQL_TOOL, TEMPORAL_UI_SERVER]) ensureGoTool(tool);
   ensureMailpit();

@@ -1,26 +1,20 @@
+import { RUN_GROUP_VAR } from '../harness/env';
 import { leftoverRunResources, removeLeftovers } from '../harness/run-resources';
-import { RUN_STARTED_AT_VAR } from './global-setup';
 import { testConfig } from './stack';
 
 /**
- * Once after every test file: "tests clean up what they create", checked. Every database, queue
- * and exchange a test makes is named with a suffix that says when it was made (uniqueSuffix); any
- * of this run's still there now was left by a test. They are removed, so the shared services stay
- * as they were found, and the run fails, naming them: the suffix's time and the files running
- * then (`jest --json`'s start and end times) find the test.
+ * Once after every test file of a pass: "tests clean up what they create", checked. Every
+ * database, queue and exchange a test makes (the chaos run's and the benchmark test's included)
+ * is named with a suffix that carries this pass's run group (global-setup.ts); any still there now
+ * was left by a test of this pass, never by another run beside it. They are removed, so the shared
+ * services stay as they were found, and the pass fails, naming them: the suffix starts with the
+ * time it was made, and `jest --json`'s start and end times say which files were running then.
  */
 export default async function globalTeardown(): Promise<void> {
-  const startedAt = Number(process.env[RUN_STARTED_AT_VAR]);
-  if (!Number.isFinite(startedAt)) throw new Error(`${RUN_STARTED_AT_VAR} unset: globalSetup did not run`);
+  const group = process.env[RUN_GROUP_VAR];
+  if (!group) throw new Error(`${RUN_GROUP_VAR} unset: globalSetup did not run`);
   const config = testConfig('leftover-check');
-  const left = { databases: [] as string[], queues: [] as string[], exchanges: [] as string[] };
-  // The chaos test's runs and the benchmark's test make names of their own kinds.
-  for (const kind of ['test', 'chaos', 'bench'] as const) {
-    const found = await leftoverRunResources(kind, startedAt, config.postgres.url);
-    left.databases.push(...found.databases);
-    left.queues.push(...found.queues);
-    left.exchanges.push(...found.exchanges);
-  }
+  const left = await leftoverRunResources(group, config.postgres.url);
   const count = left.databases.length + left.queues.length + left.exchanges.length;
   if (count === 0) return;
   await removeLeftovers(left, config);
