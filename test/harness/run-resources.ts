@@ -29,17 +29,24 @@ export async function queueConsumerCount(config: Config): Promise<number> {
   }
 }
 
-export async function dropDatabase(config: Config): Promise<void> {
-  const admin = new URL(config.postgres.url);
-  const name = admin.pathname.slice(1);
+/** Runs `work` on a connection to the server's `postgres` database, beside the run's own. */
+async function withAdminDatabase<T>(postgresUrl: string, work: (db: Client) => Promise<T>): Promise<T> {
+  const admin = new URL(postgresUrl);
   admin.pathname = '/postgres';
   const db = new Client({ connectionString: admin.toString() });
   await db.connect();
   try {
-    await db.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    return await work(db);
   } finally {
     await db.end();
   }
+}
+
+const dropDatabaseNamed = (postgresUrl: string, name: string) =>
+  withAdminDatabase(postgresUrl, (db) => db.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+
+export async function dropDatabase(config: Config): Promise<void> {
+  await dropDatabaseNamed(config.postgres.url, new URL(config.postgres.url).pathname.slice(1));
 }
 
 export async function dropRunResources(config: Config): Promise<void> {
@@ -52,33 +59,28 @@ export function madeInGroup(name: string, group: string): boolean {
   return name.includes(`_${group}_`);
 }
 
+export interface RunResources {
+  databases: string[];
+  queues: string[];
+  exchanges: string[];
+}
+
 /** The databases, queues and exchanges whose names carry run group `group` and are still there: what its runs failed to remove. */
-export async function leftoverRunResources(group: string, postgresUrl: string): Promise<{ databases: string[]; queues: string[]; exchanges: string[] }> {
-  const since = (name: string) => madeInGroup(name, group);
-  const admin = new URL(postgresUrl);
-  admin.pathname = '/postgres';
-  const db = new Client({ connectionString: admin.toString() });
-  await db.connect();
-  let databases: string[];
-  try {
-    databases = (await db.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map((r) => r.datname).filter(since);
-  } finally {
-    await db.end();
-  }
+export async function leftoverRunResources(group: string, postgresUrl: string): Promise<RunResources> {
+  const ofGroup = (name: string) => madeInGroup(name, group);
+  const databases = await withAdminDatabase(postgresUrl, async (db) =>
+    (await db.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map((r) => r.datname).filter(ofGroup),
+  );
   const broker = await brokerNames();
-  return { databases, queues: broker.queues.filter(since), exchanges: broker.exchanges.filter(since) };
+  return { databases, queues: broker.queues.filter(ofGroup), exchanges: broker.exchanges.filter(ofGroup) };
 }
 
 /** Removes what leftoverRunResources found. */
-export async function removeLeftovers(left: { databases: string[]; queues: string[]; exchanges: string[] }, config: Config): Promise<void> {
+export async function removeLeftovers(left: RunResources, config: Config): Promise<void> {
   const c = await amqplib.connect(config.amqp.url);
   const ch = await c.createChannel();
   for (const q of left.queues) await ch.deleteQueue(q);
   for (const x of left.exchanges) await ch.deleteExchange(x);
   await c.close();
-  for (const name of left.databases) {
-    const url = new URL(config.postgres.url);
-    url.pathname = `/${name}`;
-    await dropDatabase({ ...config, postgres: { ...config.postgres, url: url.toString() } });
-  }
+  for (const name of left.databases) await dropDatabaseNamed(config.postgres.url, name);
 }
