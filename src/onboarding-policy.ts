@@ -97,6 +97,16 @@ export const VerificationSignal = {
   ResendRequested: 'verificationResendRequested',
 } as const;
 
+/**
+ * Marks verifyEmail runs whose row steps (beginVerification, readVerificationState,
+ * finishVerification) are local activities: each runs inside the workflow task that needs it, so
+ * a run takes one workflow task and one activity task fewer to its first mail, and every wake
+ * one of each fewer (bench/README.md). Runs started before keep their steps as regular
+ * activities for their whole life (they wait up to VERIFICATION_EXPIRES_AFTER), decided once, at
+ * the run's first step. The mail stays a regular activity: it may retry for hours.
+ */
+export const VERIFICATION_LOCAL_STEPS_PATCH = 'verification-local-steps';
+
 /** Marks onboardUser runs that start the verification child, so runs started before it replay as they were. */
 export const VERIFY_EMAIL_PATCH = 'start-verify-email-child';
 

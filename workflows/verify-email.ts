@@ -14,15 +14,22 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { ActivityFailure, ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, WorkflowExecutionAlreadyStartedError, type ActivityOptions } from '@temporalio/common';
 import type { MailOutcome, VerificationActivities, VerificationPlan } from '../activities/verification';
 import type { VerificationState } from '../src/contract';
 import type { VerificationMailKind } from '../src/mail/templates';
-import { FailureType, USER_ERASED_PATCH, VerificationSignal, verificationWorkflowId } from '../src/onboarding-policy';
+import {
+  FailureType,
+  USER_ERASED_PATCH,
+  VERIFICATION_LOCAL_STEPS_PATCH,
+  VerificationSignal,
+  verificationWorkflowId,
+} from '../src/onboarding-policy';
 import { VerificationStateKey } from './search-attributes';
 
 export const verificationStateChanged = defineSignal(VerificationSignal.StateChanged);
@@ -43,10 +50,17 @@ export interface VerifyEmailResult {
 }
 
 // Steps on Postgres and the broker, retried for as long as it takes: they fail only while one is down.
-const steps = proxyActivities<VerificationActivities>({
+const STEP_OPTIONS: Pick<ActivityOptions, 'startToCloseTimeout' | 'retry'> = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [FailureType.UserNotFound] },
-});
+};
+// Local: run inside the workflow task that needs them, with no activity task through the server.
+// Past a minute of retries the SDK waits between attempts on a durable timer, so an outage of
+// Postgres or the broker keeps no workflow task open.
+const localSteps = proxyLocalActivities<VerificationActivities>(STEP_OPTIONS);
+// Regular: the steps of runs started before VERIFICATION_LOCAL_STEPS_PATCH, for their whole life.
+const activitySteps = proxyActivities<VerificationActivities>(STEP_OPTIONS);
+type VerificationSteps = typeof localSteps;
 
 export async function verifyEmail(input: VerifyEmailInput): Promise<VerifyEmailResult> {
   try {
@@ -68,6 +82,8 @@ function isUserErased(err: unknown): boolean {
 
 async function verifyUntilDecided(input: VerifyEmailInput): Promise<VerifyEmailResult> {
   const userId = input.user_id;
+  // Decided once, before the first step, so a run keeps the kind of step it began with.
+  const steps = patched(VERIFICATION_LOCAL_STEPS_PATCH) ? localSteps : activitySteps;
   let rowMayHaveChanged = false;
   let outbox: VerificationOutbox | undefined;
   setHandler(verificationStateChanged, () => {
@@ -79,7 +95,7 @@ async function verifyUntilDecided(input: VerifyEmailInput): Promise<VerifyEmailR
   setHandler(verificationResendRequested, () => outbox?.enqueue('resend'));
 
   const plan = await steps.beginVerification({ user_id: userId, announce: input.announce ?? false, reopenExpired: input.reopenExpired ?? false });
-  if (plan.verification_state !== 'PENDING') return finish(userId, false);
+  if (plan.verification_state !== 'PENDING') return finish(steps, userId, false);
   setVerificationState('PENDING');
 
   const mails = new VerificationOutbox(userId, plan, () => {
@@ -103,7 +119,7 @@ async function verifyUntilDecided(input: VerifyEmailInput): Promise<VerifyEmailR
     if (state !== 'PENDING') {
       mails.close();
       log.info('verification decided', { user_id: userId, verification_state: state, signalled: woken });
-      return finish(userId, false);
+      return finish(steps, userId, false);
     }
     if (!reminderQueued && Date.now() >= reminderAt && Date.now() < expiresAt) {
       reminderQueued = true;
@@ -113,10 +129,10 @@ async function verifyUntilDecided(input: VerifyEmailInput): Promise<VerifyEmailR
   // On time whatever the mail is doing: a reminder still retrying against a dead SMTP server is dropped.
   mails.close();
   log.info('verification expired', { user_id: userId });
-  return finish(userId, true);
+  return finish(steps, userId, true);
 }
 
-async function finish(userId: string, expire: boolean): Promise<VerifyEmailResult> {
+async function finish(steps: VerificationSteps, userId: string, expire: boolean): Promise<VerifyEmailResult> {
   const state = await steps.finishVerification({ user_id: userId, expire });
   setVerificationState(state);
   return { user_id: userId, verification_state: state };

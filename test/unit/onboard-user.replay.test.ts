@@ -9,20 +9,9 @@
  *   encrypted with the test key below), from before persistUser checked the message itself.
  *   Without PERSIST_VALIDATES_PATCH, today's one step meets validateSignup's marker.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { createEncryptionCodec, encryptedDataConverter } from '../../src/temporal/payload-encryption';
-
-/**
- * A history saved as JSON.stringify(handle.fetchHistory()): protobufjs's own toJSON, which
- * fromObject reverses. (historyFromJSON would do, but @temporalio/common and @temporalio/proto
- * each carry a protobufjs of their own here, and it refuses the other's types.)
- */
-function history(name: string) {
-  return temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(__dirname, 'histories', name), 'utf8')));
-}
+import { recordedHistory as history } from '../support/histories';
 
 it('replays a three-step run (validateSignup, persistUser, markState) without a nondeterminism error', async () => {
   await expect(

@@ -12,6 +12,7 @@ import * as workflows from '../../workflows';
 import { VERIFY_EMAIL_WORKFLOW, verificationWorkflowId } from '../../src/onboarding-policy';
 import { OnboardingStateKey } from '../../workflows/search-attributes';
 import { signupMessage } from '../support/fixtures';
+import { markersOf, patchIds } from '../support/histories';
 import { startTemporal } from '../support/stack';
 import { startWorkflowWorker, type TestWorker } from '../support/workflow-worker';
 
@@ -73,13 +74,6 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-/** The ids of the patches among a run's markers, in the order recorded. */
-function patchIds(markers: Array<{ markerName?: string | null; details?: Record<string, { payloads?: Array<{ data?: Uint8Array | null }> | null }> | null }>): string[] {
-  return markers
-    .filter((m) => m.markerName === 'core_patch')
-    .map((m) => JSON.parse(Buffer.from(m.details?.['patch-data']?.payloads?.[0]?.data as Uint8Array).toString('utf8')).id);
-}
-
 function start(signup: SignupMessage, maxAttempts: number) {
   return env.client.workflow.start<typeof workflows.onboardUser>(ONBOARD_USER_WORKFLOW, {
     taskQueue,
@@ -113,7 +107,7 @@ it('runs one step, persistUser (the message checked, the row written COMPLETED),
   expect(calls.filter((c) => c.user_id === signup.user_id).map((c) => c.activity)).toEqual(['persistUser', 'beginVerification']);
   expect(await onboardingState(handle.workflowId)).toBe('COMPLETED');
   // One patch marker (the one-step shape), one local activity marker; the earlier code's patches are not called.
-  const markers = ((await handle.fetchHistory()).events ?? []).flatMap((e) => (e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes] : []));
+  const markers = markersOf((await handle.fetchHistory()).events ?? []);
   expect(markers.map((m) => m.markerName)).toEqual(['core_patch', 'core_local_activity']);
   expect(patchIds(markers)).toEqual([PERSIST_VALIDATES_PATCH]);
 });
@@ -264,6 +258,6 @@ it('ends cleanly for an erased user: nothing written, no verification run', asyn
   await expect(handle.result()).resolves.toEqual({ user_id: signup.user_id, onboarding_state: 'ERASED', created: false });
   const events = (await handle.fetchHistory()).events ?? [];
   expect(events.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)).toBe(false);
-  expect(patchIds(events.flatMap((e) => (e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes] : [])))).toEqual([PERSIST_VALIDATES_PATCH]);
+  expect(patchIds(markersOf(events))).toEqual([PERSIST_VALIDATES_PATCH]);
   await expect(env.client.workflow.getHandle(verificationWorkflowId(signup.user_id)).describe()).rejects.toThrow(/not found/i);
 });

@@ -10,12 +10,13 @@ import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourc
 import type { OnboardingActivities } from '../../activities';
 import type { MailOutcome, VerificationActivities, VerificationPlan } from '../../activities/verification';
 import type { VerificationState } from '../../src/contract';
-import { FailureType, VerificationSignal, verificationWorkflowId } from '../../src/onboarding-policy';
+import { FailureType, VERIFICATION_LOCAL_STEPS_PATCH, VerificationSignal, verificationWorkflowId } from '../../src/onboarding-policy';
 import { ApplicationFailure } from '@temporalio/common';
 import { onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
 import { VerificationStateKey } from '../../workflows/search-attributes';
 import type { VerifyEmailResult } from '../../workflows/verify-email';
 import { signupMessage } from '../support/fixtures';
+import { markersOf, patchIds } from '../support/histories';
 import { startWorkflowWorker, type TestWorker } from '../support/workflow-worker';
 import { eventually, startTemporal } from '../support/stack';
 
@@ -132,6 +133,26 @@ it('is started by onboardUser as a child that outlives it (ABANDON), with the id
   expect(user.mails).toEqual(['verification']);
   await expectReplays(parent.workflowId);
   await expectReplays(child.workflowId);
+});
+
+it('takes its row steps as local activities and the mail as a regular one: one workflow task to the first mail', async () => {
+  const userId = randomUUID();
+  const user = fakeUser(userId);
+  const handle = await start(userId);
+  await eventually(async () => (user.mails.length === 1 ? true : undefined), 10_000, 'the first mail');
+  user.state = 'VERIFIED';
+  await handle.signal(VerificationSignal.StateChanged);
+  await expect(handle.result()).resolves.toEqual({ user_id: userId, verification_state: 'VERIFIED' });
+
+  const events = (await handle.fetchHistory()).events ?? [];
+  const markers = markersOf(events);
+  expect(patchIds(markers)).toEqual([VERIFICATION_LOCAL_STEPS_PATCH]);
+  // beginVerification, then readVerificationState and finishVerification on the signal's wake.
+  expect(markers.filter((m) => m.markerName === 'core_local_activity')).toHaveLength(3);
+  expect(events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [])).toEqual(['sendVerificationMail']);
+  const mailScheduled = events.findIndex((e) => e.activityTaskScheduledEventAttributes);
+  expect(events.slice(0, mailScheduled).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+  await expectReplays(handle.workflowId);
 });
 
 it('reminds once, then expires: one verification mail, one reminder, EXPIRED on the search attribute', async () => {
