@@ -5,7 +5,7 @@
 import type { Pool } from 'pg';
 import type { LoadResult } from './load';
 import { percentile } from './load';
-import { cpuSnapshot, sampleRss } from './proc-stats';
+import { cpuSnapshot, sampleRss, threadCpuSeconds } from './proc-stats';
 import type { BenchStack, TemporalMode } from './stack';
 
 export interface PhaseResult {
@@ -37,7 +37,23 @@ export interface PhaseResult {
   lost: number;
   settle_timed_out: boolean;
   cpu_seconds_per_signup: Record<string, number>;
+  /**
+   * The API's CPU ms per accepted signup by thread name: `main` is the event loop (HTTP, zod, the
+   * password policy, pg, amqplib, logging); on Node 20 libuv's pool, where argon2id runs, and V8's
+   * helpers (GC, compilation) are all named `node`. Absent in results before 2026-11-26.
+   */
+  api_threads_ms_per_signup?: Record<string, number>;
   peak_rss_mb: Record<string, number>;
+}
+
+/** CPU seconds by thread of a process, or nothing if it is not there (an external stack's API). */
+function threadsOf(pid: number | undefined): Record<string, number> | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return threadCpuSeconds(pid);
+  } catch {
+    return undefined;
+  }
 }
 
 export interface PhaseContext {
@@ -78,6 +94,8 @@ export async function measurePhase(
   const path = stack.consumer() === 'external' ? 'external' : stack.consumer() === 'direct' ? 'direct' : 'temporal';
   const before = await pipelineCounts(pool);
   const cpuBefore = cpuSnapshot(stack.roles());
+  const apiPid = stack.roles().api;
+  const apiThreadsBefore = threadsOf(apiPid);
   const selfBefore = process.cpuUsage();
   const rss = sampleRss(() => ({ api: stack.roles().api, worker: stack.consumerPid() }));
   const startedAt = Date.now();
@@ -105,6 +123,7 @@ export async function measurePhase(
   const dead = now.dead - before.dead;
   const selfCpu = process.cpuUsage(selfBefore);
   const cpuAfter = cpuSnapshot(stack.roles());
+  const apiThreadsAfter = threadsOf(apiPid);
   const peaks = rss.stop();
 
   const ids = result.accepted;
@@ -130,6 +149,11 @@ export async function measurePhase(
     if (cpuBefore[role] !== undefined) cpu[role] = round((after - cpuBefore[role]) / signups, 5);
   }
   cpu.load_generator = round((selfCpu.user + selfCpu.system) / 1e6 / signups, 5);
+  // Only if the same API process ran the whole phase (a phase with tracing restarts it before).
+  const apiThreads =
+    apiThreadsBefore && apiThreadsAfter && apiPid === stack.roles().api
+      ? Object.fromEntries(Object.entries(apiThreadsAfter).map(([name, after]) => [name, round(((after - (apiThreadsBefore[name] ?? 0)) * 1000) / signups, 2)]))
+      : undefined;
 
   const phase: PhaseResult = {
     name: spec.name,
@@ -160,6 +184,7 @@ export async function measurePhase(
     lost: ids.filter((id) => !completedIds.has(id) && !deadIds.has(id)).length,
     settle_timed_out: timedOut,
     cpu_seconds_per_signup: cpu,
+    ...(apiThreads ? { api_threads_ms_per_signup: apiThreads } : {}),
     peak_rss_mb: Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, round(v / 2 ** 20)])),
   };
   log(

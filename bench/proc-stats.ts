@@ -63,6 +63,25 @@ export function treeCpuSeconds(table: Map<number, ProcStat>, root: number): numb
   return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
+/**
+ * CPU seconds of each thread of a process, summed by thread name; the process's own first
+ * thread is `main`. Node names its worker threads and V8's and libuv's helpers; Rust's tokio
+ * runtime names its own.
+ */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = parseProcStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+      const name = Number(tid) === pid ? 'main' : stat.comm;
+      out[name] = (out[name] ?? 0) + stat.ticks / CLOCK_TICKS_PER_SECOND;
+    } catch {
+      // The thread ended while we read.
+    }
+  }
+  return out;
+}
+
 /** The oldest process whose command line matches, e.g. RabbitMQ's beam.smp or the postmaster. */
 export function findProcess(matches: (comm: string, cmdline: string) => boolean, table = processTable()): number | undefined {
   const found = [...table.values()]

@@ -313,6 +313,34 @@ function sideBySide(result: BenchResult): string[] {
   return lines;
 }
 
+/**
+ * The API's CPU per accepted signup: its event loop apart from the other threads (argon2id on
+ * libuv's pool and V8's helpers, which Node 20 names alike). Requests per signup shows how many
+ * answers (mostly 503s past the hash cap) each signup paid for.
+ */
+export function renderApiThreads(phases: PhaseResult[]): string[] {
+  const measured = phases.filter((p) => p.api_threads_ms_per_signup);
+  if (measured.length === 0) return [];
+  const lines = tableUnder(
+    "**The API's CPU by thread**, ms per signup accepted: the main thread is the event loop (HTTP, zod, the password policy, pg, " +
+      "amqplib, logging); the other threads are libuv's pool, where argon2id runs, and V8's helpers (GC, compilation), which Node 20 " +
+      'names alike. Shed requests (503) are paid for by the signups accepted.',
+    ['path', 'Temporal', 'load', 'requests per signup', 'main thread', 'other threads (argon2id, V8 helpers)', 'all'],
+    3,
+  );
+  for (const p of measured) {
+    const threads = p.api_threads_ms_per_signup as Record<string, number>;
+    const main = threads.main ?? 0;
+    const total = Object.values(threads).reduce((sum, x) => sum + x, 0);
+    const load = p.mode === 'closed' ? `${p.clients} clients` : `${n1(p.offered_per_second ?? 0)}/s`;
+    lines.push(
+      `| ${p.path} | ${serverName(p.temporal_server)} | ${load} | ${p.accepted > 0 ? ratio(p.sent / p.accepted) : '–'} | ${n1(main)} | ` +
+        `${n1(total - main)} | ${n1(total)} |`,
+    );
+  }
+  return lines;
+}
+
 export function renderMarkdown(result: BenchResult): string {
   const ceiling = result.hash_ceiling.hashes_per_second;
   const hc = result.hash_ceiling.before;
@@ -378,6 +406,7 @@ export function renderMarkdown(result: BenchResult): string {
         `${cpuMs(c.load_generator)} | ${cpuMs(total)} | ${mb(p.peak_rss_mb.api)} / ${mb(p.peak_rss_mb.worker)} |`,
     );
   }
+  lines.push(...renderApiThreads(result.phases));
   if (result.drains.length > 0) {
     lines.push(
       ...tableUnder(

@@ -242,7 +242,7 @@ async function verificationDrain(ctx: PhaseContext, count: number, holdSeconds: 
   };
   log(
     `verification drain (Temporal ${stack.temporalMode}): ${mails} mails in ${seconds.toFixed(1)} s (${((Date.now() - started) / 1000).toFixed(0)} s with the hold), ` +
-      `${usersMailed} users mailed, ${result.duplicate_mails} duplicate mails, ${otherMails} mails to earlier phases' signups, ${open} runs open, worker peak RSS ${result.peak_worker_rss_mb.toFixed(0)} MB, ${result.lost} lost`,
+      `${usersMailed} users mailed, ${result.duplicate_mails} duplicate mails, ${otherMails} mails to earlier phases' signups, ${open.ours} runs open (${open.others} of earlier phases), worker peak RSS ${result.peak_worker_rss_mb.toFixed(0)} MB, ${result.lost} lost`,
   );
   return result;
 }

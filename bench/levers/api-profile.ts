@@ -17,7 +17,8 @@ import { ManagedProcess } from '../../test/harness/managed-process';
 import { eventually } from '../../test/harness/wait';
 import { closedLoop } from '../load';
 import { profileSelfTimes, readCpuProfile, topTable } from '../profile';
-import { devServer, openTrialBed, startDevServer, threadCpuSeconds } from './trial';
+import { threadCpuSeconds } from '../proc-stats';
+import { devServer, openTrialBed, startDevServer } from './trial';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const log = (line: string) => process.stderr.write(`[api-profile ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
     lines = [
       `API profile: ${accepted} signups accepted by ${values.clients} clients in a closed loop, no worker, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
       '',
-      `API CPU ${total.toFixed(1)} ms per signup (under the profiler), by thread (\`libuv-worker\` is the pool that runs argon2id):`,
+      `API CPU ${total.toFixed(1)} ms per signup (under the profiler), by thread (\`main\` is the event loop; libuv's pool, which runs argon2id, and V8's helpers are all named \`node\` on Node 20):`,
       '',
       '| thread | ms/signup |',
       '| --- | ---: |',

@@ -24,7 +24,7 @@ import { eventually, sleep } from '../../test/harness/wait';
 import { dropRunResources, queueConsumerCount } from '../../test/harness/run-resources';
 import { queueBacklog, waitUntilCompleted } from '../backlog';
 import { runEnv } from '../../test/harness/env';
-import { CLOCK_TICKS_PER_SECOND, cpuSnapshot, parseProcStat, sampleRss } from '../proc-stats';
+import { cpuSnapshot, sampleRss, threadCpuSeconds } from '../proc-stats';
 import type { LeverSettings } from './preload';
 
 const run = promisify(execFile);
@@ -138,25 +138,6 @@ export function promCounters(text: string): Record<string, number> {
     if (m) sums[m[1]] = (sums[m[1]] ?? 0) + Number(m[3]);
   }
   return sums;
-}
-
-/**
- * CPU seconds of each thread of a process, summed by thread name; the process's own first
- * thread is `main`. Node names its worker threads and V8's and libuv's helpers; Rust's tokio
- * runtime names its own.
- */
-export function threadCpuSeconds(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = parseProcStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
-      const name = Number(tid) === pid ? 'main' : stat.comm;
-      out[name] = (out[name] ?? 0) + stat.ticks / CLOCK_TICKS_PER_SECOND;
-    } catch {
-      // The thread ended while we read.
-    }
-  }
-  return out;
 }
 
 /** The event types of one run's history, through the Temporal CLI. */

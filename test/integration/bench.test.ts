@@ -71,6 +71,10 @@ it('measures the Temporal path on the dev server and on a cluster, overload, the
       expect(p.accepted_by_api).toBeGreaterThanOrEqual(p.accepted);
       expect(Object.keys(p.cpu_seconds_per_signup)).toEqual(expect.arrayContaining(['api', 'worker', 'temporal', 'rabbitmq', 'postgres', 'load_generator']));
       expect(p.end_to_end_ms.p50).toBeGreaterThanOrEqual(0);
+      // The API's threads: its event loop, and the others (argon2id's pool among them) both worked.
+      const { main, ...others } = p.api_threads_ms_per_signup ?? {};
+      expect(main).toBeGreaterThan(0);
+      expect(Object.values(others).reduce((sum, ms) => sum + ms, 0)).toBeGreaterThan(0);
     }
     // The overload phase (bench/overload.ts) at 2× and 4× the hash ceiling: every answer a 202 or
     // a 503 the hash cap shed (the API's own count), no other 5xx, every 202 completed. How many
@@ -130,6 +134,7 @@ it('measures the Temporal path on the dev server and on a cluster, overload, the
     const markdown = readFileSync(join(out, `${stamp}.md`), 'utf8');
     expect(markdown).toContain('**Hash ceiling:');
     expect(markdown).toContain('**Targets**');
+    expect(markdown).toContain("**The API's CPU by thread**");
     // The closed loop and the drain, each with a dev server row and then a cluster row.
     const sideBySide = markdown.split('\n').filter((line) => /^\| (closed loop|drain of)/.test(line));
     expect(sideBySide.map((line) => line.split(' | ').slice(0, 2).join(' | '))).toEqual([

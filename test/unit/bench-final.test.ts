@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { figures, renderFinal } from '../../bench/final';
-import type { BenchResult } from '../../bench/report';
+import { type BenchResult, renderApiThreads } from '../../bench/report';
 
 const result = JSON.parse(readFileSync(join(__dirname, '..', '..', 'bench', 'results', '2026-11-25T14-08-28.json'), 'utf8')) as BenchResult;
 
@@ -44,6 +44,24 @@ describe('issue 14’s figures from a bench result', () => {
     expect(table).toContain("| verification flow through the mail, added to the server's figure, × | 0.60, 0.60, 0.60 | 0.60 | ≤ 0.5 | **not met** |");
     expect(table).toContain('| service CPU per signup, 50 clients, tracing on, ms | 50.0, 50.0, 50.0 | 50.0 | – (reported) |  |');
     expect(table).toContain('| worker peak RSS with 10000 verification runs open (full run), MB | – | 240 | ≤ 250 | met |');
+  });
+
+  it("reads the API's event loop apart from its other threads, and the requests each accepted signup paid for", () => {
+    const phases = result.phases.map((p) =>
+      p.path === 'temporal' && p.mode === 'closed' && p.clients === 50
+        ? { ...p, temporal_server: 'dev' as const, sent: 300, accepted: 100, api_threads_ms_per_signup: { main: 6, node: 21.5 } }
+        : p.path === 'temporal' && p.mode === 'closed' && p.clients === 10
+          ? { ...p, api_threads_ms_per_signup: { main: 3, node: 18.5 } }
+          : p,
+    );
+    const f = figures({ ...result, phases });
+    expect(f.api_main_thread_ms_50).toBe(6);
+    expect(f.api_main_thread_ms_10).toBe(3);
+    expect(f.requests_per_accepted_50).toBe(3);
+    // A result from before the threads were read says so, rather than a number.
+    expect(figures(result).api_main_thread_ms_50).toBeNaN();
+    expect(renderApiThreads(phases).join('\n')).toContain('| temporal | dev server | 50 clients | 3.00 | 6.0 | 21.5 | 27.5 |');
+    expect(renderApiThreads(result.phases)).toEqual([]);
   });
 
   it('judges each target by the median of the short runs', () => {
