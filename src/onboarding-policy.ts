@@ -100,8 +100,8 @@ export const VerificationSignal = {
 /**
  * Marks verifyEmail runs whose row steps (beginVerification, readVerificationState,
  * finishVerification) are local activities: each runs inside the workflow task that needs it, so
- * a run takes one workflow task and one activity task fewer to its first mail, and every wake
- * one of each fewer (bench/README.md). Runs started before keep their steps as regular
+ * a run takes one workflow task and one activity task fewer to its first mail, and a wake is
+ * one workflow task instead of two or three (bench/README.md). Runs started before keep their steps as regular
  * activities for their whole life (they wait up to VERIFICATION_EXPIRES_AFTER), decided once, at
  * the run's first step. The mail stays a regular activity: it may retry for hours.
  */

@@ -55,11 +55,13 @@ const STEP_OPTIONS: Pick<ActivityOptions, 'startToCloseTimeout' | 'retry'> = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [FailureType.UserNotFound] },
 };
 // Local: run inside the workflow task that needs them, with no activity task through the server.
-// Past a minute of retries the SDK waits between attempts on a durable timer, so an outage of
-// Postgres or the broker keeps no workflow task open.
-const localSteps = proxyLocalActivities<VerificationActivities>(STEP_OPTIONS);
+// The first retries (after 1 s and 2 s) stay in that task; from the third on, the SDK waits on a
+// durable timer and retries in a new task, so an outage of Postgres or the broker holds no
+// workflow task open (the SDK's default threshold, 1 min, is the longest wait here: every retry
+// would hold the task, heartbeated with events every few seconds).
+const localSteps = proxyLocalActivities<VerificationActivities>({ ...STEP_OPTIONS, localRetryThreshold: '2s' });
 // Regular: the steps of runs started before VERIFICATION_LOCAL_STEPS_PATCH, for their whole life.
-const activitySteps = proxyActivities<VerificationActivities>(STEP_OPTIONS);
+const regularSteps = proxyActivities<VerificationActivities>(STEP_OPTIONS);
 type VerificationSteps = typeof localSteps;
 
 export async function verifyEmail(input: VerifyEmailInput): Promise<VerifyEmailResult> {
@@ -76,6 +78,7 @@ export async function verifyEmail(input: VerifyEmailInput): Promise<VerifyEmailR
 }
 
 function isUserErased(err: unknown): boolean {
+  // An activity's failure arrives wrapped in an ActivityFailure; the erasure is its cause.
   const cause = err instanceof ActivityFailure ? err.cause : err;
   return cause instanceof ApplicationFailure && cause.type === FailureType.UserErased;
 }
@@ -83,7 +86,7 @@ function isUserErased(err: unknown): boolean {
 async function verifyUntilDecided(input: VerifyEmailInput): Promise<VerifyEmailResult> {
   const userId = input.user_id;
   // Decided once, before the first step, so a run keeps the kind of step it began with.
-  const steps = patched(VERIFICATION_LOCAL_STEPS_PATCH) ? localSteps : activitySteps;
+  const steps = patched(VERIFICATION_LOCAL_STEPS_PATCH) ? localSteps : regularSteps;
   let rowMayHaveChanged = false;
   let outbox: VerificationOutbox | undefined;
   setHandler(verificationStateChanged, () => {

@@ -36,6 +36,8 @@ interface FakeUser {
   sendAttempts: number;
   finishes: Array<{ expire: boolean }>;
   send?: (kind: string) => Promise<MailOutcome>;
+  /** Runs before beginVerification answers: may throw, as a step does while Postgres is down. */
+  begin?: () => Promise<void>;
 }
 const users = new Map<string, FakeUser>();
 
@@ -48,6 +50,7 @@ function fakeUser(userId: string, overrides: Partial<FakeUser> = {}): FakeUser {
 const verificationActivities: VerificationActivities = {
   async beginVerification({ user_id }) {
     const user = users.get(user_id) as FakeUser;
+    await user.begin?.();
     return { verification_state: user.state, reminderAfterMs: 60_000, expiresAfterMs: 120_000, recheckEveryMs: 60_000, mailRetryMaxIntervalMs: 200, ...user.plan };
   },
   async readVerificationState(userId) {
@@ -152,6 +155,33 @@ it('takes its row steps as local activities and the mail as a regular one: one w
   expect(events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [])).toEqual(['sendVerificationMail']);
   const mailScheduled = events.findIndex((e) => e.activityTaskScheduledEventAttributes);
   expect(events.slice(0, mailScheduled).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+  await expectReplays(handle.workflowId);
+});
+
+it('retries a failing step on a durable timer after two retries inside its workflow task', async () => {
+  const userId = randomUUID();
+  let failures = 0;
+  const user = fakeUser(userId, {
+    begin: async () => {
+      if (failures < 3) {
+        failures++;
+        throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+      }
+    },
+  });
+  const handle = await start(userId);
+  await eventually(async () => (user.mails.length === 1 ? true : undefined), 20_000, 'the first mail after the retries');
+  expect(failures).toBe(3);
+  const events = (await handle.fetchHistory()).events ?? [];
+  // Attempts 1-3 in the first workflow task (1 s and 2 s apart), then the backoff of 4 s on a
+  // timer: the task was completed instead of held open, and a new one ran the fourth attempt.
+  const backoff = events.find((e) => e.timerStartedEventAttributes);
+  expect(Number(backoff?.timerStartedEventAttributes?.startToFireTimeout?.seconds)).toBe(4);
+  const mailScheduled = events.findIndex((e) => e.activityTaskScheduledEventAttributes);
+  expect(events.slice(0, mailScheduled).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(2);
+  user.state = 'VERIFIED';
+  await handle.signal(VerificationSignal.StateChanged);
+  await expect(handle.result()).resolves.toEqual({ user_id: userId, verification_state: 'VERIFIED' });
   await expectReplays(handle.workflowId);
 });
 
