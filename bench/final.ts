@@ -56,8 +56,8 @@ export interface Figures {
   /**
    * The API's event loop (its main thread) per accepted signup, at 10 clients (nothing shed) and
    * at 50 (most requests shed with 503: their cost is in it too), and the requests the 50 clients
-   * sent per signup accepted. The main thread is the part of "beyond the hash" measured apart;
-   * the GC work of V8's helper threads shares their name with argon2id's (`node`).
+   * sent per signup accepted. The main thread is the part of "beyond the hash" that can be
+   * measured apart (PhaseResult.api_threads_ms_per_signup).
    */
   api_main_thread_ms_10: number;
   api_main_thread_ms_50: number;
@@ -125,9 +125,9 @@ const TARGETS: Array<[keyof Figures, string, string, ((x: number) => boolean) | 
   ['e2e_over_direct_50', 'end to end ÷ direct baseline, 50 clients', '≥ 0.55', (x) => x >= 0.55, 2],
   ['http_p99_at_0_8', 'HTTP p99 at 0.8 × end-to-end capacity, ms', '≤ 100', (x) => x <= 100, 0],
   ['api_ms_beyond_hash', 'API CPU per signup beyond the hash, ms', '≤ 3', (x) => x <= 3, 1],
+  ['api_main_thread_ms_10', "API's event loop (main thread) CPU per signup, 10 clients (none shed), ms", '– (reported)', null, 1],
   ['api_main_thread_ms_50', "API's event loop (main thread) CPU per signup, 50 clients, ms", '– (reported)', null, 1],
   ['requests_per_accepted_50', 'requests sent per signup accepted, 50 clients (the rest shed with 503)', '– (reported)', null, 2],
-  ['api_main_thread_ms_10', "API's event loop (main thread) CPU per signup, 10 clients (none shed), ms", '– (reported)', null, 1],
   ['verification_adds_worker', "verification flow through the mail, added to the worker's figure, ×", `≤ ${VERIFICATION_ADDS_AT_MOST}`, (x) => x <= VERIFICATION_ADDS_AT_MOST, 2],
   ['verification_adds_server', "verification flow through the mail, added to the server's figure, ×", `≤ ${VERIFICATION_ADDS_AT_MOST}`, (x) => x <= VERIFICATION_ADDS_AT_MOST, 2],
   ['tracing_off_ms', 'service CPU per signup, 50 clients, tracing off, ms', '– (reported)', null, 1],

@@ -40,7 +40,8 @@ export interface PhaseResult {
   /**
    * The API's CPU ms per accepted signup by thread name: `main` is the event loop (HTTP, zod, the
    * password policy, pg, amqplib, logging); on Node 20 libuv's pool, where argon2id runs, and V8's
-   * helpers (GC, compilation) are all named `node`. Absent in results before 2026-11-26.
+   * helpers (GC, compilation) are all named `node`, so only `main` is read apart (the rest is the
+   * API's total less it). Absent in results before 2026-11-26.
    */
   api_threads_ms_per_signup?: Record<string, number>;
   peak_rss_mb: Record<string, number>;
@@ -149,7 +150,7 @@ export async function measurePhase(
     if (cpuBefore[role] !== undefined) cpu[role] = round((after - cpuBefore[role]) / signups, 5);
   }
   cpu.load_generator = round((selfCpu.user + selfCpu.system) / 1e6 / signups, 5);
-  // Only if the same API process ran the whole phase (a phase with tracing restarts it before).
+  // Only if one API process ran the whole phase: after a crash and restart its threads are another's.
   const apiThreads =
     apiThreadsBefore && apiThreadsAfter && apiPid === stack.roles().api
       ? Object.fromEntries(Object.entries(apiThreadsAfter).map(([name, after]) => [name, round(((after - (apiThreadsBefore[name] ?? 0)) * 1000) / signups, 2)]))
