@@ -1,20 +1,30 @@
 import { randomInt } from 'node:crypto';
 import { createServer } from 'node:net';
 
-/** A loopback port the OS says is free now; the caller's server binds it a moment later. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** The low ports this process has handed out: each goes to one caller. */
+/** The ports this process has handed out: each goes to one caller. */
 const handedOut = new Set<number>();
+
+/**
+ * A loopback port the OS says is free now, and that this process has not handed out before; the
+ * caller's server binds it a moment later. The OS may well offer a port again while the server
+ * it went to has not bound it yet (seen: the benchmark's API and its Mailpit given one port, and
+ * the API failing to start with EADDRINUSE).
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port: offered } = server.address() as { port: number };
+        server.close(() => resolve(offered));
+      });
+    });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
 
 /**
  * A loopback port free now, for a server that a test stops and starts again on the same port:
