@@ -65,8 +65,8 @@ export function treeCpuSeconds(table: Map<number, ProcStat>, root: number): numb
 
 /**
  * CPU seconds of each thread of a process, summed by thread name; the process's own first
- * thread is `main`. Node names its worker threads and V8's and libuv's helpers; Rust's tokio
- * runtime names its own.
+ * thread is `main`. Node's worker threads and Rust's tokio runtime name theirs; on Node 20, V8's
+ * helpers and libuv's pool are all named `node`.
  */
 export function threadCpuSeconds(pid: number): Record<string, number> {
   const out: Record<string, number> = {};

@@ -175,8 +175,19 @@ it('retries a failing step on a durable timer after two retries inside its workf
   const events = (await handle.fetchHistory()).events ?? [];
   // Attempts 1-3 in the first workflow task (1 s and 2 s apart), then the backoff of 4 s on a
   // timer: the task was completed instead of held open, and a new one ran the fourth attempt.
-  const backoff = events.find((e) => e.timerStartedEventAttributes);
-  expect(Number(backoff?.timerStartedEventAttributes?.startToFireTimeout?.seconds)).toBe(4);
+  const backoff = events.findIndex((e) => e.timerStartedEventAttributes);
+  expect(Number(events[backoff].timerStartedEventAttributes?.startToFireTimeout?.seconds)).toBe(4);
+  // What one retry on a timer adds to the history: the failure's marker, the timer, a workflow task.
+  const { EventType } = temporal.api.enums.v1;
+  expect(events.slice(backoff - 1, backoff + 5).map((e) => e.eventType)).toEqual([
+    EventType.EVENT_TYPE_MARKER_RECORDED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_TIMER_FIRED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+  ]);
+  expect(events[backoff - 1].markerRecordedEventAttributes?.markerName).toBe('core_local_activity');
   const mailScheduled = events.findIndex((e) => e.activityTaskScheduledEventAttributes);
   expect(events.slice(0, mailScheduled).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(2);
   user.state = 'VERIFIED';
