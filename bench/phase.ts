@@ -38,20 +38,21 @@ export interface PhaseResult {
   settle_timed_out: boolean;
   cpu_seconds_per_signup: Record<string, number>;
   /**
-   * The API's CPU ms per accepted signup by thread name: `main` is the event loop (HTTP, zod, the
+   * The API's CPU ms per accepted signup by thread: `main` is the event loop (HTTP, zod, the
    * password policy, pg, amqplib, logging); on Node 20 libuv's pool, where argon2id runs, and V8's
    * helpers (GC, compilation) are all named `node`, so only `main` is read apart (the rest is the
-   * API's total less it). Absent in results before 2026-11-26.
+   * API's total less it; the results of 2026-11-26 10:44–11:33 also list the other names).
+   * Absent in results before 2026-11-26.
    */
   api_threads_ms_per_signup?: Record<string, number>;
   peak_rss_mb: Record<string, number>;
 }
 
-/** CPU seconds by thread of a process, or nothing if it is not there (an external stack's API). */
-function threadsOf(pid: number | undefined): Record<string, number> | undefined {
+/** CPU seconds of a process's main thread, or nothing if it is not there (an external stack's API). */
+function mainThreadSeconds(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
-    return threadCpuSeconds(pid);
+    return threadCpuSeconds(pid).main;
   } catch {
     return undefined;
   }
@@ -96,7 +97,7 @@ export async function measurePhase(
   const before = await pipelineCounts(pool);
   const cpuBefore = cpuSnapshot(stack.roles());
   const apiPid = stack.roles().api;
-  const apiThreadsBefore = threadsOf(apiPid);
+  const apiMainBefore = mainThreadSeconds(apiPid);
   const selfBefore = process.cpuUsage();
   const rss = sampleRss(() => ({ api: stack.roles().api, worker: stack.consumerPid() }));
   const startedAt = Date.now();
@@ -124,7 +125,7 @@ export async function measurePhase(
   const dead = now.dead - before.dead;
   const selfCpu = process.cpuUsage(selfBefore);
   const cpuAfter = cpuSnapshot(stack.roles());
-  const apiThreadsAfter = threadsOf(apiPid);
+  const apiMainAfter = mainThreadSeconds(apiPid);
   const peaks = rss.stop();
 
   const ids = result.accepted;
@@ -152,8 +153,8 @@ export async function measurePhase(
   cpu.load_generator = round((selfCpu.user + selfCpu.system) / 1e6 / signups, 5);
   // Only if one API process ran the whole phase: after a crash and restart its threads are another's.
   const apiThreads =
-    apiThreadsBefore && apiThreadsAfter && apiPid === stack.roles().api
-      ? Object.fromEntries(Object.entries(apiThreadsAfter).map(([name, after]) => [name, round(((after - (apiThreadsBefore[name] ?? 0)) * 1000) / signups, 2)]))
+    apiMainBefore !== undefined && apiMainAfter !== undefined && apiPid === stack.roles().api
+      ? { main: round(((apiMainAfter - apiMainBefore) * 1000) / signups, 2) }
       : undefined;
 
   const phase: PhaseResult = {
