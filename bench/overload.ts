@@ -14,6 +14,8 @@ export interface OverloadResult {
   offered_per_second: number;
   clients: number;
   sent: number;
+  /** Every answer by HTTP status: 202 and 503 only, when all is well. */
+  answers_by_status?: Record<string, number>;
   /** Answered 202. */
   accepted: number;
   accepted_per_second: number;
@@ -78,6 +80,7 @@ export async function measureOverload(
       offered_per_second: round(rate),
       clients,
       sent: load.sent,
+      answers_by_status: load.byStatus,
       accepted: load.accepted.length,
       accepted_per_second: round(load.accepted.length / load.seconds),
       shed,

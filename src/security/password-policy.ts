@@ -75,9 +75,8 @@ export function createPasswordPolicy(options: { minScore: number }): PasswordPol
       const normalized = normalizePassword(password);
       const lengthRefusal = passwordLengthRefusal(normalized);
       if (lengthRefusal) return { ok: false, refusal: lengthRefusal };
-      const folded = fold(normalized);
       const fragments = personalFragments(context);
-      if (fragments.some((fragment) => folded.includes(fragment))) return { ok: false, refusal: refusal('password_contains_personal_data') };
+      if (holdsAny(normalized, fragments)) return { ok: false, refusal: refusal('password_contains_personal_data') };
       const result = sharedEstimator().check(normalized, fragments);
       if (isCommonPassword(result, normalized)) return { ok: false, refusal: refusal('password_common') };
       if (result.score < minScore) return { ok: false, refusal: refusal('password_too_guessable') };
@@ -94,6 +93,19 @@ function isCommonPassword(result: ZxcvbnResult, normalized: string): boolean {
   if (normalized.length > ANALYSED_LENGTH || result.sequence.length !== 1) return false;
   const [match] = result.sequence;
   return match.pattern === 'dictionary' && match.dictionaryName === 'passwords-common' && match.i === 0 && match.j === normalized.length - 1;
+}
+
+/**
+ * The policy's own personal-data rule alone, without the strength estimate: for a caller that
+ * makes passwords (the benchmark's load) and must never make one the policy refuses.
+ */
+export function containsPersonalData(password: string, context: PasswordContext): boolean {
+  return holdsAny(normalizePassword(password), personalFragments(context));
+}
+
+function holdsAny(normalized: string, fragments: string[]): boolean {
+  const folded = fold(normalized);
+  return fragments.some((fragment) => folded.includes(fragment));
 }
 
 /** Case-insensitive comparison form: NFKC, then Unicode lower case (locale-independent). */

@@ -1,4 +1,5 @@
-import { percentile } from '../../bench/load';
+import { percentile, signupBody } from '../../bench/load';
+import { createPasswordPolicy } from '../../src/security/password-policy';
 import type { PhaseResult } from '../../bench/phase';
 import type { OverloadResult } from '../../bench/overload';
 import { CLOCK_TICKS_PER_SECOND, parseProcStat, type ProcStat, treeCpuSeconds } from '../../bench/proc-stats';
@@ -18,6 +19,16 @@ describe('the benchmark’s arithmetic', () => {
     expect(treeCpuSeconds(table, 10)).toBeCloseTo((200 + 30 + 20) / CLOCK_TICKS_PER_SECOND);
     expect(treeCpuSeconds(table, 12)).toBeCloseTo(20 / CLOCK_TICKS_PER_SECOND);
     expect(treeCpuSeconds(table, 404)).toBe(0);
+  });
+
+  it('gives every load signup a password the policy accepts: one holding its own data is drawn again', () => {
+    // 'user' is a word of every load signup's last name ("User 7"); random passwords held it now and then.
+    const draws = ['Qx7userZp2Lm9Kd4', 'Qx7wR2Zp2Lm9Kd4v'];
+    const body = JSON.parse(signupBody('bench-run1-c10', 7, () => draws.shift() ?? 'unexpected third draw')) as Record<string, string>;
+    expect(body).toEqual({ email: 'bench-run1-c10-7@example.com', first_name: 'Bench', last_name: 'User 7', password: 'Qx7wR2Zp2Lm9Kd4v' });
+    expect(draws).toEqual([]);
+    const verdict = createPasswordPolicy({ minScore: 3 }).check(body.password, { email: body.email, firstName: body.first_name, lastName: body.last_name });
+    expect(verdict.ok).toBe(true);
   });
 
   it('takes nearest-rank percentiles', () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { createPasswordPolicy, refineSignupPassword } from '../../src/security/password-policy';
+import { containsPersonalData, createPasswordPolicy, refineSignupPassword } from '../../src/security/password-policy';
 import {
   checkPasswordLength,
   normalizePassword,
@@ -69,6 +69,7 @@ describe('personal data', () => {
     ['a full-width form of a name (NFKC folds it)', 'zebra \uff2c\uff4f\uff56\uff45\uff4c\uff41\uff43\uff45 cactus'],
   ])('refuses a password containing %s', (_what, password) => {
     expect(codeOf(password, context)).toBe('password_contains_personal_data');
+    expect(containsPersonalData(password, context)).toBe(true);
   });
 
   it('ignores fragments shorter than three characters, which too many passwords contain by chance', () => {
@@ -76,7 +77,9 @@ describe('personal data', () => {
   });
 
   it('accepts a strong password unrelated to the person', () => {
-    expect(codeOf(strong(), context)).toBe('ok');
+    const password = strong();
+    expect(codeOf(password, context)).toBe('ok');
+    expect(containsPersonalData(password, context)).toBe(false);
   });
 });
 
