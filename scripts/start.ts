@@ -17,7 +17,7 @@ import { devServerArgs, ensureTemporalCli } from '../src/local-stack/temporal-cl
 import { stopChild } from '../src/local-stack/child-process';
 import { DEFAULT_CLUSTER_PORTS, startTemporalCluster, type TemporalCluster } from '../src/local-stack/temporal-cluster';
 import { startLocalMailpit } from '../src/local-stack/mailpit';
-import { WORKER_NODE_OPTIONS } from '../src/worker/node-options';
+import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../src/worker/node-options';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = join(ROOT, '.data');
@@ -120,8 +120,8 @@ async function main(): Promise<void> {
   say(applied.length > 0 ? `applied migrations ${applied.join(', ')}` : 'database schema up to date');
 
   const api = startNode('api', join(__dirname, '..', 'src', 'api', 'main.js'), env);
-  // The heap limits the worker runs with in production (`npm run worker`, docker-compose.yml).
-  const worker = startNode('worker', join(__dirname, '..', 'src', 'worker', 'main.js'), env, WORKER_NODE_OPTIONS);
+  // The heap limits and malloc arenas the worker runs with in production (`npm run worker`, docker-compose.yml).
+  const worker = startNode('worker', join(__dirname, '..', 'src', 'worker', 'main.js'), { ...env, ...WORKER_ENVIRONMENT }, WORKER_NODE_OPTIONS);
   say(`API on http://127.0.0.1:${config.http.port}, its admin listener on http://${config.http.admin.host}:${config.http.admin.port}  (Ctrl-C stops everything)`);
 
   let stopping = false;

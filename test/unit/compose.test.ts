@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { EnvSchema, loadConfig } from '../../src/config';
 import { DEFAULT_CLUSTER_PORTS, renderClusterConfig, TEMPORAL_SERVER, TEMPORAL_UI_SERVER } from '../../src/local-stack/temporal-cluster';
-import { WORKER_NODE_OPTIONS } from '../../src/worker/node-options';
+import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../../src/worker/node-options';
 
 const ROOT = join(__dirname, '..', '..');
-const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'));
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true });
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const CONFIG_VARIABLES = Object.keys(EnvSchema.shape);
 
@@ -128,7 +128,9 @@ describe('docker-compose.yml', () => {
     const env = environment(service);
     expect(CONFIG_VARIABLES.length).toBeGreaterThan(20);
     expect(CONFIG_VARIABLES.filter((name) => !(name in env))).toEqual([]);
-    expect(Object.keys(env).filter((name) => !CONFIG_VARIABLES.includes(name))).toEqual([]);
+    // Beside the configuration, only the worker's process environment (malloc arenas), which glibc reads.
+    const processEnvironment: string[] = service === 'worker' ? Object.keys(WORKER_ENVIRONMENT) : [];
+    expect(Object.keys(env).filter((name) => !CONFIG_VARIABLES.includes(name) && !processEnvironment.includes(name))).toEqual([]);
     expect(() => loadConfig(env)).not.toThrow();
   });
 
@@ -243,10 +245,13 @@ describe('docker-compose.yml', () => {
     expect(runtime).toMatch(/COPY --from=build/);
     expect(compose.services.api.command).toEqual(['node', 'dist/src/api/main.js']);
     expect(compose.services.worker.command).toEqual(['node', ...WORKER_NODE_OPTIONS, 'dist/src/worker/main.js']);
+    // The worker's environment is the services' own, with its malloc arenas over it.
+    expect(compose.services.worker.environment).toEqual({ ...compose.services.api.environment, ...WORKER_ENVIRONMENT });
   });
 
-  it('gives the worker the same heap limits in package.json\'s script', () => {
+  it('gives the worker the same heap limits and malloc arenas in package.json\'s script', () => {
     const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-    expect(scripts.worker).toBe(`node ${WORKER_NODE_OPTIONS.join(' ')} dist/src/worker/main.js`);
+    const environment = Object.entries(WORKER_ENVIRONMENT).map(([name, value]) => `${name}=${value}`);
+    expect(scripts.worker).toBe(`${environment.join(' ')} node ${WORKER_NODE_OPTIONS.join(' ')} dist/src/worker/main.js`);
   });
 });

@@ -11,7 +11,7 @@ import { type Config, type Env, loadConfig } from '../../../src/config';
 import { openDatabase } from '../../../src/db/postgres';
 import { listening } from '../../../src/local-stack/mailpit';
 import { createLogger } from '../../../src/logger';
-import { WORKER_NODE_OPTIONS } from '../../../src/worker/node-options';
+import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../../../src/worker/node-options';
 import { runEnv } from '../env';
 import { freeLowPort } from '../free-port';
 import { distProcess, type ManagedProcess, mailpitServer, temporalDevServer } from '../managed-process';
@@ -37,8 +37,8 @@ export interface ChaosStack extends ChaosContext {
 async function workerProcess(name: string, env: Env, dir: string): Promise<{ process: ManagedProcess; baseUrl: string }> {
   const http = await freeLowPort();
   const sdkMetrics = await freeLowPort();
-  // With the heap limits of production, so the faults meet the worker as it runs there.
-  const worker = distProcess(name, 'src/worker/main.js', { ...env, WORKER_HTTP_PORT: String(http), TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetrics}` }, dir, WORKER_NODE_OPTIONS);
+  // With the heap limits and malloc arenas of production, so the faults meet the worker as it runs there.
+  const worker = distProcess(name, 'src/worker/main.js', { ...env, ...WORKER_ENVIRONMENT, WORKER_HTTP_PORT: String(http), TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetrics}` }, dir, WORKER_NODE_OPTIONS);
   return { process: worker, baseUrl: `http://127.0.0.1:${http}` };
 }
 
