@@ -248,7 +248,7 @@ export async function ownStack(
     traced: distProcess('api-traced', 'src/api/main.js', { ...env, ...traced }, opts.logDir),
   };
   let api = apis.plain;
-  // With the heap limits it runs with in production (package.json, docker-compose.yml).
+  // With the heap limits and malloc arenas it runs with in production (package.json, docker-compose.yml).
   const workerWith = (name: string, overrides: Env) => distProcess(name, 'src/worker/main.js', { ...env, ...WORKER_ENVIRONMENT, ...overrides }, opts.logDir, WORKER_NODE_OPTIONS);
   // Only the mail worker starts verification runs. Every worker still mails through the stack's
   // Mailpit: a hidden duplicate's notice goes there, and against a closed port any mail would

@@ -68,6 +68,7 @@ it('measures the Temporal path on the dev server and on a cluster, overload, the
     const neither202Nor503 = (byStatus: Record<string, number> | undefined) => Object.keys(byStatus ?? {}).filter((s) => s !== '202' && s !== '503');
     for (const p of result.phases) {
       expect(p.accepted).toBeGreaterThan(0);
+      expect(p.answers_by_status).toBeDefined();
       expect(neither202Nor503(p.answers_by_status)).toEqual([]);
       // Every signup the API accepted was completed: the account closes.
       expect(p).toMatchObject({ lost: 0, dead_lettered: 0, settle_timed_out: false, completed: p.accepted_by_api });
@@ -89,6 +90,7 @@ it('measures the Temporal path on the dev server and on a cluster, overload, the
       // Every 5xx the shed answer (its problem type named, so a failure here says what else came).
       expect(Object.keys(o.five_xx_by_problem ?? {}).filter((k) => k !== SHED_PROBLEM)).toEqual([]);
       expect(o).toMatchObject({ other_5xx: 0, transport_errors: 0, lost: 0, settle_timed_out: false });
+      expect(o.answers_by_status).toBeDefined();
       expect(neither202Nor503(o.answers_by_status)).toEqual([]);
       expect(o.accepted + o.shed).toBe(o.sent);
     }

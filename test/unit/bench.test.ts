@@ -22,11 +22,13 @@ describe('the benchmark’s arithmetic', () => {
   });
 
   it('gives every load signup a password the policy accepts: one holding its own data is drawn again', () => {
-    // 'user' is a word of every load signup's last name ("User 7"); random passwords held it now and then.
+    // 'user' is a word of every load signup's last name ("User 7"), one of the fragments random passwords held now and then.
     const draws = ['Qx7userZp2Lm9Kd4', 'Qx7wR2Zp2Lm9Kd4v'];
     const body = JSON.parse(signupBody('bench-run1-c10', 7, () => draws.shift() ?? 'unexpected third draw')) as Record<string, string>;
     expect(body).toEqual({ email: 'bench-run1-c10-7@example.com', first_name: 'Bench', last_name: 'User 7', password: 'Qx7wR2Zp2Lm9Kd4v' });
     expect(draws).toEqual([]);
+    // A drawer that can only hold the signup's data is refused, not looped on.
+    expect(() => signupBody('bench-run1-c10', 7, () => 'xxUSERxxyyzz')).toThrow(/in 100 draws/);
     const verdict = createPasswordPolicy({ minScore: 3 }).check(body.password, { email: body.email, firstName: body.first_name, lastName: body.last_name });
     expect(verdict.ok).toBe(true);
   });
