@@ -13,12 +13,11 @@ import { createLogger } from '../src/logger';
 import { ensureMailpit, listening, mailpitArgs } from '../src/local-stack/mailpit';
 import { runEnv, runPayloadKeys } from '../test/harness/env';
 import { freePort } from '../test/harness/free-port';
-import { distProcess, ManagedProcess, temporalDevServer } from '../test/harness/managed-process';
+import { distProcess, ManagedProcess, productionWorkerProcess, temporalDevServer } from '../test/harness/managed-process';
 import { untilReachable } from '../test/harness/reachable';
 import { dropRunResources, queueConsumerCount } from '../test/harness/run-resources';
 import { startRunCluster } from '../test/harness/temporal-cluster';
 import { eventually } from '../test/harness/wait';
-import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../src/worker/node-options';
 import { findProcess, type Roles } from './proc-stats';
 
 /** Which Temporal server a stack runs on: the CLI's dev server (SQLite) or a cluster on Postgres. */
@@ -249,7 +248,7 @@ export async function ownStack(
   };
   let api = apis.plain;
   // With the heap limits and malloc arenas it runs with in production (package.json, docker-compose.yml).
-  const workerWith = (name: string, overrides: Env) => distProcess(name, 'src/worker/main.js', { ...env, ...WORKER_ENVIRONMENT, ...overrides }, opts.logDir, WORKER_NODE_OPTIONS);
+  const workerWith = (name: string, overrides: Env) => productionWorkerProcess(name, { ...env, ...overrides }, opts.logDir);
   // Only the mail worker starts verification runs. Every worker still mails through the stack's
   // Mailpit: a hidden duplicate's notice goes there, and against a closed port any mail would
   // retry every few seconds and fill the CPU figures.

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Env } from '../../src/config';
 import { ensureMailpit, mailpitArgs } from '../../src/local-stack/mailpit';
 import { devServerArgs, ensureTemporalCli } from '../../src/local-stack/temporal-cli';
+import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../../src/worker/node-options';
 import { DIST } from './dist';
 
 export class ManagedProcess {
@@ -84,4 +85,12 @@ export function mailpitServer(ports: { smtp: number; http: number }, dataDir: st
 /** A compiled entry point (`script` relative to dist/, e.g. src/api/main.js) run by this Node; logs to dir/<name>.log. */
 export function distProcess(name: string, script: string, env: Env, dir: string, nodeOptions: readonly string[] = []): ManagedProcess {
   return new ManagedProcess(name, process.execPath, [...nodeOptions, join(DIST, script)], env, join(dir, `${name}.log`));
+}
+
+/**
+ * The compiled worker as production starts it: its heap limits and malloc arenas
+ * (src/worker/node-options.ts) over `env`, so no harness can start it without one of them.
+ */
+export function productionWorkerProcess(name: string, env: Env, dir: string): ManagedProcess {
+  return distProcess(name, 'src/worker/main.js', { ...env, ...WORKER_ENVIRONMENT }, dir, WORKER_NODE_OPTIONS);
 }

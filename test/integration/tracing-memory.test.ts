@@ -17,11 +17,10 @@ import { Pool } from 'pg';
 import { startOtlpReceiver, type OtlpReceiver } from '../../bench/otlp-receiver';
 import { type Env, loadConfig } from '../../src/config';
 import { createSignupPublisher } from '../../src/messaging/signup-publisher';
-import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../../src/worker/node-options';
 import { WORKFLOW_CACHE_SIZE } from '../../src/worker/onboarding-worker';
 import { runEnv, uniqueSuffix } from '../harness/env';
 import { freePort } from '../harness/free-port';
-import { distProcess, type ManagedProcess } from '../harness/managed-process';
+import { type ManagedProcess, productionWorkerProcess } from '../harness/managed-process';
 import { dropRunResources } from '../harness/run-resources';
 import { eventually } from '../harness/wait';
 import { signupMessage } from '../support/fixtures';
@@ -52,7 +51,7 @@ describe('the worker with tracing on and the production heap limits', () => {
       SMTP_URL: mailpit.smtpUrl,
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     });
-    worker = distProcess('worker', 'src/worker/main.js', { ...env, ...WORKER_ENVIRONMENT, PATH: process.env.PATH, HOME: process.env.HOME }, dir, WORKER_NODE_OPTIONS).start();
+    worker = productionWorkerProcess('worker', { ...env, PATH: process.env.PATH, HOME: process.env.HOME }, dir).start();
     await eventually(async () => (await request(`http://127.0.0.1:${env.WORKER_HTTP_PORT}`, 'GET', '/readyz')).status === 200, 60_000, 'the worker to be ready');
   });
   afterAll(async () => {

@@ -11,10 +11,9 @@ import { type Config, type Env, loadConfig } from '../../../src/config';
 import { openDatabase } from '../../../src/db/postgres';
 import { listening } from '../../../src/local-stack/mailpit';
 import { createLogger } from '../../../src/logger';
-import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../../../src/worker/node-options';
 import { runEnv } from '../env';
 import { freeLowPort } from '../free-port';
-import { distProcess, type ManagedProcess, mailpitServer, temporalDevServer } from '../managed-process';
+import { distProcess, type ManagedProcess, mailpitServer, productionWorkerProcess, temporalDevServer } from '../managed-process';
 import { untilReachable } from '../reachable';
 import { dropRunResources, queueConsumerCount } from '../run-resources';
 import { eventually } from '../wait';
@@ -38,7 +37,7 @@ async function workerProcess(name: string, env: Env, dir: string): Promise<{ pro
   const http = await freeLowPort();
   const sdkMetrics = await freeLowPort();
   // With the heap limits and malloc arenas of production, so the faults meet the worker as it runs there.
-  const worker = distProcess(name, 'src/worker/main.js', { ...env, ...WORKER_ENVIRONMENT, WORKER_HTTP_PORT: String(http), TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetrics}` }, dir, WORKER_NODE_OPTIONS);
+  const worker = productionWorkerProcess(name, { ...env, WORKER_HTTP_PORT: String(http), TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetrics}` }, dir);
   return { process: worker, baseUrl: `http://127.0.0.1:${http}` };
 }
 
