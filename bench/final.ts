@@ -30,11 +30,14 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** The result files judged, in order, named in the judgement's file. */
-const judged: string[] = [];
+/** A bench result and the name of its file, which the judgement names. */
+interface JudgedRun {
+  file: string;
+  result: BenchResult;
+}
 
 /** Runs `npm run bench`'s script with `args`, keeps its dated files in bench/results/, returns its result. */
-function benchRun(args: string[]): BenchResult {
+function benchRun(args: string[]): JudgedRun {
   const out = mkdtempSync(join(tmpdir(), 'onboarding-final-'));
   log(`npm run bench -- ${args.join(' ')}`);
   try {
@@ -50,8 +53,12 @@ function benchRun(args: string[]): BenchResult {
   // A run writes one dated set: <time>.json, <time>.md and its charts.
   const json = written.find((f) => f.endsWith('.json'));
   if (!json) throw new Error(`npm run bench wrote no result in ${out}`);
-  judged.push(json);
-  return JSON.parse(readFileSync(join(out, json), 'utf8')) as BenchResult;
+  return { file: json, result: JSON.parse(readFileSync(join(out, json), 'utf8')) as BenchResult };
+}
+
+/** A result written before, by `npm run bench`. */
+function readRun(path: string): JudgedRun {
+  return { file: basename(path), result: JSON.parse(readFileSync(resolve(path), 'utf8')) as BenchResult };
 }
 
 /**
@@ -213,19 +220,19 @@ function main(): void {
   const fullFrom = values['full-from'];
   if (fullFrom && values['skip-full']) throw new Error('--full-from and --skip-full: choose one');
   // Read before the short runs, so that a wrong path fails now and not after them.
-  const readResult = (path: string) => {
-    judged.push(basename(path));
-    return figures(JSON.parse(readFileSync(resolve(path), 'utf8')) as BenchResult);
-  };
-  const fullBefore = fullFrom ? readResult(fullFrom) : undefined;
+  const fullBefore = fullFrom ? readRun(fullFrom) : undefined;
   const shortFrom = values['short-from'];
-  const short: Figures[] = shortFrom ? shortFrom.split(',').map(readResult) : [];
-  if (!shortFrom) for (let i = 0; i < Number(values['short-runs']); i++) short.push(figures(benchRun(shortArgs)));
+  // One after another: each run has the machine to itself.
+  const shortRuns = shortFrom ? shortFrom.split(',').map(readRun) : Array.from({ length: Number(values['short-runs']) }, () => benchRun(shortArgs));
   // The full run (the bench's defaults: both Temporal servers, for the side-by-side table).
-  const full = values['skip-full'] ? undefined : (fullBefore ?? figures(benchRun(['--temporal', values['full-temporal'] as string])));
-  // The full run's file comes last in the list whichever way it was found.
-  if (fullFrom) judged.push(judged.shift() as string);
-  const table = `Judged from ${judged.join(', ')} (the short runs${full ? ', then the full run' : ''}).\n\n${renderFinal(short, full)}`;
+  const fullRun = values['skip-full'] ? undefined : (fullBefore ?? benchRun(['--temporal', values['full-temporal'] as string]));
+  const judged = [...shortRuns, ...(fullRun ? [fullRun] : [])].map((run) => run.file);
+  const table =
+    `Judged from ${judged.join(', ')} (the short runs${fullRun ? ', then the full run' : ''}).\n\n` +
+    renderFinal(
+      shortRuns.map((run) => figures(run.result)),
+      fullRun && figures(fullRun.result),
+    );
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   writeFileSync(join(RESULTS, `final-${stamp}.md`), table);
   process.stdout.write(`\n${table}`);
