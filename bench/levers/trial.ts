@@ -20,6 +20,7 @@ import { createLogger } from '../../src/logger';
 import { onboardingWorkflowId } from '../../src/temporal/onboarding-runs';
 import { freePort } from '../../test/harness/free-port';
 import { ManagedProcess } from '../../test/harness/managed-process';
+import { WORKER_ENVIRONMENT } from '../../src/worker/node-options';
 import { eventually, sleep } from '../../test/harness/wait';
 import { dropRunResources, queueConsumerCount } from '../../test/harness/run-resources';
 import { queueBacklog, waitUntilCompleted } from '../backlog';
@@ -203,6 +204,9 @@ export async function runTrial(bed: TrialBed, variant: Variant, opts: TrialOptio
     [...nodeArgs, join(DIST, 'src', 'worker', 'main.js')],
     {
       ...bed.env,
+      // The production worker's malloc setting under every variant, so that a trial's baseline is
+      // the worker as it runs; the heap flags stay the variants' own (they were levers here).
+      ...WORKER_ENVIRONMENT,
       TEMPORAL_ADDRESS: address,
       WORKER_HTTP_PORT: String(workerPort),
       TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
