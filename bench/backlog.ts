@@ -46,15 +46,36 @@ export async function queueBacklog(config: Config, count: number, label: string)
   return { ids, emails };
 }
 
-/** Polls until every id is a COMPLETED row or the deadline passes; returns how many are. */
-export async function waitUntilCompleted(pool: Pool, ids: string[], deadline: number): Promise<number> {
+/**
+ * Polls until every id is a COMPLETED row, or until none has become one for `stallMs`; returns
+ * how many are. A wait bounded by progress, not by a total: a slow host drains 10,000
+ * verification runs in longer than any fixed deadline that still catches a stuck one soon.
+ */
+export async function waitUntilCompleted(pool: Pool, ids: string[], stallMs: number): Promise<number> {
+  const progress = new Progress(stallMs);
   for (;;) {
     const { rows } = await pool.query<{ n: string }>(
       "SELECT count(*) AS n FROM users WHERE user_id = ANY($1::uuid[]) AND onboarding_state = 'COMPLETED'",
       [ids],
     );
     const done = Number(rows[0].n);
-    if (done === ids.length || Date.now() > deadline) return done;
+    if (done === ids.length || progress.stalled(done)) return done;
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Whether a count has stopped growing: it has not grown for `stallMs`. */
+export class Progress {
+  private best = -1;
+  private grewAt = Date.now();
+
+  constructor(private readonly stallMs: number) {}
+
+  stalled(count: number): boolean {
+    if (count > this.best) {
+      this.best = count;
+      this.grewAt = Date.now();
+    }
+    return Date.now() - this.grewAt > this.stallMs;
   }
 }

@@ -20,7 +20,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
-import { queueBacklog, waitUntilCompleted } from './backlog';
+import { Progress, queueBacklog, waitUntilCompleted } from './backlog';
 import type { Config } from '../src/config';
 import { verificationWorkflowId } from '../src/onboarding-policy';
 import type { HashCeiling } from './hash-ceiling';
@@ -67,7 +67,7 @@ What the service sustains on this machine, next to the machine's own limits (see
   --tracing-clients N     closed-loop clients of the phases with tracing off and on; 0 skips them (50)
   --open-runs-hold N      seconds the worker's memory is watched with the verification runs open (10)
   --hash-seconds N        each hash-ceiling measurement (10)
-  --settle-seconds N      longest wait for a phase's signups to complete (300)
+  --settle-seconds N      longest wait for a phase's signups to complete; a drain's wait without progress (300)
   --out DIR               where the results go (bench/results)
   -h, --help              this text
 `;
@@ -127,8 +127,9 @@ async function drain(ctx: PhaseContext, which: 'worker' | 'direct', count: numbe
   const rss = sampleRss(() => ({ consumer: stack.consumerPid() }));
   const startToConsuming = await stack.startConsumer(which === 'worker' ? 'worker-drain' : 'direct');
   const consumingAt = Date.now();
-  // Until every message is a COMPLETED row, or for four settle periods: what is left is reported lost.
-  const done = await waitUntilCompleted(pool, ids, Date.now() + ctx.settleSeconds * 1000 * 4);
+  // Until every message is a COMPLETED row, or none has become one for a settle period: what is
+  // left then is reported lost.
+  const done = await waitUntilCompleted(pool, ids, ctx.settleSeconds * 1000);
   const cpuAfter = cpuSnapshot(stack.roles());
   const peak = rss.stop().consumer ?? 0;
   const { rows } = await pool.query<{ last_ms: number }>(
@@ -182,8 +183,7 @@ async function verificationDrain(ctx: PhaseContext, count: number, holdSeconds: 
   const started = Date.now();
   const startToConsuming = await stack.startConsumer('worker-mail');
   const consumingAt = Date.now();
-  const deadline = Date.now() + ctx.settleSeconds * 1000 * 4;
-  const rows = await waitUntilCompleted(pool, ids, deadline);
+  const rows = await waitUntilCompleted(pool, ids, ctx.settleSeconds * 1000);
   // Done when every signup's address has a mail: Mailpit's total first (cheap), then the
   // recipients, since a total can be reached with a second mail to one address and none to another.
   // Only this drain's addresses count: the mail worker also onboards (and mails) any signup an
@@ -191,13 +191,14 @@ async function verificationDrain(ctx: PhaseContext, count: number, holdSeconds: 
   let mails = 0;
   let usersMailed = 0;
   let otherMails = 0;
+  const mailing = new Progress(ctx.settleSeconds * 1000);
   for (;;) {
     const recipients = await stack.mailRecipients();
     const ours = recipients.filter((address) => emails.has(address));
     mails = ours.length;
     usersMailed = new Set(ours).size;
     otherMails = recipients.length - ours.length;
-    if (usersMailed >= count || Date.now() > deadline) break;
+    if (usersMailed >= count || mailing.stalled(usersMailed)) break;
     await sleep(500);
   }
   const mailedAt = Date.now();

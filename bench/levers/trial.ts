@@ -238,7 +238,7 @@ export async function runTrial(bed: TrialBed, variant: Variant, opts: TrialOptio
       await sleep(100);
     }
     const startup = cpuSnapshot({ worker: worker.pid });
-    const completed = await waitUntilCompleted(bed.pool, ids, Date.now() + 30 * 60_000);
+    const completed = await waitUntilCompleted(bed.pool, ids, 5 * 60_000);
     const seconds = (Date.now() - startedAt) / 1000;
     const after = cpuSnapshot({ worker: worker.pid, temporal: temporalPid });
     const peak = rss.stop().worker ?? 0;
