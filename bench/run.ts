@@ -184,8 +184,8 @@ async function verificationDrain(ctx: PhaseContext, count: number, holdSeconds: 
   const startToConsuming = await stack.startConsumer('worker-mail');
   const consumingAt = Date.now();
   const rows = await waitUntilCompleted(pool, ids, ctx.settleSeconds * 1000);
-  // Done when every signup's address has a mail: Mailpit's total first (cheap), then the
-  // recipients, since a total can be reached with a second mail to one address and none to another.
+  // Done when every signup's address has a mail, counted by recipient: a total can be reached with
+  // a second mail to one address and none to another.
   // Only this drain's addresses count: the mail worker also onboards (and mails) any signup an
   // earlier phase left in the queue, which is reported apart as other_mails.
   let mails = 0;

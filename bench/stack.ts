@@ -61,8 +61,6 @@ export interface BenchStack {
   taskQueueOf(which: ConsumerKind): string;
   /** Restarts the API on the same port with tracing on (exporting to `otlpEndpoint`) or off; resolves once it is ready. */
   useApi(which: 'plain' | 'traced'): Promise<void>;
-  /** The stack's own Mailpit (for `worker-mail`): how many messages it holds now. */
-  mailCount(): Promise<number>;
   /** The recipient of every message Mailpit holds, one entry per message. */
   mailRecipients(): Promise<string[]>;
   mailpitPid(): number | undefined;
@@ -133,9 +131,6 @@ export function externalStack(url: string, log: (line: string) => void): BenchSt
     taskQueueOf: () => config.temporal.taskQueue,
     useApi: async () => {
       throw new Error('the benchmark does not restart an API it did not start');
-    },
-    mailCount: async () => {
-      throw new Error('a stack the benchmark did not start has no Mailpit of the benchmark');
     },
     mailRecipients: async () => {
       throw new Error('a stack the benchmark did not start has no Mailpit of the benchmark');
@@ -338,11 +333,6 @@ export async function ownStack(
       // pushes one already read onto the next page, where reading it again counted it as a
       // second mail to its user (3 in a drain of 10,000 still mailing at its deadline).
       return (await readMailbox(mailpit.apiUrl)).map((mail) => mail.to[0] ?? '');
-    },
-    async mailCount() {
-      const res = await fetch(`${mailpit?.apiUrl}/api/v1/messages?limit=1`);
-      if (!res.ok) throw new Error(`Mailpit answered ${res.status}`);
-      return ((await res.json()) as { total: number }).total;
     },
     async openVerificationRuns(taskQueue, ours) {
       const connection = await Connection.connect(config.temporal.connection);
