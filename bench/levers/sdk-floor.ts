@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { stopChild } from '../../src/local-stack/child-process';
 import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../../src/worker/node-options';
 import { cpuSnapshot, threadCpuSeconds } from '../proc-stats';
 import type { FloorWorkflow, FromFloorWorker, ToFloorWorker } from './floor-worker';
@@ -96,12 +97,7 @@ async function floorTrial(kind: FloorWorkflow, bundlePath: string, runs: number,
     log(`${kind}: worker ${result.worker_cpu_ms_per_run.toFixed(2)} ms/run, server ${result.server_cpu_ms_per_run.toFixed(2)} ms/run, ${result.history.length} events`);
     return result;
   } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child?.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await stopChild(child ?? null, 30_000);
     await temporal.stop('SIGTERM', 10_000);
     for (const f of readdirSync(trialDir).filter((name) => name.startsWith('temporal.db'))) rmSync(join(trialDir, f), { force: true });
   }
